@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_info
+short_description: Report what is deployed under a Django app's deploy root, and whether it is safe to deploy there
+version_added: 0.1.0
+description:
+  - Reads the deploy root of an app deployed by the role C(simpledeploy.django.deploy) and
+    reports the live and previous releases, whether a virtualenv is ready, whether the
+    service unit exists, and whether the role may use the directory at all.
+  - A directory is not safe when it is C(/), a system directory, a user's home directory (or
+    holds one), or when it exists with content and was not created by the collection. The
+    module reports the reason; the role stops on it before anything changes.
+  - Changes nothing.
+author:
+  - simpledeploy developers
+options:
+  root:
+    description: The deploy root.
+    type: path
+    required: true
+  app:
+    description: The app's name; a root recorded for another app is reported as not safe.
+    type: str
+  venv_key:
+    description: A virtualenv key whose readiness to report.
+    type: str
+  service:
+    description: A systemd unit whose existence to report.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: simpledeploy.django.release_switch
+"""
+
+EXAMPLES = r"""
+- name: Read the deploy root
+  simpledeploy.django.release_info:
+    root: /srv/person
+    app: person
+    service: person
+  register: release
+
+- name: Stop when the root is not ours
+  ansible.builtin.assert:
+    that: release.safe
+    fail_msg: "{{ release.reason }}"
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the deploy root exists.
+  returned: always
+  type: bool
+  sample: true
+ours:
+  description: Whether the deploy root holds the collection's marker file.
+  returned: always
+  type: bool
+  sample: true
+safe:
+  description: Whether the role may deploy into the root.
+  returned: always
+  type: bool
+  sample: true
+reason:
+  description: Why the root is not safe, with what to do about it.
+  returned: always
+  type: str
+  sample: deploy_root /home/alice is (or holds) the home directory /home/alice
+current_release:
+  description: The release live in C(code/), or null.
+  returned: always
+  type: str
+  sample: 3f2a9c0d1e4b5a67
+previous_release:
+  description: The release kept in C(code.previous/), or null.
+  returned: always
+  type: str
+  sample: 0c4b2a1d9e8f7a65
+current_venv:
+  description: The virtualenv key the live release runs with, or null.
+  returned: always
+  type: str
+  sample: 9b1d0c2e4f6a
+venv_ready:
+  description: Whether the virtualenv named by O(venv_key) is built and complete.
+  returned: always
+  type: bool
+  sample: false
+service_exists:
+  description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
+  returned: always
+  type: bool
+  sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+
+
+def service_exists(module, unit):
+    systemctl = module.get_bin_path('systemctl')
+    if not systemctl:
+        return False
+    rc, out, dummy = module.run_command([systemctl, 'show', '--property=LoadState', '--value', unit],
+                                        environ_update={'LC_ALL': 'C'})
+    return rc == 0 and out.strip() not in ('', 'not-found')
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type='path', required=True),
+            app=dict(type='str'),
+            venv_key=dict(type='str'),
+            service=dict(type='str'),
+        ),
+        supports_check_mode=True,
+    )
+    info = _release.inspect_root(module.params['root'], _release.home_dirs(), module.params['app'])
+    info.pop('state')
+    info.pop('root')
+    info['venv_ready'] = _release.venv_ready(module.params['root'], module.params['venv_key'])
+    info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
+    module.exit_json(changed=False, **info)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_switch
+short_description: Switch a Django app to its staged release inside one short downtime window
+version_added: 0.1.0
+description:
+  - Runs the downtime window of the simple deploy method as one remote execution, so that
+    the site is down only for the steps that need it: stop the service, replace the live code
+    tree with the staged one whole (the old tree is kept aside for a rollback), point the
+    virtualenv link at the new virtualenv, run C(manage.py migrate) when asked, start the service.
+  - Everything that can happen before the stop (shipping the code, building the virtualenv,
+    C(manage.py check), reading the migration plan) is the role's job before this module runs.
+  - When a step after the stop fails, the module puts the old code tree and virtualenv back,
+    starts the service again and fails with the step that failed.
+  - Refuses to work on a deploy root that is unsafe or was not created by the collection.
+  - Works on the layout described in the role C(simpledeploy.django.deploy).
+author:
+  - simpledeploy developers
+options:
+  root:
+    description: The deploy root, holding C(code/), C(staging/), C(venvs/) and the marker file.
+    type: path
+    required: true
+  release:
+    description: Identifier of the staged release, recorded in the marker as the current release.
+    type: str
+  swap:
+    description: Replace C(code/) with C(staging/). When false, only the other steps run.
+    type: bool
+    default: true
+  venv_key:
+    description: Name of the virtualenv under C(venvs/) that the C(venv) link must point at.
+    type: str
+  service:
+    description: The systemd unit that serves the app.
+    type: str
+    required: true
+  migrate:
+    description: Run C(manage.py migrate --noinput) in the new tree between the swap and the start.
+    type: bool
+    default: false
+  project_subdir:
+    description: Where C(manage.py) sits inside the code tree.
+    type: str
+    default: ''
+  settings:
+    description: Django settings module for C(migrate); empty uses C(manage.py)'s default.
+    type: str
+  env_file:
+    description: Environment file (C(KEY=VALUE) lines) loaded for C(migrate).
+    type: path
+  run_as:
+    description: Run C(migrate) as this user (through C(runuser)).
+    type: str
+  prune:
+    description: Remove virtualenvs that neither the current nor the previous release uses.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Reports what the window would do and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Needs root (or a user allowed to run C(systemctl stop/start) and to write the deploy root).
+seealso:
+  - module: simpledeploy.django.release_info
+  - module: simpledeploy.django.migration_status
+"""
+
+EXAMPLES = r"""
+- name: Switch to the staged release and migrate
+  simpledeploy.django.release_switch:
+    root: /srv/person
+    release: 3f2a9c0d1e4b5a67
+    venv_key: 9b1d0c2e4f6a
+    service: person
+    migrate: true
+    env_file: /srv/person/app.env
+    run_as: person
+"""
+
+RETURN = r"""
+window:
+  description: Seconds from the stop command to the end of the start command.
+  returned: changed and not check mode
+  type: float
+  sample: 0.912
+steps:
+  description: Seconds spent in each step of the window.
+  returned: changed and not check mode
+  type: dict
+  sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.2}
+release:
+  description: The release now live.
+  returned: always
+  type: str
+  sample: 3f2a9c0d1e4b5a67
+previous_release:
+  description: The release kept in C(code.previous/) for a rollback.
+  returned: always
+  type: str
+  sample: 0c4b2a1d9e8f7a65
+migrated:
+  description: Whether C(migrate) ran.
+  returned: always
+  type: bool
+  sample: true
+migrate_output:
+  description: What C(manage.py migrate) printed, one line per item.
+  returned: when migrate ran
+  type: list
+  elements: str
+  sample: ["Operations to perform:", "  Apply all migrations: people", "Running migrations:", "  Applying people.0002_person_weight... OK"]
+pruned_venvs:
+  description: Virtualenvs removed after the window.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0d9e8f7a6b5c"]
+"""
+
+import os
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import run_manage
+
+
+class StepFailed(Exception):
+    pass
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type='path', required=True),
+            release=dict(type='str'),
+            swap=dict(type='bool', default=True),
+            venv_key=dict(type='str'),
+            service=dict(type='str', required=True),
+            migrate=dict(type='bool', default=False),
+            project_subdir=dict(type='str', default=''),
+            settings=dict(type='str'),
+            env_file=dict(type='path'),
+            run_as=dict(type='str'),
+            prune=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    root = params['root']
+    info = _release.inspect_root(root, _release.home_dirs(), None)
+    if not info['safe'] or not info['ours']:
+        module.fail_json(msg=info['reason'] or 'deploy_root %s has no %s: run the role, not this module alone'
+                         % (root, _release.MARKER))
+    staging = os.path.join(root, _release.STAGING)
+    if params['swap'] and not os.path.isdir(staging):
+        module.fail_json(msg='nothing is staged: %s does not exist' % staging)
+    venv_key = params['venv_key']
+    if venv_key and not _release.venv_ready(root, venv_key):
+        module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
+
+    result = dict(changed=True, release=params['release'] or info['current_release'],
+                  previous_release=info['current_release'] if params['swap'] else info['previous_release'],
+                  migrated=False, pruned_venvs=[])
+    if module.check_mode:
+        result['migrated'] = params['migrate']
+        module.exit_json(**result)
+
+    def systemctl(action, unit):
+        rc, out, err = module.run_command(['systemctl', action, unit], environ_update={'LC_ALL': 'C'})
+        if rc != 0:
+            raise StepFailed('systemctl %s %s failed (rc=%s): %s' % (action, unit, rc, (err or out).strip()))
+
+    migrate_out = []
+
+    def migrate():
+        project = os.path.join(root, _release.CODE, params['project_subdir'])
+        rc, out, err = run_manage(module, project, os.path.join(root, _release.VENV_LINK), ['migrate', '--noinput'],
+                                  settings=params['settings'], env_file=params['env_file'],
+                                  run_as=params['run_as'], check_rc=False)
+        migrate_out.extend(out.splitlines())
+        if rc != 0:
+            lines = [line for line in (err or out).strip().splitlines() if line.strip()]
+            raise StepFailed('manage.py migrate failed (rc=%s): %s' % (rc, lines[-1] if lines else 'no output'))
+
+    switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
+                             migrate if params['migrate'] else None)
+    try:
+        result['window'] = switch.run(params['swap'])
+    except (StepFailed, OSError) as exc:
+        try:
+            restored = switch.undo()
+        except (StepFailed, OSError) as undo_exc:
+            restored = ['nothing: the restore failed too (%s)' % undo_exc]
+        module.fail_json(msg='the downtime window failed at %s: %s. Restored: %s.' % (switch.step, exc, ', '.join(restored)),
+                         failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, restored=restored)
+    result['steps'] = switch.steps
+    result['migrated'] = params['migrate']
+    if params['migrate']:
+        result['migrate_output'] = migrate_out
+    state = switch.record(info['state'], datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
+    _release.write_state(root, state)
+    if params['prune']:
+        keep = set(filter(None, [(state.get('current') or {}).get('venv'), (state.get('previous') or {}).get('venv')]))
+        for name in _release.stale_venvs(root, keep):
+            _release.remove_tree(os.path.join(root, _release.VENVS, name))
+            result['pruned_venvs'].append(name)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
