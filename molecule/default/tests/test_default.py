@@ -1,0 +1,108 @@
+"""What a person checks by hand after the upgrade from v1 to v2 of the example."""
+
+import json
+import os
+import shlex
+
+import pytest
+
+ROOT = "/srv/person"
+CODE = ROOT + "/code"
+EXAMPLE_V2 = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "person", "v2")
+
+
+def sql(host, query):
+    """Run a query on the app's SQLite database with the host's own Python."""
+    script = (
+        "import json, sqlite3; c = sqlite3.connect('file:%s/shared/db.sqlite3?mode=ro', uri=True); "
+        "print(json.dumps(c.execute(%r).fetchall()))" % (ROOT, query)
+    )
+    return json.loads(host.check_output("python3 -c %s" % shlex.quote(script)))
+
+
+def test_service_is_active_and_enabled(host):
+    service = host.service("person")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_service_runs_as_the_unprivileged_user(host):
+    pid = host.check_output("systemctl show -p MainPID --value person")
+    assert host.check_output("ps -o user= -p %s" % pid) == "person"
+
+
+def test_page_serves_release_v2_with_weight(host):
+    page = host.check_output("curl -fsS http://127.0.0.1:8000/")
+    assert 'content="v2"' in page
+    assert "weight" in page
+
+
+def test_rows_written_before_the_upgrade_are_still_served(host):
+    names = [row[0] for row in sql(host, "SELECT name FROM people_person ORDER BY id")]
+    assert len(names) == 3
+    page = host.check_output("curl -fsS http://127.0.0.1:8000/")
+    for name in names:
+        assert name in page
+
+
+def test_migration_was_applied_and_recorded(host):
+    applied = sql(host, "SELECT name FROM django_migrations WHERE app = 'people' ORDER BY id")
+    assert [row[0] for row in applied] == ["0001_initial", "0002_person_weight"]
+    columns = [row[1] for row in sql(host, "PRAGMA table_info(people_person)")]
+    assert "weight" in columns
+
+
+def test_database_and_media_live_outside_the_code_and_are_linked_in(host):
+    db = host.file(CODE + "/db.sqlite3")
+    assert db.is_symlink
+    assert db.linked_to == ROOT + "/shared/db.sqlite3"
+    assert host.file(ROOT + "/shared/db.sqlite3").is_file
+    assert host.file(CODE + "/media/upload.txt").content_string == "uploaded before the upgrade\n"
+
+
+def live_files(host):
+    out = host.check_output(
+        "cd %s && find . \\( -name __pycache__ -prune \\) -o \\( -type f -o -type l \\) -print" % CODE)
+    return sorted(path[2:] for path in out.splitlines())
+
+
+def test_live_tree_is_exactly_release_v2(host):
+    expected = set()
+    for dirpath, dirnames, filenames in os.walk(EXAMPLE_V2):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            if not name.endswith(".pyc"):
+                expected.add(os.path.relpath(os.path.join(dirpath, name), EXAMPLE_V2))
+    expected |= {"db.sqlite3", "media", ".env"}
+    assert set(live_files(host)) == expected
+    assert not host.file(CODE + "/people/legacy.py").exists
+
+
+def test_no_stale_bytecode_in_the_live_tree(host):
+    out = host.check_output("find %s -name '*.py[co]'" % CODE)
+    for pyc in out.splitlines():
+        if "/__pycache__/" in pyc:
+            source = os.path.dirname(os.path.dirname(pyc)) + "/" + os.path.basename(pyc).split(".")[0] + ".py"
+        else:
+            source = pyc[:-1]
+        assert host.file(source).exists, "stale bytecode left: %s" % pyc
+    assert not host.file(CODE + "/people/ghost.pyc").exists
+
+
+def test_previous_release_is_kept_aside_for_a_rollback(host):
+    assert host.file(ROOT + "/code.previous/people/legacy.py").exists
+    state = json.loads(host.file(ROOT + "/.simpledeploy.json").content_string)
+    assert state["app"] == "person"
+    assert state["previous"]["release"] != state["current"]["release"]
+
+
+def test_environment_file_is_readable_by_the_app_user_only(host):
+    env = host.file(ROOT + "/app.env")
+    assert env.user == "person"
+    assert env.mode == 0o600
+
+
+@pytest.mark.parametrize("path", [CODE, CODE + "/people", CODE + "/manage.py"])
+def test_app_user_cannot_write_its_code(host, path):
+    assert host.file(path).user == "root"
+    assert host.run("runuser -u person -- test -w %s" % path).rc != 0

@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The release layout and the downtime window's logic, on real directories."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+
+
+@pytest.mark.parametrize('path, homes, fragment', [
+    ('relative/app', (), 'absolute'),
+    ('/', (), 'whole filesystem'),
+    ('//', (), 'whole filesystem'),
+    ('/etc', (), 'system directory /etc'),
+    ('/etc/myapp', (), 'system directory /etc'),
+    ('/usr/local/app', (), 'system directory /usr'),
+    ('/root/app', (), 'system directory /root'),
+    ('/srv', (), 'system directory'),
+    ('/srv/', (), 'system directory'),
+    ('/var/www', (), 'system directory'),
+    ('/home', (), 'system directory'),
+    ('/apps', (), 'top-level'),
+    ('/home/alice', ('/home/alice',), 'home directory /home/alice'),
+    ('/home/alice/../alice', ('/home/alice',), 'home directory /home/alice'),
+    ('/srv/shared', ('/srv/shared/bob',), 'home directory /srv/shared/bob'),
+])
+def test_unsafe_roots_are_refused_with_a_reason(path, homes, fragment):
+    reason = _release.unsafe_root_reason(path, homes)
+    assert reason is not None and fragment in reason
+
+
+@pytest.mark.parametrize('path, homes', [
+    ('/srv/person', ('/home/alice', '/', '/nonexistent')),
+    ('/var/www/person', ('/var/www',)),
+    ('/home/alice/sites/person', ('/home/alice',)),
+    ('/opt/person', ()),
+])
+def test_ordinary_roots_are_accepted(path, homes):
+    assert _release.unsafe_root_reason(path, homes) is None
+
+
+def make_root(tmp_path, state=None, app='person'):
+    root = tmp_path / 'srv' / 'person'
+    root.mkdir(parents=True)
+    if state is not None:
+        (root / _release.MARKER).write_text(json.dumps(dict(app=app, **state)))
+    return str(root)
+
+
+def test_a_new_directory_is_safe_and_not_yet_ours(tmp_path):
+    info = _release.inspect_root(str(tmp_path / 'srv' / 'new'), (), 'person')
+    assert info['safe'] and not info['exists'] and not info['ours']
+    assert info['current_release'] is None
+
+
+def test_a_foreign_directory_with_content_is_refused(tmp_path):
+    root = make_root(tmp_path)
+    open(os.path.join(root, 'manage.py'), 'w').close()
+    info = _release.inspect_root(root, (), 'person')
+    assert not info['safe']
+    assert 'was not created by simpledeploy' in info['reason']
+
+
+def test_an_empty_foreign_directory_may_be_used(tmp_path):
+    assert _release.inspect_root(make_root(tmp_path), (), 'person')['safe']
+
+
+def test_a_root_of_another_app_is_refused(tmp_path):
+    root = make_root(tmp_path, {}, app='other')
+    info = _release.inspect_root(root, (), 'person')
+    assert not info['safe'] and "'other'" in info['reason']
+
+
+def test_state_is_read_from_the_marker(tmp_path):
+    root = make_root(tmp_path, {'current': {'release': 'b', 'venv': 'v2'}, 'previous': {'release': 'a'}})
+    info = _release.inspect_root(root, (), 'person')
+    assert info['safe'] and info['ours']
+    assert (info['current_release'], info['previous_release'], info['current_venv']) == ('b', 'a', 'v2')
+
+
+def tree(root, name, files):
+    base = os.path.join(root, name)
+    for rel, text in files.items():
+        path = os.path.join(base, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(text)
+
+
+def read_tree(path):
+    found = {}
+    for dirpath, dummy, filenames in os.walk(path):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            with open(full) as handle:
+                found[os.path.relpath(full, path)] = handle.read()
+    return found
+
+
+class FakeSystemctl(object):
+    """Records calls; fails the N-th call of an action when told to."""
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail
+
+    def __call__(self, action, unit):
+        self.calls.append((action, unit))
+        if self.fail == (action, len([c for c in self.calls if c[0] == action])):
+            raise OSError('%s failed' % action)
+
+
+def setup_release(tmp_path):
+    root = make_root(tmp_path, {'current': {'release': 'old', 'venv': 'v1'}})
+    tree(root, 'code', {'manage.py': 'old', 'people/legacy.py': 'old'})
+    tree(root, 'code.previous', {'manage.py': 'older'})
+    tree(root, 'staging', {'manage.py': 'new', 'people/models.py': 'new'})
+    for key in ('v1', 'v2'):
+        tree(root, 'venvs/' + key, {_release.VENV_READY: key})
+    os.symlink('venvs/v1', os.path.join(root, 'venv'))
+    return root
+
+
+def test_switch_swaps_whole_trees_and_orders_the_steps(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+    migrated = []
+    switch = _release.Switch(root, 'new', 'v2', 'person', systemctl,
+                             lambda: migrated.append(systemctl.calls[:]))
+    window = switch.run(swap=True)
+    assert read_tree(os.path.join(root, 'code')) == {'manage.py': 'new', 'people/models.py': 'new'}
+    assert read_tree(os.path.join(root, 'code.previous')) == {'manage.py': 'old', 'people/legacy.py': 'old'}
+    assert not os.path.exists(os.path.join(root, 'staging'))
+    assert os.readlink(os.path.join(root, 'venv')) == 'venvs/v2'
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person')]
+    assert migrated == [[('stop', 'person')]], 'migrate must run after the stop and before the start'
+    assert window >= 0 and set(switch.steps) == {'stop', 'swap', 'venv', 'migrate', 'start'}
+
+
+def test_a_failed_migration_puts_the_old_tree_back_and_starts_it(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def migrate():
+        raise OSError('migration 0002 failed')
+
+    switch = _release.Switch(root, 'new', 'v2', 'person', systemctl, migrate)
+    with pytest.raises(OSError):
+        switch.run(swap=True)
+    assert switch.step == 'migrate'
+    restored = switch.undo()
+    assert restored == ['venv', 'code', 'service started']
+    assert read_tree(os.path.join(root, 'code')) == {'manage.py': 'old', 'people/legacy.py': 'old'}
+    assert read_tree(os.path.join(root, 'staging')) == {'manage.py': 'new', 'people/models.py': 'new'}
+    assert os.readlink(os.path.join(root, 'venv')) == 'venvs/v1'
+    assert systemctl.calls[-1] == ('start', 'person')
+
+
+def test_a_failed_start_is_undone_too(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl(fail=('start', 1))
+    switch = _release.Switch(root, 'new', None, 'person', systemctl)
+    with pytest.raises(OSError):
+        switch.run(swap=True)
+    assert switch.step == 'start'
+    switch.undo()
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('start', 'person')]
+
+
+def test_switch_without_swap_keeps_the_tree(tmp_path):
+    root = setup_release(tmp_path)
+    switch = _release.Switch(root, 'old', None, 'person', FakeSystemctl(), lambda: None)
+    switch.run(swap=False)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    assert 'swap' not in switch.steps
+
+
+def test_record_moves_current_to_previous_only_for_a_new_release():
+    state = {'app': 'person', 'current': {'release': 'a', 'venv': 'v1', 'at': 't0'}}
+    switch = _release.Switch('/srv/person', 'b', 'v2', 'person', None)
+    new = switch.record(state, 't1')
+    assert new['current'] == {'release': 'b', 'venv': 'v2', 'at': 't1'}
+    assert new['previous'] == {'release': 'a', 'venv': 'v1', 'at': 't0'}
+    again = _release.Switch('/srv/person', 'b', 'v3', 'person', None).record(new, 't2')
+    assert again['previous'] == new['previous']
+    assert again['current'] == {'release': 'b', 'venv': 'v3', 'at': 't2'}
+
+
+def test_write_state_round_trips(tmp_path):
+    root = make_root(tmp_path, {})
+    _release.write_state(root, {'app': 'person', 'current': {'release': 'x'}})
+    assert _release.read_state(root)['current'] == {'release': 'x'}
+    assert not os.path.exists(os.path.join(root, _release.MARKER + '.tmp'))
+
+
+def test_stale_venvs_keeps_the_named_ones(tmp_path):
+    root = setup_release(tmp_path)
+    assert _release.stale_venvs(root, {'v2'}) == ['v1']
+    assert _release.stale_venvs(str(tmp_path / 'none'), set()) == []
+
+
+def test_point_symlink_is_idempotent(tmp_path):
+    link = str(tmp_path / 'venv')
+    assert _release.point_symlink(link, 'venvs/a') is True
+    assert _release.point_symlink(link, 'venvs/a') is False
+    assert _release.point_symlink(link, 'venvs/b') is True
+    assert os.readlink(link) == 'venvs/b'
