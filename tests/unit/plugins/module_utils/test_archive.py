@@ -349,7 +349,11 @@ def test_archive_bytes_reproducible(project, tmp_path):
     manifest, mtimes, dummy = build_manifest(str(project))
     write_archive(str(project), manifest, mtimes, str(tmp_path / 'a.tar.gz'))
     write_archive(str(project), manifest, mtimes, str(tmp_path / 'b.tar.gz'))
-    assert (tmp_path / 'a.tar.gz').read_bytes() == (tmp_path / 'b.tar.gz').read_bytes()
+    data = (tmp_path / 'a.tar.gz').read_bytes()
+    assert data == (tmp_path / 'b.tar.gz').read_bytes()
+    assert data[:3] == b'\x1f\x8b\x08'
+    assert data[3] & 0x08 == 0  # FNAME flag: no (temp) file name in the gzip header
+    assert data[4:8] == b'\x00\x00\x00\x00'  # MTIME: none, so the bytes depend on the content only
     assert sorted(os.listdir(str(tmp_path))) == ['a.tar.gz', 'b.tar.gz', 'src']
 
 
