@@ -1,0 +1,393 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy.django contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Run a project's ``manage.py`` inside its virtualenv, and read its migration plan.
+
+Private to the collection: the interface may change without notice.
+
+Everything here runs on the managed host's own Python (3.9 or newer) with the
+standard library only; Django itself only ever runs inside the project's
+virtualenv, in a child process started through ``module.run_command``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import json
+import os
+import pwd
+import re
+import shutil
+
+
+# Key names whose values are masked in every module output.
+SECRET_KEY_PATTERN = re.compile(
+    r'SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|DATABASE_URL|DSN', re.IGNORECASE)
+
+# Values shorter than this are not registered as secrets: Ansible masks every
+# occurrence of a no_log value in the whole result, numbers included, so a
+# value like "1" would turn every count and "0001_initial" into asterisks.
+MIN_SECRET_LENGTH = 4
+
+# Prefix of the one stdout line that carries the plan as JSON.
+PLAN_MARKER = '@@simpledeploy.django.migration_plan@@ '
+
+_ENV_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+_DQ_ESCAPES = re.compile(r'\\(["\\$`])')
+_RUNUSER_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
+
+# Executed by ``manage.py shell -c`` in the project's virtualenv (any Python
+# Django 4.2+ runs on). Parameters come from the environment, the result is one
+# JSON line behind PLAN_MARKER; tracebacks go to stderr. It must not create or
+# change anything: no database file, no django_migrations table.
+PLAN_CODE = r'''
+import json as _j, os as _o, sys as _s, traceback as _t
+
+
+def _sd_emit(obj):
+    _s.stdout.write("\n" + _o.environ["SIMPLEDEPLOY_MARKER"] + _j.dumps(obj) + "\n")
+    _s.stdout.flush()
+
+
+def _sd_fail(stage, exc=None, **extra):
+    if exc is not None:
+        _t.print_exc()
+        extra.setdefault("type", type(exc).__name__)
+        extra.setdefault("message", str(exc))
+    _sd_emit({"error": dict(stage=stage, **extra)})
+    _s.exit(3)
+
+
+def _sd_plan():
+    import django
+    from django.conf import settings
+    alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
+    result = {"django_version": django.get_version(), "database": alias}
+    try:
+        settings.INSTALLED_APPS
+        from django.apps import apps
+        if not apps.ready:
+            django.setup()
+    except Exception as exc:
+        _sd_fail("settings", exc, settings_module=_o.environ.get("DJANGO_SETTINGS_MODULE"))
+    if _o.environ.get("SIMPLEDEPLOY_CHECK") == "1":
+        from django.core import checks
+        try:
+            found = [m for m in checks.run_checks() if not m.is_silenced()]
+        except Exception as exc:
+            _sd_fail("checks", exc)
+        errors = [str(m) for m in found if m.is_serious()]
+        result["checks"] = [str(m) for m in found if not m.is_serious()]
+        if errors:
+            _sd_fail("checks", type="SystemCheckError", messages=errors,
+                     warnings=result["checks"])
+    from django.db import connections
+    from django.db.migrations.loader import MigrationLoader
+    if alias not in settings.DATABASES:
+        _sd_fail("database", type="UnknownDatabase", defined=sorted(settings.DATABASES))
+    try:
+        conn = connections[alias]
+        vendor = conn.vendor
+    except Exception as exc:
+        _sd_fail("backend", exc)
+    where = dict((k, str(conn.settings_dict.get(k) or "")) for k in ("NAME", "HOST", "PORT"))
+    result.update(vendor=vendor, database_exists=True)
+    if vendor == "sqlite" and not conn.is_in_memory_db():
+        result["database_exists"] = _o.path.exists(str(conn.settings_dict["NAME"]))
+    if result["database_exists"]:
+        try:
+            conn.ensure_connection()
+        except Exception as exc:
+            _sd_fail("connect", exc, vendor=vendor, **where)
+        from django.db.migrations.executor import MigrationExecutor
+        try:
+            executor = MigrationExecutor(conn)
+        except Exception as exc:
+            _sd_fail("connect", exc, vendor=vendor, **where)
+        loader = executor.loader
+    else:
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+    conflicts = loader.detect_conflicts()
+    if conflicts:
+        _sd_fail("conflicts", type="ConflictingMigrations",
+                 conflicts=dict((a, sorted(n)) for a, n in conflicts.items()))
+    if result["database_exists"]:
+        from django.db.migrations.exceptions import InconsistentMigrationHistory
+        try:
+            loader.check_consistent_history(conn)
+        except InconsistentMigrationHistory as exc:
+            _sd_fail("history", exc)
+        plan = executor.migration_plan(loader.graph.leaf_nodes())
+    else:
+        plan, seen = [], set()
+        for target in loader.graph.leaf_nodes():
+            for key in loader.graph.forwards_plan(target):
+                if key not in seen:
+                    seen.add(key)
+                    plan.append((loader.graph.nodes[key], False))
+    result["migrations"] = [{"app": m.app_label, "name": m.name} for m, dummy in plan]
+    applied = set(loader.applied_migrations or ())
+    leaves = []
+    for key in sorted(applied):
+        if key not in loader.graph.node_map:
+            continue
+        kids = [c.key for c in loader.graph.node_map[key].children if c.key[0] == key[0]]
+        if not any(k in applied for k in kids):
+            leaves.append({"app": key[0], "name": key[1]})
+    result["applied_leaves"] = leaves
+    _sd_emit(result)
+
+
+_sd_plan()
+'''
+
+
+def read_env_file(path):
+    """Read a KEY=VALUE file (the format of systemd's EnvironmentFile) into a dict.
+
+    Blank lines and lines starting with ``#`` or ``;`` are ignored, ``export KEY=...``
+    is tolerated, a value wholly inside single quotes is taken literally, one inside
+    double quotes has the quotes removed and ``\\"``, ``\\\\``, ``\\$``, ``\\```
+    unescaped. Raises ValueError (with the line number) on a malformed line and
+    OSError when the file cannot be read.
+    """
+    result = {}
+    with open(path, 'r', encoding='utf-8') as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line[0] in '#;':
+                continue
+            if line.startswith('export ') or line.startswith('export\t'):
+                line = line[len('export'):].lstrip()
+            key, sep, value = line.partition('=')
+            key = key.strip()
+            if not sep or not _ENV_KEY.match(key):
+                raise ValueError('%s, line %d: expected KEY=VALUE' % (path, number))
+            value = value.strip()
+            if value[:1] in ('"', "'"):
+                quote = value[0]
+                if len(value) < 2 or value[-1] != quote:
+                    raise ValueError('%s, line %d: unterminated %s quote' % (path, number, quote))
+                value = value[1:-1]
+                if quote == '"':
+                    value = _DQ_ESCAPES.sub(r'\1', value)
+            result[key] = value
+    return result
+
+
+def build_env(settings=None, environment=None, env_file=None):
+    """Return the environment for manage.py.
+
+    In order, later winning: ``LC_ALL=C`` and ``PYTHONUNBUFFERED=1``; the
+    variables of ``env_file``; the ``environment`` dict (values made strings);
+    ``DJANGO_SETTINGS_MODULE`` when ``settings`` is given (the dedicated option
+    wins over a value in the file or the dict).
+    """
+    env = {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1'}
+    if env_file:
+        env.update(read_env_file(env_file))
+    for key, value in (environment or {}).items():
+        if value is None:
+            value = ''
+        elif isinstance(value, bool):
+            value = '1' if value else '0'
+        env[str(key)] = str(value)
+    if settings:
+        env['DJANGO_SETTINGS_MODULE'] = settings
+    return env
+
+
+def secret_values(env):
+    """Return the values of ``env`` whose keys look secret (see SECRET_KEY_PATTERN)."""
+    return set(value for key, value in env.items()
+               if SECRET_KEY_PATTERN.search(key) and len(value) >= MIN_SECRET_LENGTH)
+
+
+def current_user():
+    """Name of the effective user, or its uid as a string when it has no name."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def find_runuser():
+    """Path of util-linux ``runuser``, looked up on PATH and the sbin directories."""
+    path = os.pathsep.join([os.environ.get('PATH', '')] + list(_RUNUSER_DIRS))
+    return shutil.which('runuser', path=path)
+
+
+def manage_argv(python, args, run_as=None):
+    """Return ``[runuser -u USER --] PYTHON manage.py ARGS``.
+
+    runuser is used only when ``run_as`` is set and differs from the current
+    user; raises ValueError when it is needed and cannot be found.
+    """
+    argv = [python, 'manage.py'] + [str(arg) for arg in args]
+    if run_as and run_as != current_user():
+        runuser = find_runuser()
+        if not runuser:
+            raise ValueError('run_as=%s needs runuser (util-linux), which is not installed' % run_as)
+        argv = [runuser, '-u', run_as, '--'] + argv
+    return argv
+
+
+def last_error_line(stderr, stdout=''):
+    """The last non-blank line of stderr (else stdout): Django's own error line."""
+    for text in (stderr, stdout):
+        lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return 'no output'
+
+
+def _shown(args):
+    return ' '.join(arg if len(arg) <= 60 and '\n' not in arg else '<...>' for arg in args)
+
+
+def run_manage(module, project_path, virtualenv, args, settings=None, environment=None,
+               env_file=None, run_as=None, check_rc=True, extra_env=None):
+    """Run ``manage.py ARGS`` with the virtualenv's Python in ``project_path``.
+
+    Fails the module (fail_json) when manage.py or the virtualenv's python is
+    missing, the env file cannot be read, or, with ``check_rc``, when the
+    command exits non-zero. Values of secret-looking variables are registered
+    in ``module.no_log_values``. Returns ``(rc, stdout, stderr)``.
+    """
+    args = [str(arg) for arg in args]
+    manage_py = os.path.join(project_path, 'manage.py')
+    python = os.path.join(virtualenv, 'bin', 'python')
+    if not os.path.isfile(manage_py):
+        module.fail_json(msg='%s not found: project_path must be the directory that holds '
+                             "the project's manage.py" % manage_py)
+    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+        module.fail_json(msg='%s not found: virtualenv must be an existing virtualenv with '
+                             'Django installed (python3 -m venv %s; %s -m pip install '
+                             '-r requirements.txt)' % (python, virtualenv, python))
+    try:
+        env = build_env(settings=settings, environment=environment, env_file=env_file)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg='could not read env_file: %s' % exc)
+    env.update(extra_env or {})
+    module.no_log_values.update(secret_values(env))
+    if run_as and run_as != current_user() and os.geteuid() != 0:
+        module.fail_json(msg='run_as=%s needs root to switch user: run the task with become: true'
+                             % run_as)
+    try:
+        argv = manage_argv(python, args, run_as=run_as)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    rc, out, err = module.run_command(argv, cwd=project_path, environ_update=env)
+    if rc != 0 and check_rc:
+        module.fail_json(msg='manage.py %s failed (rc=%d): %s' % (_shown(args), rc,
+                                                                 last_error_line(err, out)),
+                         rc=rc, stdout=out, stderr=err, cmd=argv)
+    return rc, out, err
+
+
+def parse_marked_json(stdout, marker=PLAN_MARKER):
+    """Return the object on the last stdout line starting with ``marker``, or None."""
+    for line in reversed((stdout or '').splitlines()):
+        if line.startswith(marker):
+            try:
+                return json.loads(line[len(marker):])
+            except ValueError:
+                return None
+    return None
+
+
+def plan_error_message(error, database='default'):
+    """One-line message, naming what to fix, for the ``error`` object of PLAN_CODE."""
+    stage = error.get('stage')
+    what = '%s: %s' % (error.get('type', 'Error'), error.get('message', '')) \
+        if error.get('message') else error.get('type', 'Error')
+    what = what.strip().splitlines()[0].rstrip('.') if what.strip() else what
+    if stage == 'settings':
+        return ('Django settings could not be loaded (DJANGO_SETTINGS_MODULE=%s): %s; fix the '
+                'settings module or the variables it reads (env_file, environment)'
+                % (error.get('settings_module'), what))
+    if stage == 'checks':
+        return ("Django's system checks reported %d error(s): %s"
+                % (len(error.get('messages', [])), ' | '.join(error.get('messages', []))))
+    if stage == 'database':
+        return ('database %r is not defined in settings.DATABASES (defined: %s)'
+                % (database, ', '.join(error.get('defined', []))))
+    if stage == 'backend':
+        return ('Django could not load the database backend of %r: %s; install the driver '
+                "in the project's virtualenv" % (database, what))
+    if stage == 'connect':
+        where = ' '.join('%s=%s' % (k.lower(), error[k]) for k in ('HOST', 'PORT', 'NAME')
+                         if error.get(k))
+        return ('the database %r could not be reached (%s %s): %s; check that the database '
+                'server is up and that the connection settings and credentials are right'
+                % (database, error.get('vendor'), where, what))
+    if stage == 'conflicts':
+        return ('conflicting migrations (more than one leaf) in %s; run makemigrations --merge '
+                'and commit the result' % ', '.join(
+                    '%s: %s' % (app, ', '.join(names))
+                    for app, names in sorted(error.get('conflicts', {}).items())))
+    if stage == 'history':
+        return 'the migration history of the database is inconsistent: %s' % what
+    return 'reading the migration plan failed: %s' % what
+
+
+def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
+                   env_file=None, database='default', run_as=None, check=False):
+    """Report the migrations ``manage.py migrate`` would apply, without changing anything.
+
+    Runs ``manage.py shell -c PLAN_CODE`` once (one Django start-up, the
+    optional system checks included). Returns a dict with ``pending``,
+    ``total``, ``migrations`` (``{app, name}`` in plan order), ``by_app``,
+    ``applied_leaves``, ``database_exists``, ``vendor``, ``django_version``
+    and, with ``check``, ``checks`` (warnings). Fails the module with a
+    one-line ``msg`` and Django's ``stderr`` otherwise.
+    """
+    extra = {
+        'SIMPLEDEPLOY_MARKER': PLAN_MARKER,
+        'SIMPLEDEPLOY_DATABASE': database,
+        'SIMPLEDEPLOY_CHECK': '1' if check else '0',
+        # a report writes nothing, not even bytecode into the project tree
+        'PYTHONDONTWRITEBYTECODE': '1',
+    }
+    args = ['shell', '--verbosity', '0', '-c', PLAN_CODE]
+    rc, out, err = run_manage(module, project_path, virtualenv, args, settings=settings,
+                              environment=environment, env_file=env_file, run_as=run_as,
+                              check_rc=False, extra_env=extra)
+    cmd = manage_argv(os.path.join(virtualenv, 'bin', 'python'), ['shell', '-c', '<plan>'],
+                      run_as=run_as)
+    data = parse_marked_json(out)
+    if data is None:
+        # Django did not get as far as the plan code: manage.py, Django or an app failed
+        # while starting up (django.setup()).
+        module.fail_json(msg='Django could not start (manage.py shell, rc=%d): %s; fix the project '
+                             'or its virtualenv' % (rc, last_error_line(err, out)),
+                         rc=rc, stdout=out, stderr=err, cmd=cmd)
+    if 'error' in data:
+        error = data['error']
+        fail = dict(msg=plan_error_message(error, database), rc=rc, stdout=out, stderr=err,
+                    cmd=cmd, stage=error.get('stage'))
+        if error.get('stage') == 'checks':
+            fail['checks'] = error.get('messages', []) + error.get('warnings', [])
+        module.fail_json(**fail)
+    migrations = [{'app': m['app'], 'name': m['name']} for m in data['migrations']]
+    by_app = {}
+    for migration in migrations:
+        by_app[migration['app']] = by_app.get(migration['app'], 0) + 1
+    result = dict(
+        pending=bool(migrations),
+        total=len(migrations),
+        migrations=migrations,
+        by_app=by_app,
+        applied_leaves=data.get('applied_leaves', []),
+        database=database,
+        database_exists=bool(data.get('database_exists')),
+        vendor=data.get('vendor'),
+        django_version=data.get('django_version'),
+    )
+    if check:
+        result['checks'] = data.get('checks', [])
+    return result

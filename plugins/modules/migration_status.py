@@ -1,0 +1,251 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy.django contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: migration_status
+short_description: Report the pending Django migrations of a database, in plan order
+version_added: 0.1.0
+description:
+  - Asks Django, inside the project's own virtualenv and with the project's own C(manage.py),
+    which migrations C(manage.py migrate) would apply to a database, and returns them as data
+    in the order C(migrate) would apply them.
+  - One Django start-up (C(manage.py shell -c)); the optional system checks run in the same process.
+  - It never changes anything. With SQLite, a database file that does not exist is not created
+    (every migration is then reported pending and O(database_exists) is V(false)); the
+    C(django_migrations) table is never created; no bytecode is written into the project.
+  - It fails, with a one-line O(msg) naming what to fix and Django's own output in RV(stderr),
+    when C(manage.py) or the virtualenv is missing, the settings cannot be loaded, the database
+    cannot be reached, the migrations conflict or the recorded history is inconsistent.
+  - Values of environment variables whose names contain C(SECRET), C(PASSWORD), C(PASSWD),
+    C(TOKEN), C(KEY), C(CREDENTIAL), C(DATABASE_URL) or C(DSN) (from O(env_file) or
+    O(environment)) are masked in every output of the module.
+author:
+  - simpledeploy.django contributors
+requirements:
+  - Python 3.9 or newer on the managed host (standard library only).
+  - A virtualenv holding Django 4.2 or newer (tested with 4.2, 5.2 and 6.1) and the project's
+    requirements, including the database driver.
+  - C(runuser) (util-linux) when O(run_as) is used.
+attributes:
+  check_mode:
+    support: full
+    description: Runs in check mode too; it never changes anything, so the report is the same.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on POSIX hosts.
+options:
+  project_path:
+    description:
+      - The directory that holds the project's C(manage.py). Django runs with it as working directory.
+    type: path
+    required: true
+  virtualenv:
+    description:
+      - The project's virtualenv; C(bin/python) in it runs C(manage.py).
+    type: path
+    required: true
+  settings:
+    description:
+      - The Django settings module, set as C(DJANGO_SETTINGS_MODULE). It wins over a value in
+        O(env_file) or O(environment).
+      - When unset, C(manage.py) picks its own default (C(os.environ.setdefault)).
+    type: str
+  env_file:
+    description:
+      - A file of C(KEY=VALUE) lines (the format of systemd's C(EnvironmentFile), for example the
+        env file of the WSGI service) whose variables Django runs with.
+      - Blank lines and C(#) comments are ignored, C(export KEY=value) is tolerated, values may
+        be single- or double-quoted.
+    type: path
+  environment:
+    description:
+      - Extra environment variables for Django; they win over O(env_file).
+      - Like the variables of O(env_file), values whose names look secret (see the description)
+        are masked in every output. The option is deliberately not C(no_log) as a whole: Ansible
+        would then mask every occurrence of every value, so a value like V(1) would turn counts
+        and migration names such as C(0001_initial) in the result into asterisks.
+    type: dict
+  database:
+    description:
+      - The alias in C(settings.DATABASES) to report on.
+    type: str
+    default: default
+  run_as:
+    description:
+      - Run C(manage.py) as this user through C(runuser) (the user the service runs as), so files
+        Django creates or reads have the right owner and permissions.
+      - Needs root (C(become)) when it differs from the user the module runs as; ignored when equal.
+    type: str
+  check:
+    description:
+      - Run Django's system checks (C(manage.py check), without database checks) first, in the
+        same process; fail when they report errors and return the warnings in RV(checks).
+    type: bool
+    default: false
+notes:
+  - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database):
+    every leaf migration of every app is the target.
+seealso:
+  - name: Django migrations
+    description: How Django plans and applies migrations.
+    link: https://docs.djangoproject.com/en/stable/topics/migrations/
+"""
+
+EXAMPLES = r"""
+- name: Report pending migrations before the downtime window
+  simpledeploy.django.migration_status:
+    project_path: /srv/mysite/staging
+    virtualenv: /srv/mysite/venv
+    settings: mysite.settings
+    env_file: /etc/mysite/env
+    run_as: mysite
+    check: true
+  register: migration_report
+
+- name: Show what migrate will do
+  ansible.builtin.debug:
+    msg: "{{ migration_report.total }} migration(s) pending: {{ migration_report.by_app }}"
+  when: migration_report.pending
+
+- name: Report on a second database, with the password from a vault
+  simpledeploy.django.migration_status:
+    project_path: /srv/mysite/current
+    virtualenv: /srv/mysite/venv
+    database: replica
+    environment:
+      DJANGO_DB_PASSWORD: "{{ vault_db_password }}"
+"""
+
+RETURN = r"""
+pending:
+  description: Whether C(manage.py migrate) would apply anything.
+  returned: success
+  type: bool
+  sample: true
+total:
+  description: Number of migrations C(migrate) would apply.
+  returned: success
+  type: int
+  sample: 1
+migrations:
+  description: The migrations C(migrate) would apply, in the order it would apply them.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"app": "people", "name": "0002_person_weight"}]
+  contains:
+    app:
+      description: App label.
+      type: str
+      sample: people
+    name:
+      description: Migration name.
+      type: str
+      sample: 0002_person_weight
+by_app:
+  description: Number of pending migrations per app label (apps with none are left out).
+  returned: success
+  type: dict
+  sample: {"people": 1}
+applied_leaves:
+  description:
+    - For each app, the last applied migration(s) of the database, sorted by app and name.
+    - What C(manage.py migrate APP NAME) would take the schema back to; an app with
+      nothing applied is not listed (its way back is C(migrate APP zero)).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"app": "auth", "name": "0012_alter_user_first_name_max_length"},
+           {"app": "people", "name": "0001_initial"}]
+database:
+  description: The database alias reported on.
+  returned: success
+  type: str
+  sample: default
+database_exists:
+  description:
+    - V(false) when the SQLite database file does not exist (nothing was created, every
+      migration is pending); V(true) otherwise.
+  returned: success
+  type: bool
+  sample: true
+vendor:
+  description: Django's name for the database backend.
+  returned: success
+  type: str
+  sample: sqlite
+django_version:
+  description: The Django version of the virtualenv.
+  returned: success
+  type: str
+  sample: 5.2.8
+checks:
+  description:
+    - Warnings of Django's system checks, as Django prints them (errors make the module fail
+      and are returned in this key too).
+  returned: when O(check=true)
+  type: list
+  elements: str
+  sample: ["?: (urls.W005) URL namespace 'admin' isn't unique."]
+stage:
+  description:
+    - On failure, the step that failed, V(settings), V(checks), V(database), V(backend),
+      V(connect), V(conflicts) or V(history); absent when C(manage.py) failed before that.
+  returned: failure
+  type: str
+  sample: connect
+stderr:
+  description: Django's standard error (the traceback of the failure).
+  returned: failure
+  type: str
+  sample: "django.core.exceptions.ImproperlyConfigured: DJANGO_SECRET_KEY is not set"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import migration_plan
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            project_path=dict(type='path', required=True),
+            virtualenv=dict(type='path', required=True),
+            settings=dict(type='str'),
+            env_file=dict(type='path'),
+            environment=dict(type='dict'),
+            database=dict(type='str', default='default'),
+            run_as=dict(type='str'),
+            check=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    report = migration_plan(
+        module,
+        params['project_path'],
+        params['virtualenv'],
+        settings=params['settings'],
+        environment=params['environment'],
+        env_file=params['env_file'],
+        database=params['database'],
+        run_as=params['run_as'],
+        check=params['check'],
+    )
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == '__main__':
+    main()

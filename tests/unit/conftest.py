@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy.django contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Shared fixtures: real Django virtualenvs (cached) and copies of the example project.
+
+Virtualenvs are built once per machine under ``~/.cache/simpledeploy-tests/``
+(``SIMPLEDEPLOY_TEST_CACHE`` overrides), one per Django series, with Python
+3.12 or newer (Django 6 needs it): ``SIMPLEDEPLOY_TEST_PYTHON`` names the
+interpreter, else the running one when new enough, else ``python3.12`` /
+``python3.13`` on PATH. A venv is reused when its stamp file exists; delete the
+directory to rebuild it. Building all three takes about a minute; reuse is free.
+
+Fixtures:
+    django_venv      session-scoped, parametrized over DJANGO_SERIES
+                     -> DjangoVenv(series, path, python, version)
+    person_v1        a fresh copy of examples/person/v1 (function-scoped)
+    person_v2        a fresh copy of examples/person/v2 (function-scoped)
+    run_module       call a module's main() in-process, return its JSON result
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import collections
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    patch_module_args = None
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+EXAMPLES = os.path.join(REPO_ROOT, 'examples', 'person')
+
+# Django series under test -> pip requirement. Keep the newest series current.
+DJANGO_SERIES = collections.OrderedDict([
+    ('4.2', 'Django>=4.2,<4.3'),
+    ('5.2', 'Django>=5.2,<5.3'),
+    ('6.1', 'Django>=6.1,<6.2'),
+])
+# Installed beside Django in every test venv: the PostgreSQL driver, so that an
+# unreachable PostgreSQL server can be tested without a server.
+EXTRA_PACKAGES = ['psycopg[binary]>=3.1']
+
+DjangoVenv = collections.namedtuple('DjangoVenv', 'series path python version')
+
+
+def cache_dir():
+    return os.environ.get('SIMPLEDEPLOY_TEST_CACHE') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'simpledeploy-tests')
+
+
+def _python_version(python):
+    out = subprocess.check_output(
+        [python, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], text=True)
+    return tuple(int(part) for part in out.strip().split('.'))
+
+
+def venv_python():
+    """The interpreter test venvs are built with (3.12 or newer), or None."""
+    wanted = os.environ.get('SIMPLEDEPLOY_TEST_PYTHON')
+    if wanted:
+        return wanted
+    if sys.version_info >= (3, 12):
+        return sys.executable
+    for name in ('python3.12', 'python3.13'):
+        found = shutil.which(name)
+        if found:
+            try:
+                if _python_version(found) >= (3, 12):
+                    return found
+            except (OSError, subprocess.CalledProcessError):
+                continue
+    return None
+
+
+def build_venv(series, python):
+    """Create (or reuse) the venv for ``series``; return DjangoVenv."""
+    major_minor = '%d%d' % _python_version(python)
+    path = os.path.join(cache_dir(), 'django-%s-py%s' % (series, major_minor))
+    stamp = os.path.join(path, '.simpledeploy-stamp')
+    os.makedirs(cache_dir(), exist_ok=True)
+    with open(path + '.lock', 'w', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers build each venv once
+        if not os.path.exists(stamp):
+            shutil.rmtree(path, ignore_errors=True)
+            env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
+            subprocess.check_call([python, '-m', 'venv', path])
+            subprocess.check_call(
+                [os.path.join(path, 'bin', 'python'), '-m', 'pip', 'install', '--quiet',
+                 DJANGO_SERIES[series]] + EXTRA_PACKAGES, env=env)
+            version = subprocess.check_output(
+                [os.path.join(path, 'bin', 'python'), '-c',
+                 'import django; print(django.get_version())'], text=True).strip()
+            with open(stamp, 'w', encoding='utf-8') as handle:
+                handle.write(version + '\n')
+    with open(stamp, encoding='utf-8') as handle:
+        version = handle.read().strip()
+    return DjangoVenv(series, path, os.path.join(path, 'bin', 'python'), version)
+
+
+@pytest.fixture(scope='session', params=list(DJANGO_SERIES), ids=lambda s: 'django' + s)
+def django_venv(request):
+    python = venv_python()
+    if python is None:
+        pytest.skip('no Python >= 3.12 to build Django test virtualenvs: set '
+                    'SIMPLEDEPLOY_TEST_PYTHON')
+    return build_venv(request.param, python)
+
+
+def copy_example(version, dest):
+    """Copy examples/person/<version> to ``dest`` (without bytecode or databases)."""
+    shutil.copytree(os.path.join(EXAMPLES, version), dest,
+                    ignore=shutil.ignore_patterns('__pycache__', '*.pyc', 'db.sqlite3', 'media'))
+    return str(dest)
+
+
+@pytest.fixture
+def person_v1(tmp_path):
+    return copy_example('v1', tmp_path / 'v1')
+
+
+@pytest.fixture
+def person_v2(tmp_path):
+    return copy_example('v2', tmp_path / 'v2')
+
+
+class ModuleResult(dict):
+    """A module's JSON result, plus the raw text it printed (``raw``)."""
+
+    raw = ''
+
+
+@pytest.fixture
+def run_module(capsys):
+    """Run ``module.main()`` in-process with ``args``; return its parsed result.
+
+    Goes through the real exit_json/fail_json (and so Ansible's masking of
+    no_log values): the returned ``raw`` is exactly what Ansible would receive.
+    """
+    if patch_module_args is None:
+        pytest.skip('needs ansible-core >= 2.19 (ansible.module_utils.testing)')
+
+    def run(module, args, check_mode=False):
+        args = dict(args, _ansible_check_mode=check_mode, _ansible_inject_invocation=True)
+        capsys.readouterr()
+        with patch_module_args(args):
+            with pytest.raises(SystemExit):
+                module.main()
+        raw = capsys.readouterr().out
+        result = ModuleResult(json.loads(raw))
+        result.raw = raw
+        return result
+
+    return run
