@@ -24,7 +24,7 @@ description:
     executable bit is set), directories 0755, and the files keep their real mtimes, on which
     Python's timestamp-based C(.pyc) validation depends. Empty directories are kept.
 author:
-  - simpledeploy developers
+  - simpledeploy developers (@simpledeploy)
 options:
   src:
     description:
@@ -76,8 +76,11 @@ attributes:
     description: Computes the manifest and the release id and writes nothing.
   diff_mode:
     support: none
+    description: Reports no diff; the manifest written next to the archive lists every path.
   platform:
+    support: full
     platforms: posix
+    description: Runs where the source tree is, normally the controller.
 notes:
   - A symlink is archived as a symlink. A symlink whose target is absolute or resolves outside
     O(src) is refused, as is anything that is not a file, a directory or a symlink.
@@ -117,7 +120,7 @@ release_id:
 archive:
   description: Path of the archive; it exists unless in check mode.
   returned: success
-  type: path
+  type: str
   sample: /home/me/site/.releases/3f9a1c0e5b7d2a64.tar.gz
 manifest:
   description:
@@ -125,7 +128,7 @@ manifest:
       relative path to its C(type) (file, link or dir), C(mode), and C(size) and C(sha256) for
       files or C(target) for links.
   returned: success
-  type: path
+  type: str
   sample: /home/me/site/.releases/3f9a1c0e5b7d2a64.manifest.json
 files:
   description: Number of files and symlinks in the archive.
