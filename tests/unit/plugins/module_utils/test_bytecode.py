@@ -1,0 +1,512 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tests of the pure bytecode logic: the classifier on listings, the planner
+and executor on real trees, and the import danger with a real Python."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.module_utils._bytecode import (
+    BytecodeError,
+    ExcludeMatcher,
+    classify,
+    cleanup,
+    execute,
+    plan_cleanup,
+)
+
+TAGS = ['cpython-36', 'cpython-37', 'cpython-38', 'cpython-39', 'cpython-310',
+        'cpython-311', 'cpython-312', 'cpython-313', 'pypy39', 'pypy310']
+
+
+# ---------------------------------------------------------------- classify()
+
+@pytest.mark.parametrize('files, expected', [
+    (['foo.py', 'foo.pyc'], []),
+    (['foo.pyc'], ['foo.pyc']),
+    (['foo.pyo'], ['foo.pyo']),
+    (['foo.pyw', 'foo.pyc'], []),
+    (['foo.py', 'foo.pyo', 'bar.pyo'], ['bar.pyo']),
+    (['__init__.pyc', 'models.pyc', 'models.py'], ['__init__.pyc']),
+    (['notes.txt', 'setup.cfg', 'x.pyc.bak', 'y.pycx', 'z.py'], []),
+    (['foo.bar.pyc', 'foo.py'], ['foo.bar.pyc']),
+    (['FOO.pyc', 'foo.py'], ['FOO.pyc']),
+    ([], []),
+], ids=lambda value: repr(value))
+def test_classify_ordinary_stale(files, expected):
+    assert classify(files, 'stale') == expected
+
+
+def test_classify_ordinary_sources_beyond_regular_files():
+    # a foo.py that is a symlink (listed only among the sources) keeps foo.pyc
+    assert classify(['foo.pyc', 'bar.pyc'], 'stale', sources={'foo.pyc', 'bar.pyc', 'foo.py'}) == ['bar.pyc']
+
+
+@pytest.mark.parametrize('tag', TAGS)
+@pytest.mark.parametrize('opt', ['', '.opt-1', '.opt-2'])
+def test_classify_pycache_tags(tag, opt):
+    name = 'views.%s%s.pyc' % (tag, opt)
+    assert classify([name], 'stale', sources={'views.py', '__pycache__'}, pycache=True) == []
+    assert classify([name], 'stale', sources={'urls.py', '__pycache__'}, pycache=True) == [name]
+    assert classify([name], 'stale', sources={'views.pyw'}, pycache=True) == []
+    assert classify([name], 'all', sources={'views.py'}, pycache=True) == [name]
+
+
+@pytest.mark.parametrize('name, sources, stale', [
+    ('test_x.cpython-312-pytest-8.3.2.pyc', {'test_x.py'}, False),
+    ('test_x.cpython-312-pytest-8.3.2.pyc', {'test_y.py'}, True),
+    ('a.b.cpython-312.pyc', {'a.b.py'}, False),
+    ('a.b.cpython-312.pyc', {'a.py'}, False),   # kept: a prefix has a source
+    ('a.b.cpython-312.pyc', {'b.py'}, True),
+    ('m.cpython-34.pyo', {'m.py'}, False),
+    ('m.cpython-34.pyo', set(), True),
+    ('m.pyc', {'m.py'}, False),
+    ('m.pyc', set(), True),
+    ('m.cpython-312.pyc', {'m'}, True),          # a directory named m is no source
+    ('.hidden.cpython-312.pyc', {'.hidden.py'}, False),
+    ('.hidden.cpython-312.pyc', {'hidden.py'}, True),
+])
+def test_classify_pycache_names(name, sources, stale):
+    assert classify([name], 'stale', sources=sources, pycache=True) == ([name] if stale else [])
+
+
+def test_classify_pycache_keeps_non_bytecode():
+    assert classify(['a.cpython-312.pyc.1402', 'README'], 'stale', sources=set(), pycache=True) == []
+    assert classify(['a.cpython-312.pyc.1402', 'README'], 'all', sources=set(), pycache=True) == []
+
+
+@pytest.mark.parametrize('files, expected', [
+    (['foo.py', 'foo.pyc', 'bar.pyo', 'baz.txt'], ['bar.pyo', 'foo.pyc']),
+    (['foo.py', 'foo.pyw'], []),
+])
+def test_classify_all(files, expected):
+    assert classify(files, 'all') == expected
+
+
+def test_classify_rejects_unknown_mode():
+    with pytest.raises(ValueError, match='mode'):
+        classify(['a.pyc'], 'everything')
+
+
+# ---------------------------------------------------------------- real trees
+
+def make(root, spec):
+    """Create files (str content) and empty dirs (None) under root."""
+    for rel, content in spec.items():
+        path = os.path.join(str(root), rel)
+        if content is None:
+            os.makedirs(path, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(content)
+
+
+def snapshot(root):
+    """Every path under root (dirs end with /), symlinks not followed."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(str(root)):
+        rel = os.path.relpath(dirpath, str(root))
+        for name in dirnames:
+            found.add(os.path.normpath(os.path.join(rel, name)) + ('' if os.path.islink(os.path.join(dirpath, name)) else '/'))
+        for name in filenames:
+            found.add(os.path.normpath(os.path.join(rel, name)))
+    return found
+
+
+PROJECT = {
+    'manage.py': 'print(1)\n',
+    'mysite/__init__.py': '',
+    'mysite/settings.py': 'X = 1\n',
+    'mysite/__pycache__/__init__.cpython-312.pyc': 'b1',
+    'mysite/__pycache__/settings.cpython-312.pyc': 'b22',
+    'mysite/__pycache__/settings.cpython-312.opt-1.pyc': 'b333',
+    'mysite/__pycache__/oldurls.cpython-312.pyc': 'b4444',          # stale: source gone
+    'mysite/__pycache__/oldurls.cpython-39.opt-2.pyc': 'b55555',    # stale
+    'mysite/legacy.pyc': 'L1',                                      # stale, importable
+    'mysite/settings.pyc': 'L22',                                   # beside its source: kept
+    'mysite/gui.pyw': '',
+    'mysite/gui.pyo': 'L333',                                       # .pyw is a source: kept
+    'polls/__init__.py': '',
+    'polls/__pycache__/gone.cpython-311.pyc': 'gone',               # dir left empty: goes
+    'polls/templates/polls/index.html': '<p>\n',
+    'oldapp/__pycache__/__init__.cpython-312.pyc': 'o1',            # only bytecode: whole dir goes
+    'oldapp/sub/__pycache__/models.cpython-312.pyc': 'o22',
+    'oldapp/sub/views.pyc': 'o333',
+    'media': None,                                                  # empty before: kept
+    'static/css': None,
+    'notes/readme.pyc.txt': 'not bytecode',
+    'emptycache/__init__.py': '',
+    'emptycache/__pycache__': None,                                 # empty before: kept in stale
+}
+
+STALE_GONE = {
+    'mysite/__pycache__/oldurls.cpython-312.pyc',
+    'mysite/__pycache__/oldurls.cpython-39.opt-2.pyc',
+    'mysite/legacy.pyc',
+    'polls/__pycache__/gone.cpython-311.pyc',
+    'polls/__pycache__/',
+    'oldapp/__pycache__/__init__.cpython-312.pyc',
+    'oldapp/sub/__pycache__/models.cpython-312.pyc',
+    'oldapp/sub/views.pyc',
+    'oldapp/sub/__pycache__/',
+    'oldapp/__pycache__/',
+    'oldapp/sub/',
+    'oldapp/',
+}
+
+
+@pytest.fixture
+def project(tmp_path):
+    make(tmp_path, PROJECT)
+    return tmp_path
+
+
+def test_stale_removes_exactly_the_stale(project):
+    before = snapshot(project)
+    result = cleanup(str(project), 'stale')
+    after = snapshot(project)
+    assert before - after == STALE_GONE
+    assert after - before == set()
+    assert result['changed'] is True
+    assert result['removed_files'] == 7
+    assert result['removed_dirs'] == 5
+    assert result['bytes'] == len('b4444b55555L1goneo1o22o333')
+    assert result['paths'] == sorted(STALE_GONE)
+    assert result['paths_truncated'] is False
+    assert result['mode'] == 'stale'
+
+
+def test_all_removes_every_bytecode_and_pycache(project):
+    result = cleanup(str(project), 'all')
+    after = snapshot(project)
+    assert not [p for p in after if p.endswith(('.pyc', '.pyo'))]
+    assert not [p for p in after if '__pycache__' in p]
+    # sources, non-bytecode files and the dirs empty before stay
+    for kept in ('manage.py', 'mysite/settings.py', 'mysite/gui.pyw', 'polls/templates/polls/index.html',
+                 'media/', 'static/css/', 'notes/readme.pyc.txt', 'emptycache/__init__.py'):
+        assert kept in after
+    assert 'oldapp/' not in after
+    assert result['removed_files'] == 12
+    # 5 __pycache__ (emptycache's one too, empty before) + oldapp/sub + oldapp
+    assert result['removed_dirs'] == 7
+
+
+@pytest.mark.parametrize('mode', ['stale', 'all'])
+def test_check_mode_changes_nothing_and_reports_the_same(project, tmp_path_factory, mode):
+    twin = tmp_path_factory.mktemp('twin')
+    make(twin, PROJECT)
+    before = snapshot(project)
+    checked = cleanup(str(project), mode, check_mode=True)
+    assert snapshot(project) == before
+    real = cleanup(str(twin), mode)
+    assert checked == real
+    assert checked['changed'] is True
+
+
+@pytest.mark.parametrize('mode', ['stale', 'all'])
+def test_second_run_changes_nothing(project, mode):
+    assert cleanup(str(project), mode)['changed'] is True
+    again = cleanup(str(project), mode)
+    assert again['changed'] is False
+    assert (again['removed_files'], again['removed_dirs'], again['bytes'], again['paths']) == (0, 0, 0, [])
+
+
+@pytest.mark.parametrize('tag', TAGS)
+def test_real_tree_each_tag(tmp_path, tag):
+    make(tmp_path, {
+        'app/views.py': '',
+        'app/__pycache__/views.%s.pyc' % tag: 'fresh',
+        'app/__pycache__/views.%s.opt-1.pyc' % tag: 'fresh',
+        'app/__pycache__/forms.%s.pyc' % tag: 'stale',
+        'app/__pycache__/forms.%s.opt-2.pyc' % tag: 'stale',
+    })
+    result = cleanup(str(tmp_path))
+    assert sorted(os.listdir(str(tmp_path / 'app' / '__pycache__'))) == [
+        'views.%s.opt-1.pyc' % tag, 'views.%s.pyc' % tag]
+    assert result['removed_files'] == 2
+
+
+def test_pyw_sources_and_legacy_pyo(tmp_path):
+    make(tmp_path, {
+        'gui.pyw': '', 'gui.pyo': 'k', 'gui.pyc': 'k', '__pycache__/gui.cpython-312.pyc': 'k',
+        'old.pyo': 'gone', 'keep.txt': 'k',
+    })
+    cleanup(str(tmp_path))
+    assert snapshot(tmp_path) == {'gui.pyw', 'gui.pyo', 'gui.pyc', '__pycache__/', '__pycache__/gui.cpython-312.pyc',
+                                  'keep.txt'}
+
+
+def test_root_is_never_removed(tmp_path):
+    make(tmp_path, {'tree/a.pyc': 'x', 'tree/__pycache__/b.cpython-312.pyc': 'y'})
+    result = cleanup(str(tmp_path / 'tree'))
+    assert snapshot(tmp_path) == {'tree/'}
+    assert result['paths'] == ['__pycache__/', '__pycache__/b.cpython-312.pyc', 'a.pyc']
+
+
+def test_directory_with_an_empty_dir_and_bytecode_stays(tmp_path):
+    # uploads/ was empty before, so it stays, and so does its parent
+    make(tmp_path, {'app/uploads': None, 'app/old.pyc': 'x', 'other/x.txt': 'x', 'other/y.pyc': 'y'})
+    cleanup(str(tmp_path))
+    assert snapshot(tmp_path) == {'app/', 'app/uploads/', 'other/', 'other/x.txt'}
+
+
+def test_non_bytecode_in_pycache_keeps_it(tmp_path):
+    make(tmp_path, {'__pycache__/gone.cpython-312.pyc': 'x', '__pycache__/gone.cpython-312.pyc.4711': 'tmp'})
+    cleanup(str(tmp_path))
+    assert snapshot(tmp_path) == {'__pycache__/', '__pycache__/gone.cpython-312.pyc.4711'}
+
+
+def test_nested_bytecode_only_package_goes_whole(tmp_path):
+    spec = {'site/app.py': ''}
+    for depth in range(1, 6):
+        pkg = '/'.join(['site/deep'] + ['p%d' % i for i in range(depth)])
+        spec[pkg + '/__pycache__/__init__.cpython-312.pyc'] = 'x'
+        spec[pkg + '/mod%d.pyc' % depth] = 'y'
+    make(tmp_path, spec)
+    result = cleanup(str(tmp_path))
+    assert snapshot(tmp_path) == {'site/', 'site/app.py'}
+    assert result['removed_files'] == 10
+    assert result['removed_dirs'] == 11  # 5 __pycache__, 5 packages, deep/
+
+
+@pytest.mark.parametrize('exclude', [['venv'], ['venv/'], ['./venv'], ['ven?'], ['*env'], ['ABS']])
+@pytest.mark.parametrize('mode', ['stale', 'all'])
+def test_excluded_venv_untouched(tmp_path, exclude, mode):
+    make(tmp_path, {
+        'venv/lib/python3.12/site-packages/six.pyc': 'orphan',
+        'venv/lib/python3.12/site-packages/__pycache__/six.cpython-312.pyc': 'x',
+        'venv/lib/python3.12/site-packages/__pycache__/gone.cpython-312.pyc': 'x',
+        'app/__pycache__/gone.cpython-312.pyc': 'x',
+    })
+    exclude = [str(tmp_path / 'venv') if entry == 'ABS' else entry for entry in exclude]
+    venv_before = {p for p in snapshot(tmp_path) if p.startswith('venv/')}
+    result = cleanup(str(tmp_path), mode, exclude=exclude)
+    after = snapshot(tmp_path)
+    assert {p for p in after if p.startswith('venv/')} == venv_before
+    assert 'app/' not in after
+    assert result['excluded_outside'] == []
+
+
+def test_exclude_deep_glob_and_file(tmp_path):
+    make(tmp_path, {
+        'a/node_modules/x.pyc': 'x', 'b/c/node_modules/y.pyc': 'y', 'keep.pyc': 'k', 'drop.pyc': 'd',
+    })
+    result = cleanup(str(tmp_path), exclude=['*/node_modules', 'keep.pyc'])
+    assert snapshot(tmp_path) == {'a/', 'a/node_modules/', 'a/node_modules/x.pyc', 'b/', 'b/c/', 'b/c/node_modules/',
+                                  'b/c/node_modules/y.pyc', 'keep.pyc'}
+    assert result['paths'] == ['drop.pyc']
+
+
+def test_exclude_outside_is_reported_and_ignored(tmp_path):
+    make(tmp_path, {'tree/x.pyc': 'x'})
+    result = cleanup(str(tmp_path / 'tree'), exclude=[str(tmp_path / 'elsewhere')])
+    assert result['excluded_outside'] == [str(tmp_path / 'elsewhere')]
+    assert result['removed_files'] == 1
+
+
+@pytest.mark.parametrize('entry', ['.', '..', '../x'])
+def test_exclude_naming_no_inner_path_fails(tmp_path, entry):
+    with pytest.raises(BytecodeError, match='exclude'):
+        cleanup(str(tmp_path), exclude=[entry])
+
+
+def test_exclude_matcher_absolute_through_symlinked_root(tmp_path):
+    make(tmp_path, {'releases/3/venv': None})
+    os.symlink(str(tmp_path / 'releases' / '3'), str(tmp_path / 'current'))
+    matcher = ExcludeMatcher(str(tmp_path / 'current'), [str(tmp_path / 'releases' / '3' / 'venv')])
+    assert matcher('venv') and not matcher('app') and matcher.outside == []
+
+
+@pytest.mark.parametrize('mode', ['stale', 'all'])
+def test_symlinked_dir_not_followed(tmp_path, mode):
+    make(tmp_path, {
+        'outside/orphan.pyc': 'x', 'outside/__pycache__/gone.cpython-312.pyc': 'x',
+        'tree/app.py': '',
+    })
+    os.symlink(str(tmp_path / 'outside'), str(tmp_path / 'tree' / 'linked'))
+    os.symlink(str(tmp_path / 'outside' / 'orphan.pyc'), str(tmp_path / 'tree' / 'link.pyc'))
+    os.symlink(str(tmp_path / 'outside' / '__pycache__'), str(tmp_path / 'tree' / '__pycache__'))
+    result = cleanup(str(tmp_path / 'tree'), mode)
+    assert snapshot(tmp_path / 'outside') == {'orphan.pyc', '__pycache__/', '__pycache__/gone.cpython-312.pyc'}
+    assert sorted(os.listdir(str(tmp_path / 'tree'))) == ['__pycache__', 'app.py', 'link.pyc', 'linked']
+    assert result['changed'] is False
+
+
+def test_symlinked_root_is_cleaned(tmp_path):
+    make(tmp_path, {'releases/2/old.pyc': 'x', 'releases/2/new.py': ''})
+    os.symlink(str(tmp_path / 'releases' / '2'), str(tmp_path / 'current'))
+    assert cleanup(str(tmp_path / 'current'))['paths'] == ['old.pyc']
+    assert os.listdir(str(tmp_path / 'releases' / '2')) == ['new.py']
+
+
+def test_list_limit_caps_sorted_paths(tmp_path):
+    make(tmp_path, dict(('m%02d.pyc' % i, 'x') for i in range(30)))
+    result = cleanup(str(tmp_path), list_limit=5, diff=True)
+    assert result['paths'] == ['m00.pyc', 'm01.pyc', 'm02.pyc', 'm03.pyc', 'm04.pyc']
+    assert result['paths_truncated'] is True
+    assert result['removed_files'] == 30
+    assert result['diff']['before'].splitlines() == result['paths'] + ['... and 25 more']
+    assert result['diff']['after'] == ''
+    assert os.listdir(str(tmp_path)) == []
+    assert cleanup(str(tmp_path), list_limit=0)['paths'] == []
+
+
+def test_list_limit_zero_truncates(tmp_path):
+    make(tmp_path, {'a.pyc': 'x'})
+    result = cleanup(str(tmp_path), list_limit=0, check_mode=True)
+    assert (result['paths'], result['paths_truncated'], result['removed_files']) == ([], True, 1)
+
+
+@pytest.mark.parametrize('make_path, message', [
+    (lambda root: str(root / 'missing'), 'does not exist'),
+    (lambda root: str(root / 'file'), 'is not a directory'),
+])
+def test_bad_path(tmp_path, make_path, message):
+    make(tmp_path, {'file': 'x'})
+    path = make_path(tmp_path)
+    with pytest.raises(BytecodeError, match=message) as info:
+        cleanup(path)
+    assert info.value.path == path
+
+
+def test_bad_list_limit_and_mode(tmp_path):
+    with pytest.raises(BytecodeError, match='list_limit'):
+        cleanup(str(tmp_path), list_limit=-1)
+    with pytest.raises(BytecodeError, match='mode'):
+        cleanup(str(tmp_path), mode='some')
+
+
+# ---------------------------------------------------------------- races and failures
+
+def test_file_vanished_between_plan_and_execute(project):
+    plan = plan_cleanup(str(project), 'stale')
+    vanished = str(project / 'mysite' / 'legacy.pyc')
+    os.unlink(vanished)
+    assert execute(plan) == {vanished}
+    assert STALE_GONE.isdisjoint(snapshot(project))
+
+
+def test_directory_refilled_between_plan_and_execute(project):
+    plan = plan_cleanup(str(project), 'stale')
+    make(project, {'oldapp/sub/new.py': ''})
+    skipped = execute(plan)
+    assert skipped == {str(project / 'oldapp' / 'sub'), str(project / 'oldapp')}
+    assert snapshot(project) >= {'oldapp/', 'oldapp/sub/', 'oldapp/sub/new.py'}
+    assert 'oldapp/sub/views.pyc' not in snapshot(project)
+
+
+def test_directory_vanished_during_walk(project, monkeypatch):
+    real_scandir = os.scandir
+    target = str(project / 'oldapp' / 'sub')
+
+    def scandir(path):
+        if path == target:
+            shutil.rmtree(target)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, 'scandir', scandir)
+    plan = plan_cleanup(str(project), 'stale')
+    assert target not in plan.dirs
+    assert str(project / 'oldapp') not in plan.dirs  # still counted a child: kept
+
+
+def test_unreadable_directory_fails_naming_it(project, monkeypatch):
+    real_scandir = os.scandir
+    target = str(project / 'polls')
+
+    def scandir(path):
+        if path == target:
+            raise PermissionError(13, 'Permission denied', path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, 'scandir', scandir)
+    with pytest.raises(BytecodeError) as info:
+        cleanup(str(project))
+    assert info.value.path == target
+    assert target in info.value.msg and 'Permission denied' in info.value.msg
+
+
+def _chattr(flag, path):
+    chattr = shutil.which('chattr')
+    if not chattr:
+        return False
+    return subprocess.run([chattr, flag, path], capture_output=True).returncode == 0
+
+
+def test_undeletable_file_fails_naming_it_with_partial_figures(tmp_path):
+    """A real EPERM, even for root: the directory is made immutable."""
+    make(tmp_path, {'a/x.pyc': 'x', 'b/y.pyc': 'yy', 'b/keep.py': ''})
+    locked = str(tmp_path / 'b')
+    if os.geteuid() != 0 and os.name == 'posix':
+        os.chmod(locked, 0o555)
+    elif not _chattr('+i', locked):
+        pytest.skip('cannot make a directory undeletable here (no chattr +i)')
+    try:
+        with pytest.raises(BytecodeError) as info:
+            cleanup(str(tmp_path))
+    finally:
+        if os.geteuid() == 0:
+            _chattr('-i', locked)
+        os.chmod(locked, 0o755)
+    assert info.value.path == os.path.join(locked, 'y.pyc')
+    assert 'y.pyc' in info.value.msg
+    assert os.path.exists(os.path.join(locked, 'y.pyc'))
+    # the figures tell what really went before the failure (a/x.pyc or nothing)
+    went = 0 if os.path.exists(str(tmp_path / 'a' / 'x.pyc')) else 1
+    assert info.value.partial == dict(changed=bool(went), removed_files=went, removed_dirs=0, bytes=went)
+
+
+# ---------------------------------------------------------------- the danger, for real
+
+def _pythons():
+    found = [pytest.param(sys.executable, id='sys.executable')]
+    other = shutil.which('python3')
+    if other and os.path.realpath(other) != os.path.realpath(sys.executable):
+        found.append(pytest.param(other, id='python3'))
+    return found
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop('PYTHONDONTWRITEBYTECODE', None)
+    env.pop('PYTHONPATH', None)
+    env['LC_ALL'] = 'C'
+    return env
+
+
+def _imports(python, cwd, module):
+    proc = subprocess.run([python, '-c', 'import %s; print(%s.VALUE)' % (module, module)], cwd=str(cwd),
+                          env=_env(), capture_output=True, text=True)
+    return proc.returncode == 0 and proc.stdout.strip() == 'old'
+
+
+@pytest.mark.parametrize('python', _pythons())
+def test_legacy_orphan_is_imported_before_and_not_after(tmp_path, python):
+    make(tmp_path, {'foo.py': 'VALUE = "old"\n'})
+    subprocess.run([python, '-c', 'import py_compile; py_compile.compile("foo.py", cfile="foo.pyc", doraise=True)'],
+                   cwd=str(tmp_path), env=_env(), check=True)
+    os.unlink(str(tmp_path / 'foo.py'))  # the new release no longer has foo.py
+    assert _imports(python, tmp_path, 'foo'), 'the orphan foo.pyc should still import'
+    result = cleanup(str(tmp_path))
+    assert result['paths'] == ['foo.pyc']
+    assert not _imports(python, tmp_path, 'foo')
+
+
+@pytest.mark.parametrize('python', _pythons())
+def test_bytecode_only_package_is_importable_before_and_not_after(tmp_path, python):
+    make(tmp_path, {'oldpkg/__init__.py': '', 'oldpkg/mod.py': 'VALUE = "old"\n'})
+    subprocess.run([python, '-c', 'import oldpkg.mod'], cwd=str(tmp_path), env=_env(), check=True)
+    assert os.listdir(str(tmp_path / 'oldpkg' / '__pycache__')), 'bytecode should have been written'
+    os.unlink(str(tmp_path / 'oldpkg' / '__init__.py'))
+    os.unlink(str(tmp_path / 'oldpkg' / 'mod.py'))
+    probe = [python, '-c', 'import oldpkg; print(oldpkg.__path__)']
+    assert subprocess.run(probe, cwd=str(tmp_path), env=_env(), capture_output=True).returncode == 0
+    cleanup(str(tmp_path))
+    assert not os.path.exists(str(tmp_path / 'oldpkg'))
+    assert subprocess.run(probe, cwd=str(tmp_path), env=_env(), capture_output=True).returncode != 0
