@@ -1,0 +1,367 @@
+# shellcheck shell=bash
+# Shared set-up functions for scripts/setup, scripts/test, scripts/demo and .ci/run.
+#
+# Source it:   . "$(dirname "$0")/lib.sh"
+# Then call:   sd_ensure_all         (everything scripts/setup does), or the parts:
+#              sd_ensure_apt_packages, sd_ensure_venv, sd_ensure_collections,
+#              sd_ensure_get_pip, sd_ensure_images, and sd_env (exports the
+#              environment every tool here needs: PATH, collections, podman, locale).
+#
+# Every function is idempotent and quick when its work is already done.
+# Functions print what they do on stderr and stop the script with a clear
+# message (sd_die) when something cannot be done.
+
+SD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SD_VENV=${SD_VENV:-$SD_ROOT/.venv}
+SD_CACHE=$SD_ROOT/.cache
+SD_COLLECTIONS_ROOT=$SD_CACHE/collections
+SD_CONTAINERS_CONF=$SD_ROOT/molecule/images/containers.conf
+
+# The full "ansible" package on PyPI carries the collections the tests use;
+# Galaxy is not reachable, so they are unzipped from its wheel.
+SD_ANSIBLE_WHEEL_VERSION=14.5.0
+SD_COLLECTIONS=(
+  containers.podman
+  community.general
+  community.library_inventory_filtering_v1
+  ansible.posix
+  community.postgresql
+)
+
+SD_BASE_IMAGE=localhost/simpledeploy-base:bookworm
+SD_HOST_IMAGE=localhost/simpledeploy-host:bookworm
+SD_HOST_IMAGE_DIR=$SD_ROOT/molecule/images/host
+SD_IMAGE_HASH_LABEL=io.simpledeploy.context-hash
+SD_DEBIAN_SUITE=bookworm
+SD_DEBIAN_MIRROR=${SD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SD_HOST_CA_BUNDLE=${SD_HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+
+# Debian/Ubuntu packages the tooling needs on the controller.
+SD_APT_PACKAGES=(
+  podman runc debootstrap debian-archive-keyring unzip git ca-certificates curl iptables
+)
+
+sd_log() { printf '>>> %s\n' "$*" >&2; }
+sd_warn() { printf 'WARNING: %s\n' "$*" >&2; }
+sd_die() {
+  printf '\nERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# Run a noisy command with its output in a log file; show the tail on failure.
+sd_quiet() {
+  local log rc
+  log=$(mktemp "${TMPDIR:-/tmp}/simpledeploy-XXXXXX.log")
+  if "$@" >"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  else
+    rc=$?
+    printf '\n--- last lines of: %s (full log: %s)\n' "$*" "$log" >&2
+    tail -n 40 "$log" >&2
+    return "$rc"
+  fi
+}
+
+sd_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------- apt packages
+
+sd_missing_apt_packages() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  printf '%s\n' "${missing[@]}"
+}
+
+# sd_ensure_apt_packages [PKG...]  (default: SD_APT_PACKAGES)
+sd_ensure_apt_packages() {
+  local pkgs=("$@") missing
+  [ ${#pkgs[@]} -gt 0 ] || pkgs=("${SD_APT_PACKAGES[@]}")
+  command -v dpkg-query >/dev/null ||
+    sd_die "this is not a Debian/Ubuntu system (no dpkg-query); install by hand: ${pkgs[*]}"
+  mapfile -t missing < <(sd_missing_apt_packages "${pkgs[@]}")
+  [ ${#missing[@]} -gt 0 ] && [ -n "${missing[0]}" ] || return 0
+  sd_is_root ||
+    sd_die "missing packages: ${missing[*]}. Run as root, or: sudo apt-get install -y ${missing[*]}"
+  sd_log "apt-get install ${missing[*]}"
+  sd_quiet env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+    sd_die "apt-get update failed (is a Debian/Ubuntu archive reachable?)"
+  sd_quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||
+    sd_die "apt-get install ${missing[*]} failed"
+}
+
+# ---------------------------------------------------------------- python + venv
+
+# Prints "MAJOR MINOR" for a Python interpreter, or fails.
+sd_python_version() {
+  "$1" -c 'import sys; print(sys.version_info[0], sys.version_info[1])' 2>/dev/null
+}
+
+sd_python_ok() { # PYTHON -> 0 when it is Python >= 3.12
+  local v
+  v=$(sd_python_version "$1") || return 1
+  set -- $v
+  [ "$1" -eq 3 ] && [ "$2" -ge 12 ]
+}
+
+# Find a Python >= 3.12 for the controller venv. Prints its path.
+# Order: $SD_PYTHON, python3.12, python3.13, python3.14, python3 on PATH, then pyenv.
+sd_find_python() {
+  local c v
+  if [ -n "${SD_PYTHON:-}" ]; then
+    sd_python_ok "$SD_PYTHON" || sd_die "SD_PYTHON=$SD_PYTHON is not a working Python >= 3.12"
+    printf '%s\n' "$SD_PYTHON"
+    return 0
+  fi
+  for c in python3.12 python3.13 python3.14 python3; do
+    # pyenv shims exist on PATH but refuse to run versions that are not selected:
+    # sd_python_ok runs the candidate, so such a shim is skipped.
+    if command -v "$c" >/dev/null 2>&1 && sd_python_ok "$c"; then
+      "$c" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(12|13|14)\.[0-9]+$' | sort -t. -k2,2n -k3,3nr); do
+      c=$(pyenv prefix "$v" 2>/dev/null)/bin/python
+      if [ -x "$c" ] && sd_python_ok "$c"; then
+        printf '%s\n' "$c"
+        return 0
+      fi
+    done
+  fi
+  for c in "$HOME"/.pyenv/versions/3.1[234].*/bin/python /usr/local/bin/python3.1[234]; do
+    if [ -x "$c" ] && sd_python_ok "$c"; then
+      printf '%s\n' "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+sd_file_hash() { cat "$@" | sha256sum | cut -c1-64; }
+
+# .venv with the pinned tools of requirements-dev.txt (skipped when the pins
+# have not changed since the last install).
+sd_ensure_venv() {
+  local req=$SD_ROOT/requirements-dev.txt stamp=$SD_VENV/.simpledeploy-requirements
+  local want py
+  want=$(sd_file_hash "$req")
+  if [ -x "$SD_VENV/bin/python" ] && sd_python_ok "$SD_VENV/bin/python" &&
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  if ! [ -x "$SD_VENV/bin/python" ] || ! sd_python_ok "$SD_VENV/bin/python"; then
+    py=$(sd_find_python) || sd_die "no Python >= 3.12 found (ansible-core 2.21 needs it on the controller).
+  Tried: \$SD_PYTHON, python3.12, python3.13, python3.14, python3 on PATH, pyenv versions.
+  Install one (Ubuntu 24.04: apt-get install python3 python3-venv; Debian 12: pyenv install 3.12)
+  or point SD_PYTHON at one."
+    sd_log "creating $SD_VENV with $py ($("$py" --version 2>&1))"
+    rm -rf "$SD_VENV"
+    if ! "$py" -m venv "$SD_VENV" 2>/dev/null; then
+      rm -rf "$SD_VENV"
+      if sd_is_root && [ "${py#/usr/bin/}" != "$py" ]; then
+        sd_ensure_apt_packages python3-venv "$(basename "$py")-venv"
+        "$py" -m venv "$SD_VENV" || sd_die "$py -m venv failed"
+      else
+        sd_die "$py cannot create a virtualenv (Debian/Ubuntu: apt-get install python3-venv)"
+      fi
+    fi
+  fi
+  sd_log "installing pinned tools from requirements-dev.txt into $SD_VENV"
+  sd_quiet "$SD_VENV/bin/python" -m pip install --disable-pip-version-check -r "$req" ||
+    sd_die "pip install -r requirements-dev.txt failed (is PyPI reachable?)"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# ---------------------------------------------------------------- collections
+
+# .cache/collections/ansible_collections/{containers/podman,...} from the
+# PyPI "ansible" wheel, plus this collection as simpledeploy/django (symlink).
+sd_ensure_collections() {
+  local root=$SD_COLLECTIONS_ROOT/ansible_collections stamp=$SD_COLLECTIONS_ROOT/.simpledeploy-stamp
+  local want="ansible==$SD_ANSIBLE_WHEEL_VERSION ${SD_COLLECTIONS[*]}"
+  local dl tmp c paths=()
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    [ -x "$SD_VENV/bin/pip" ] || sd_die "no $SD_VENV yet: run scripts/setup"
+    command -v unzip >/dev/null || sd_die "unzip is missing: apt-get install unzip"
+    dl=$(mktemp -d "${TMPDIR:-/tmp}/simpledeploy-wheel-XXXXXX")
+    sd_log "downloading ansible==$SD_ANSIBLE_WHEEL_VERSION wheel for: ${SD_COLLECTIONS[*]}"
+    sd_quiet "$SD_VENV/bin/pip" download --disable-pip-version-check --no-deps \
+      "ansible==$SD_ANSIBLE_WHEEL_VERSION" -d "$dl" ||
+      sd_die "pip download ansible==$SD_ANSIBLE_WHEEL_VERSION failed (is PyPI reachable?)"
+    for c in "${SD_COLLECTIONS[@]}"; do paths+=("ansible_collections/${c/.//}/*"); done
+    tmp=$SD_COLLECTIONS_ROOT.new
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    sd_quiet unzip -q "$dl"/ansible-*.whl "${paths[@]}" -d "$tmp" || sd_die "unzip of the ansible wheel failed"
+    rm -rf "$dl"
+    for c in "${SD_COLLECTIONS[@]}"; do
+      [ -f "$tmp/ansible_collections/${c/.//}/MANIFEST.json" ] || sd_die "collection $c not in the ansible wheel"
+    done
+    rm -rf "$SD_COLLECTIONS_ROOT"
+    mv "$tmp" "$SD_COLLECTIONS_ROOT"
+    printf '%s\n' "$want" >"$stamp"
+  fi
+  # This collection, visible to ansible-playbook and molecule by its name.
+  mkdir -p "$root/simpledeploy"
+  if [ "$(readlink "$root/simpledeploy/django" 2>/dev/null)" != "../../../.." ]; then
+    rm -rf "$root/simpledeploy/django"
+    ln -s ../../../.. "$root/simpledeploy/django"
+  fi
+}
+
+# ---------------------------------------------------------------- ansible-test
+
+# ansible-test bootstraps pip in its venvs with a script it downloads from a
+# host that is not reachable here; put the stand-in (ensurepip + pip install)
+# where ansible-test looks for its cached copy.
+sd_get_pip_version() {
+  "$SD_VENV/bin/python" - <<'EOF'
+import re, pathlib, ansible_test
+src = pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+print(re.search(r"pip='([0-9.]+)'", src.read_text()).group(1))
+EOF
+}
+
+sd_ensure_get_pip() {
+  local ver dest
+  ver=$(sd_get_pip_version) || sd_die "cannot read ansible-test's pip version (is $SD_VENV complete?)"
+  dest=$HOME/.ansible/test/cache/get_pip_${ver//./_}.py
+  if ! cmp -s "$SD_ROOT/scripts/get_pip.py" "$dest"; then
+    mkdir -p "$(dirname "$dest")"
+    cp "$SD_ROOT/scripts/get_pip.py" "$dest"
+    sd_log "installed the get-pip stand-in as $dest"
+  fi
+}
+
+# Copy the working tree (tracked + untracked files that are not ignored) to
+# build/ansible_collections/simpledeploy/django, where ansible-test wants it
+# (a real copy: it refuses symlinked collection roots). Files gone from the
+# tree are removed from the copy; tests/output/ (ansible-test's) is kept.
+# The copy is not a git work tree, so ansible-test takes every file in it.
+# Prints the copy's path.
+sd_sync_build_copy() {
+  local dest=$SD_ROOT/build/ansible_collections/simpledeploy/django src_list dest_list
+  command -v git >/dev/null || sd_die "git is missing: apt-get install git"
+  git -C "$SD_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+    sd_die "$SD_ROOT is not a git work tree (the copy for ansible-test is made from git's file list)"
+  mkdir -p "$dest"
+  src_list=$(mktemp) dest_list=$(mktemp)
+  (cd "$SD_ROOT" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done |
+    sort -zu) >"$src_list"
+  (cd "$dest" && find . -path ./tests/output -prune -o \( -type f -o -type l \) -printf '%P\0' | sort -z) >"$dest_list"
+  comm -z -23 "$dest_list" "$src_list" | (cd "$dest" && xargs -0 -r rm -f --)
+  (cd "$SD_ROOT" && tar --null -T "$src_list" -cf -) | (cd "$dest" && tar -xf -)
+  find "$dest" -mindepth 1 -path "$dest/tests/output" -prune -o -type d -empty -delete 2>/dev/null || true
+  rm -f "$src_list" "$dest_list"
+  printf '%s\n' "$dest"
+}
+
+# ---------------------------------------------------------------- podman + images
+
+sd_podman_env() {
+  export CONTAINERS_CONF=$SD_CONTAINERS_CONF
+}
+
+sd_image_label() { # IMAGE LABEL
+  podman image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null
+}
+
+# Debian bookworm rootfs from debootstrap, imported as SD_BASE_IMAGE (~1 min once).
+sd_ensure_base_image() {
+  local rootfs
+  sd_podman_env
+  podman image exists "$SD_BASE_IMAGE" && return 0
+  sd_is_root || sd_die "building $SD_BASE_IMAGE needs root (debootstrap, rootful podman)"
+  command -v debootstrap >/dev/null || sd_die "debootstrap is missing: apt-get install debootstrap"
+  rootfs=$(mktemp -d /var/tmp/simpledeploy-rootfs-XXXXXX)
+  sd_log "debootstrap $SD_DEBIAN_SUITE from $SD_DEBIAN_MIRROR (about a minute, once)"
+  if ! sd_quiet debootstrap --variant=minbase \
+    --include=python3,systemd,systemd-sysv,iproute2,sudo \
+    "$SD_DEBIAN_SUITE" "$rootfs" "$SD_DEBIAN_MIRROR"; then
+    rm -rf "$rootfs"
+    sd_die "debootstrap failed (is $SD_DEBIAN_MIRROR reachable? set SD_DEBIAN_MIRROR to another mirror)"
+  fi
+  rm -f "$rootfs"/var/cache/apt/archives/*.deb "$rootfs/etc/hostname"
+  : >"$rootfs/etc/machine-id"
+  tar -C "$rootfs" -c . | sd_quiet podman import \
+    --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' - "$SD_BASE_IMAGE" ||
+    sd_die "podman import of the rootfs failed"
+  rm -rf "$rootfs"
+}
+
+# The hash a host image is built from: its Containerfile and context files,
+# the CA bundle copied in, and the base image it starts from.
+sd_host_image_hash() {
+  {
+    (cd "$SD_HOST_IMAGE_DIR" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    sha256sum <"$SD_HOST_CA_BUNDLE"
+    podman image inspect --format '{{.Id}}' "$SD_BASE_IMAGE"
+  } | sha256sum | cut -c1-16
+}
+
+# SD_HOST_IMAGE from molecule/images/host/Containerfile; rebuilt when its hash changes.
+sd_ensure_host_image() {
+  local want have old ctx
+  sd_podman_env
+  [ -r "$SD_HOST_CA_BUNDLE" ] || sd_die "no CA bundle at $SD_HOST_CA_BUNDLE (apt-get install ca-certificates)"
+  want=$(sd_host_image_hash)
+  have=$(sd_image_label "$SD_HOST_IMAGE" "$SD_IMAGE_HASH_LABEL" || true)
+  [ "$have" = "$want" ] && return 0
+  old=$(podman image inspect --format '{{.Id}}' "$SD_HOST_IMAGE" 2>/dev/null || true)
+  ctx=$(mktemp -d "${TMPDIR:-/tmp}/simpledeploy-ctx-XXXXXX")
+  cp -a "$SD_HOST_IMAGE_DIR"/. "$ctx"/
+  cp "$SD_HOST_CA_BUNDLE" "$ctx/host-ca-bundle.crt"
+  sd_log "building $SD_HOST_IMAGE (context hash $want)"
+  if ! sd_quiet podman build --pull=never --label "$SD_IMAGE_HASH_LABEL=$want" \
+    -t "$SD_HOST_IMAGE" -f "$ctx/Containerfile" "$ctx"; then
+    rm -rf "$ctx"
+    sd_die "podman build of $SD_HOST_IMAGE failed"
+  fi
+  rm -rf "$ctx"
+  # The image it replaces, if nothing else uses it.
+  if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$SD_HOST_IMAGE")" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
+}
+
+sd_ensure_images() {
+  command -v podman >/dev/null || sd_die "podman is missing: apt-get install podman runc"
+  sd_podman_env
+  podman info >/dev/null 2>&1 || sd_die "podman does not work here: $(podman info 2>&1 | tail -n 3)"
+  sd_ensure_base_image
+  sd_ensure_host_image
+}
+
+# ---------------------------------------------------------------- environment
+
+# Export what ansible, molecule, podman and ansible-test need. Safe to call twice.
+sd_env() {
+  case ":$PATH:" in *":$SD_VENV/bin:"*) ;; *) export PATH="$SD_VENV/bin:$PATH" ;; esac
+  export VIRTUAL_ENV=$SD_VENV
+  export ANSIBLE_COLLECTIONS_PATH=$SD_COLLECTIONS_ROOT
+  export LANG=C.UTF-8 LC_ALL=C.UTF-8
+  export MOLECULE_GLOB='molecule/*/molecule.yml'
+  sd_podman_env
+}
+
+# Everything scripts/setup does.
+sd_ensure_all() {
+  sd_ensure_apt_packages
+  sd_ensure_venv
+  sd_ensure_collections
+  sd_ensure_get_pip
+  sd_ensure_images
+}
+
+# True when scripts/setup has run and its results are current (cheap checks only).
+sd_setup_current() {
+  [ -x "$SD_VENV/bin/python" ] &&
+    [ "$(cat "$SD_VENV/.simpledeploy-requirements" 2>/dev/null)" = "$(sd_file_hash "$SD_ROOT/requirements-dev.txt")" ] &&
+    [ "$(cat "$SD_COLLECTIONS_ROOT/.simpledeploy-stamp" 2>/dev/null)" = "ansible==$SD_ANSIBLE_WHEEL_VERSION ${SD_COLLECTIONS[*]}" ] &&
+    [ -L "$SD_COLLECTIONS_ROOT/ansible_collections/simpledeploy/django" ]
+}
