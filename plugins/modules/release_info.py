@@ -19,7 +19,7 @@ description:
     module reports the reason; the role stops on it before anything changes.
   - Changes nothing.
 author:
-  - simpledeploy developers
+  - simpledeploy developers (@simpledeploy)
 options:
   root:
     description: The deploy root.

@@ -22,7 +22,7 @@ description:
   - Refuses to work on a deploy root that is unsafe or was not created by the collection.
   - Works on the layout described in the role C(simpledeploy.django.deploy).
 author:
-  - simpledeploy developers
+  - simpledeploy developers (@simpledeploy)
 options:
   root:
     description: The deploy root, holding C(code/), C(staging/), C(venvs/) and the marker file.
