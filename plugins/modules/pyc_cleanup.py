@@ -26,7 +26,7 @@ description:
   - One C(os.scandir) pass over the tree, then the removals; fast on trees of
     100,000 files.
 author:
-  - simpledeploy developers
+  - simpledeploy developers (@simpledeploy)
 options:
   path:
     description:
@@ -58,13 +58,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reports the same figures and paths as a real run; removes nothing.
+    description: Reports the same figures and paths as a real run and removes nothing.
   diff_mode:
     support: full
-    details: The diff lists the paths that go (at most O(list_limit)).
+    description: The diff lists the paths that go, one a line (at most O(list_limit)).
   platform:
     support: full
     platforms: posix
+    description: Runs on the managed host's Python 3.9 or newer, standard library only.
 notes:
   - Runs on the managed host's Python 3.9 or newer with nothing else installed.
   - A file that vanishes while the module runs is skipped, and a directory that
