@@ -37,6 +37,7 @@ PLAN_MARKER = '@@simpledeploy.django.migration_plan@@ '
 
 _ENV_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 _DQ_ESCAPES = re.compile(r'\\(["\\$`])')
+_TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.MULTILINE)
 _RUNUSER_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
 
 # Executed by ``manage.py shell -c`` in the project's virtualenv (any Python
@@ -245,6 +246,14 @@ def last_error_line(stderr, stdout=''):
     return 'no output'
 
 
+def last_traceback_location(stderr):
+    """``FILE:LINE`` of the innermost frame of the last Python traceback in stderr, or None."""
+    found = _TRACEBACK_FRAME.findall(stderr or '')
+    if not found:
+        return None
+    return '%s:%s' % found[-1]
+
+
 def _shown(args):
     return ' '.join(arg if len(arg) <= 60 and '\n' not in arg else '<...>' for arg in args)
 
@@ -363,8 +372,10 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     if data is None:
         # Django did not get as far as the plan code: manage.py, Django or an app failed
         # while starting up (django.setup()).
-        module.fail_json(msg='Django could not start (manage.py shell, rc=%d): %s; fix the project '
-                             'or its virtualenv' % (rc, last_error_line(err, out)),
+        where = last_traceback_location(err)
+        module.fail_json(msg='Django could not start (manage.py shell, rc=%d): %s%s; fix the '
+                             'project or its virtualenv'
+                             % (rc, last_error_line(err, out), ' (at %s)' % where if where else ''),
                          rc=rc, stdout=out, stderr=err, cmd=cmd)
     if 'error' in data:
         error = data['error']

@@ -17,6 +17,7 @@ Fixtures:
                      -> DjangoVenv(series, path, python, version)
     person_v1        a fresh copy of examples/person/v1 (function-scoped)
     person_v2        a fresh copy of examples/person/v2 (function-scoped)
+    migrated_database  get(venv, 'v1'|'v2') -> a SQLite file migrated once per session
     run_module       call a module's main() in-process, return its JSON result
 """
 
@@ -131,6 +132,29 @@ def person_v1(tmp_path):
 @pytest.fixture
 def person_v2(tmp_path):
     return copy_example('v2', tmp_path / 'v2')
+
+
+@pytest.fixture(scope='session')
+def migrated_database(tmp_path_factory):
+    """``get(venv, version)`` -> path of a SQLite file fully migrated by that example version.
+
+    Each (Django series, example version) is migrated once per session with a
+    plain ``manage.py migrate``; tests copy the file instead of migrating again.
+    """
+    cache = {}
+
+    def get(venv, version):
+        key = (venv.series, version)
+        if key not in cache:
+            workdir = tmp_path_factory.mktemp('migrated-%s-%s' % key)
+            project = copy_example(version, workdir / 'project')
+            env = dict(os.environ, DJANGO_SECRET_KEY='migrated-database-fixture')
+            subprocess.run([venv.python, 'manage.py', 'migrate', '--noinput'], cwd=project,
+                           env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            cache[key] = os.path.join(project, 'db.sqlite3')
+        return cache[key]
+
+    return get
 
 
 class ModuleResult(dict):
