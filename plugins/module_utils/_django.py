@@ -1,7 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright (c) simpledeploy.django contributors
+# Copyright: (c) 2026, simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 
 """Run a project's ``manage.py`` inside its virtualenv, and read its migration plan.
 
@@ -292,9 +291,8 @@ def run_manage(module, project_path, virtualenv, args, settings=None, environmen
         module.fail_json(msg=str(exc))
     rc, out, err = module.run_command(argv, cwd=project_path, environ_update=env)
     if rc != 0 and check_rc:
-        module.fail_json(msg='manage.py %s failed (rc=%d): %s' % (_shown(args), rc,
-                                                                 last_error_line(err, out)),
-                         rc=rc, stdout=out, stderr=err, cmd=argv)
+        msg = 'manage.py %s failed (rc=%d): %s' % (_shown(args), rc, last_error_line(err, out))
+        module.fail_json(msg=msg, rc=rc, stdout=out, stderr=err, cmd=argv)
     return rc, out, err
 
 

@@ -1,8 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright (c) simpledeploy.django contributors
+# Copyright: (c) 2026, simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,16 +18,16 @@ description:
     in the order C(migrate) would apply them.
   - One Django start-up (C(manage.py shell -c)); the optional system checks run in the same process.
   - It never changes anything. With SQLite, a database file that does not exist is not created
-    (every migration is then reported pending and O(database_exists) is V(false)); the
+    (every migration is then reported pending and RV(database_exists) is V(false)); the
     C(django_migrations) table is never created; no bytecode is written into the project.
-  - It fails, with a one-line O(msg) naming what to fix and Django's own output in RV(stderr),
+  - It fails, with a one-line C(msg) naming what to fix and Django's own output in RV(stderr),
     when C(manage.py) or the virtualenv is missing, the settings cannot be loaded, the database
     cannot be reached, the migrations conflict or the recorded history is inconsistent.
   - Values of environment variables whose names contain C(SECRET), C(PASSWORD), C(PASSWD),
     C(TOKEN), C(KEY), C(CREDENTIAL), C(DATABASE_URL) or C(DSN) (from O(env_file) or
     O(environment)) are masked in every output of the module.
 author:
-  - simpledeploy.django contributors
+  - simpledeploy developers (@simpledeploy)
 requirements:
   - Python 3.9 or newer on the managed host (standard library only).
   - A virtualenv holding Django 4.2 or newer (tested with 4.2, 5.2 and 6.1) and the project's
@@ -73,7 +72,7 @@ options:
     description:
       - Extra environment variables for Django; they win over O(env_file).
       - Like the variables of O(env_file), values whose names look secret (see the description)
-        are masked in every output. The option is deliberately not C(no_log) as a whole: Ansible
+        are masked in every output. The option is deliberately not C(no_log) as a whole, because Ansible
         would then mask every occurrence of every value, so a value like V(1) would turn counts
         and migration names such as C(0001_initial) in the result into asterisks.
     type: dict
@@ -95,7 +94,7 @@ options:
     type: bool
     default: false
 notes:
-  - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database):
+  - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
 seealso:
   - name: Django migrations

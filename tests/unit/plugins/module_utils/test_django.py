@@ -1,7 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright (c) simpledeploy.django contributors
+# Copyright: (c) 2026, simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 
 """plugins/module_utils/_django.py: pure helpers, and run_manage on real Django."""
 

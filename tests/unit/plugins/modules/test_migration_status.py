@@ -1,7 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright (c) simpledeploy.django contributors
+# Copyright: (c) 2026, simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 
 """simpledeploy.django.migration_status against the example project on real Django."""
 
@@ -93,8 +92,8 @@ def test_plan_order_is_the_order_migrate_applies(run_module, django_venv, person
     assert result['migrations'].index(PERSON) < result['migrations'].index(WEIGHT)
 
 
-def test_v1_database_with_v2_code_has_exactly_the_new_migration(run_module, django_venv,
-                                                                 person_v2, migrated_database):
+def test_v1_database_with_v2_code_has_exactly_the_new_migration(
+        run_module, django_venv, person_v2, migrated_database):
     # the seed's deploy: new code, the database v1 left
     db = install_db(migrated_database(django_venv, 'v1'), person_v2)
     before = digest(db)
@@ -122,7 +121,7 @@ def test_no_recorder_table_is_created(run_module, django_venv, person_v1):
 
 @pytest.mark.parametrize('check_mode', [False, True], ids=['run', 'check_mode'])
 def test_fully_migrated_is_not_pending(run_module, django_venv, person_v2, check_mode,
-                                      migrated_database):
+                                       migrated_database):
     install_db(migrated_database(django_venv, 'v2'), person_v2)
     result = run_module(migration_status, args_for(django_venv, person_v2), check_mode=check_mode)
     assert result['changed'] is False
