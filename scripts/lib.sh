@@ -39,6 +39,7 @@ SD_HOST_CA_BUNDLE=${SD_HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 # Debian/Ubuntu packages the tooling needs on the controller.
 SD_APT_PACKAGES=(
   podman runc debootstrap debian-archive-keyring unzip git ca-certificates curl iptables
+  shellcheck
 )
 
 sd_log() { printf '>>> %s\n' "$*" >&2; }
@@ -100,10 +101,10 @@ sd_python_version() {
 }
 
 sd_python_ok() { # PYTHON -> 0 when it is Python >= 3.12
-  local v
+  local v major minor
   v=$(sd_python_version "$1") || return 1
-  set -- $v
-  [ "$1" -eq 3 ] && [ "$2" -ge 12 ]
+  read -r major minor <<<"$v"
+  [ "$major" -eq 3 ] && [ "$minor" -ge 12 ]
 }
 
 # Find a Python >= 3.12 for the controller venv. Prints its path.
@@ -237,12 +238,35 @@ sd_ensure_get_pip() {
   fi
 }
 
+# A directory of python3.X links to real interpreters, for the sanity tests
+# that run once per Python version (compile, import). pyenv's shims refuse to
+# run a version that is not selected, so ansible-test could not use them.
+# Prints the directory; the versions found are its python3.* entries.
+SD_TARGET_PYTHONS=(3.9 3.10 3.11 3.12 3.13 3.14)
+sd_python_bin_dir() {
+  local dir=$SD_CACHE/python-bin v c found
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for v in "${SD_TARGET_PYTHONS[@]}"; do
+    found=
+    if command -v "python$v" >/dev/null 2>&1 && "python$v" -c '' >/dev/null 2>&1; then
+      found=$("python$v" -c 'import sys; print(sys.executable)')
+    elif command -v pyenv >/dev/null 2>&1; then
+      c=$(pyenv versions --bare 2>/dev/null | grep -E "^${v//./\\.}\.[0-9]+$" | sort -t. -k3,3nr | head -n 1)
+      [ -z "$c" ] || found=$(pyenv prefix "$c")/bin/python$v
+    fi
+    if [ -n "$found" ] && [ -x "$found" ]; then ln -s "$found" "$dir/python$v"; fi
+  done
+  printf '%s\n' "$dir"
+}
+
 # Copy the working tree (tracked + untracked files that are not ignored) to
 # build/ansible_collections/simpledeploy/django, where ansible-test wants it
 # (a real copy: it refuses symlinked collection roots). Files gone from the
 # tree are removed from the copy; tests/output/ (ansible-test's) is kept.
-# The copy is not a git work tree, so ansible-test takes every file in it.
-# Prints the copy's path.
+# The copy gets a .git of its own (never committed to): ansible-test asks git
+# for the file list, and would otherwise find this repo's .git, where build/
+# is ignored, and see no files at all. Prints the copy's path.
 sd_sync_build_copy() {
   local dest=$SD_ROOT/build/ansible_collections/simpledeploy/django src_list dest_list
   command -v git >/dev/null || sd_die "git is missing: apt-get install git"
@@ -253,10 +277,11 @@ sd_sync_build_copy() {
   (cd "$SD_ROOT" && git ls-files -z --cached --others --exclude-standard |
     while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done |
     sort -zu) >"$src_list"
-  (cd "$dest" && find . -path ./tests/output -prune -o \( -type f -o -type l \) -printf '%P\0' | sort -z) >"$dest_list"
+  (cd "$dest" && find . \( -path ./tests/output -o -path ./.git \) -prune -o \( -type f -o -type l \) -printf '%P\0' | sort -z) >"$dest_list"
   comm -z -23 "$dest_list" "$src_list" | (cd "$dest" && xargs -0 -r rm -f --)
   (cd "$SD_ROOT" && tar --null -T "$src_list" -cf -) | (cd "$dest" && tar -xf -)
-  find "$dest" -mindepth 1 -path "$dest/tests/output" -prune -o -type d -empty -delete 2>/dev/null || true
+  find "$dest" -mindepth 1 \( -path "$dest/tests/output" -o -path "$dest/.git" \) -prune -o -type d -empty -delete 2>/dev/null || true
+  [ -d "$dest/.git" ] || git -C "$dest" init -q
   rm -f "$src_list" "$dest_list"
   printf '%s\n' "$dest"
 }
