@@ -362,6 +362,51 @@ sd_ensure_images() {
   sd_ensure_host_image
 }
 
+# Wait until systemd inside container NAME has booted ("running" or "degraded").
+sd_wait_systemd() {
+  local name=$1 state i
+  for i in $(seq 1 120); do
+    # "Failed to connect to bus" while PID 1 is still starting: try again.
+    state=$(podman exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
+    case $state in
+      running) return 0 ;;
+      degraded)
+        sd_warn "$name booted degraded: $(podman exec "$name" systemctl --failed --no-legend --plain 2>/dev/null | paste -sd' ')"
+        return 0
+        ;;
+    esac
+    [ "$i" -lt 120 ] && sleep 0.5
+  done
+  sd_die "systemd in container $name did not finish booting (last state: ${state:-none})"
+}
+
+# sd_ensure_host NAME [PODMAN-RUN-OPTION...]
+# A container host from SD_HOST_IMAGE with systemd as PID 1, e.g.
+#   sd_ensure_host simpledeploy-demo -p 127.0.0.1:8000:8000
+# Keeps a running container of that name (its options are not compared),
+# starts a stopped one, creates it otherwise; then waits for systemd.
+sd_ensure_host() {
+  local name=$1
+  shift
+  sd_podman_env
+  if [ "$(podman container inspect --format '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ]; then
+    :
+  elif podman container exists "$name"; then
+    podman start "$name" >/dev/null || sd_die "podman start $name failed"
+  else
+    podman run -d --name "$name" --hostname "$name" --systemd=always \
+      --label owner=simpledeploy "$@" "$SD_HOST_IMAGE" /sbin/init >/dev/null ||
+      sd_die "podman run of $SD_HOST_IMAGE as $name failed"
+  fi
+  sd_wait_systemd "$name"
+}
+
+# Remove container host NAME (if it exists).
+sd_remove_host() {
+  sd_podman_env
+  podman rm -f -t 5 "$1" >/dev/null 2>&1 || true
+}
+
 # ---------------------------------------------------------------- environment
 
 # Export what ansible, molecule, podman and ansible-test need. Safe to call twice.
