@@ -7,6 +7,7 @@
 from __future__ import absolute_import, division, print_function
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -192,8 +193,11 @@ def test_check_true_returns_warnings(run_module, django_venv, person_v1):
     assert result['pending'] is True
 
 
-def test_check_true_on_a_clean_project_has_no_findings(run_module, django_venv, person_v2):
-    result = run_module(migration_status, args_for(django_venv, person_v2, check=True))
+@pytest.mark.parametrize('version', ['v1', 'v2'])
+def test_check_true_on_the_example_project_has_no_findings(run_module, django_venv, request,
+                                                           version):
+    project = request.getfixturevalue('person_' + version)
+    result = run_module(migration_status, args_for(django_venv, project, check=True))
     assert result['checks'] == []
     assert result['pending'] is True
 
@@ -318,3 +322,35 @@ def test_short_non_secret_values_are_not_masked(run_module, django_venv, person_
     assert SECRET_VALUE not in result.raw
     shown = result['invocation']['module_args']['environment']
     assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'DJANGO_DEBUG': '1'}
+
+
+# ------------------------------------------------- the example project itself
+
+PAGES = r"""
+import json
+from django.test import Client
+client = Client()
+index, health = client.get('/'), client.get('/healthz')
+print('PAGES=' + json.dumps({'index': [index.status_code, index.content.decode()],
+                             'healthz': [health.status_code, health.content.decode()]}))
+"""
+
+
+@pytest.mark.parametrize('version', ['v1', 'v2'])
+def test_example_project_pages(django_venv, request, migrated_database, version):
+    """What the Molecule scenario and a person check: the marker, the table, /healthz."""
+    project = request.getfixturevalue('person_' + version)
+    install_db(migrated_database(django_venv, version), project)
+    manage(django_venv, project, 'loaddata', 'people')
+    env = dict(os.environ, DJANGO_ALLOWED_HOSTS='testserver', **ENV)
+    out = subprocess.run([django_venv.python, 'manage.py', 'shell', '-c', PAGES], cwd=project,
+                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    pages = json.loads(out.split('PAGES=', 1)[1])
+    status, html = pages['index']
+    assert status == 200
+    assert '<meta name="release" content="%s">' % version in html
+    assert 'release %s' % version in html
+    assert '<td>Grace</td><td>1.7</td>' in html
+    assert ('<th>weight</th>' in html) == (version == 'v2')
+    assert pages['healthz'] == [200, 'ok']
+    assert os.path.exists(os.path.join(project, 'people', 'legacy.py')) == (version == 'v1')
