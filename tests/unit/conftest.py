@@ -16,8 +16,12 @@ Fixtures:
                      -> DjangoVenv(series, path, python, version)
     person_v1        a fresh copy of examples/person/v1 (function-scoped)
     person_v2        a fresh copy of examples/person/v2 (function-scoped)
+    copy_person      copy(version, dest) for copies elsewhere
     migrated_database  get(venv, 'v1'|'v2') -> a SQLite file migrated once per session
     run_module       call a module's main() in-process, return its JSON result
+    system_django_venv  a Django 5.2 venv from /usr/bin/python3 that every user can
+                     run (under /var/tmp), for run_as tests; skips unless root
+    world_readable_dir  a temporary directory every user can enter
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -82,21 +87,24 @@ def venv_python():
     return None
 
 
-def build_venv(series, python):
-    """Create (or reuse) the venv for ``series``; return DjangoVenv."""
+def build_venv(series, python, base=None, extra_packages=None):
+    """Create (or reuse) the venv for ``series`` under ``base``; return DjangoVenv."""
+    base = base or cache_dir()
     major_minor = '%d%d' % _python_version(python)
-    path = os.path.join(cache_dir(), 'django-%s-py%s' % (series, major_minor))
+    path = os.path.join(base, 'django-%s-py%s' % (series, major_minor))
     stamp = os.path.join(path, '.simpledeploy-stamp')
-    os.makedirs(cache_dir(), exist_ok=True)
+    os.makedirs(base, exist_ok=True)
     with open(path + '.lock', 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers build each venv once
         if not os.path.exists(stamp):
             shutil.rmtree(path, ignore_errors=True)
             env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
             subprocess.check_call([python, '-m', 'venv', path])
+            if extra_packages is None:
+                extra_packages = EXTRA_PACKAGES
             subprocess.check_call(
                 [os.path.join(path, 'bin', 'python'), '-m', 'pip', 'install', '--quiet',
-                 DJANGO_SERIES[series]] + EXTRA_PACKAGES, env=env)
+                 DJANGO_SERIES[series]] + list(extra_packages), env=env)
             version = subprocess.check_output(
                 [os.path.join(path, 'bin', 'python'), '-c',
                  'import django; print(django.get_version())'], text=True).strip()
@@ -116,11 +124,55 @@ def django_venv(request):
     return build_venv(request.param, python)
 
 
+SYSTEM_PYTHON = '/usr/bin/python3'
+SHARED_CACHE = '/var/tmp/simpledeploy-tests'
+
+
+@pytest.fixture(scope='session')
+def system_django_venv():
+    """A Django 5.2 venv that any user can run (for run_as / runuser tests).
+
+    Built with the system's /usr/bin/python3 under /var/tmp/simpledeploy-tests
+    (``SIMPLEDEPLOY_TEST_SHARED_CACHE`` overrides; the usual cache lives in
+    root's home, which other users cannot enter). Skips unless running as root
+    with runuser and the system Python available.
+    """
+    if os.geteuid() != 0:
+        pytest.skip('switching users needs root')
+    if not shutil.which('runuser', path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin'):
+        pytest.skip('runuser (util-linux) is not installed')
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.skip('%s is not installed' % SYSTEM_PYTHON)
+    base = os.environ.get('SIMPLEDEPLOY_TEST_SHARED_CACHE') or SHARED_CACHE
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    try:
+        return build_venv('5.2', SYSTEM_PYTHON, base=base, extra_packages=[])
+    except subprocess.CalledProcessError as exc:
+        pytest.skip('could not build a venv with %s (python3-venv missing?): %s'
+                    % (SYSTEM_PYTHON, exc))
+
+
+@pytest.fixture
+def world_readable_dir():
+    """A temporary directory other users can enter (tmp_path's parents are 0700)."""
+    path = tempfile.mkdtemp(prefix='simpledeploy-test-')
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def copy_example(version, dest):
     """Copy examples/person/<version> to ``dest`` (without bytecode or databases)."""
     shutil.copytree(os.path.join(EXAMPLES, version), dest,
                     ignore=shutil.ignore_patterns('__pycache__', '*.pyc', 'db.sqlite3', 'media'))
     return str(dest)
+
+
+@pytest.fixture
+def copy_person():
+    """``copy(version, dest)`` -> path: copy examples/person/<version> anywhere."""
+    return copy_example
 
 
 @pytest.fixture

@@ -291,6 +291,20 @@ def test_unreachable_database(run_module, django_venv, person_v1):
     assert 'pg-password-never-shown' not in result.raw
 
 
+def test_run_as_runs_django_as_that_user(run_module, system_django_venv, world_readable_dir,
+                                         copy_person):
+    project = copy_person('v1', os.path.join(world_readable_dir, 'v1'))
+    with open(os.path.join(project, 'mysite', 'settings.py'), 'a', encoding='utf-8') as handle:
+        handle.write('\nimport pwd\nif pwd.getpwuid(os.geteuid()).pw_name != "nobody":\n'
+                     '    raise ImproperlyConfigured("running as the wrong user")\n')
+    args = args_for(system_django_venv, project)
+    as_root = run_module(migration_status, args)
+    assert as_root['failed'] is True and 'running as the wrong user' in as_root['msg']
+    result = run_module(migration_status, dict(args, run_as='nobody'))
+    assert result.get('failed') is not True, result.get('msg')
+    assert PERSON in result['migrations'] and result['database_exists'] is False
+
+
 # --------------------------------------------------------------------- secrets
 
 @pytest.mark.parametrize('source', ['environment', 'env_file'])
