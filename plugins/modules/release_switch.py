@@ -173,6 +173,19 @@ def main():
     if venv_key and not _release.venv_ready(root, venv_key):
         module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
 
+    if params['migrate']:
+        # Checked before the stop: run_manage fails the module at once on these,
+        # which inside the window would skip the restore.
+        tree = staging if params['swap'] else os.path.join(root, _release.CODE)
+        needed = [os.path.join(tree, params['project_subdir'], 'manage.py'),
+                  os.path.join(root, _release.VENVS, venv_key, 'bin', 'python') if venv_key
+                  else os.path.join(root, _release.VENV_LINK, 'bin', 'python')]
+        if params['env_file']:
+            needed.append(params['env_file'])
+        missing = [path for path in needed if not os.path.exists(path)]
+        if missing:
+            module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
+
     result = dict(changed=True, release=params['release'] or info['current_release'],
                   previous_release=info['current_release'] if params['swap'] else info['previous_release'],
                   migrated=False, pruned_venvs=[])
