@@ -12,9 +12,10 @@ short_description: Switch a Django app to its staged release inside one short do
 version_added: 0.1.0
 description:
   - Runs the downtime window of the simple deploy method as one remote execution, so that
-    the site is down only for the steps that need it: stop the service, replace the live code
-    tree with the staged one whole (the old tree is kept aside for a rollback), point the
-    virtualenv link at the new virtualenv, run C(manage.py migrate) when asked, start the service.
+    the site is down only for the steps that need it. The steps are to stop the service, replace
+    the live code tree with the staged one whole (the old tree is kept aside for a rollback), point
+    the virtualenv link at the new virtualenv, run C(manage.py migrate) when asked, and start the
+    service.
   - Everything that can happen before the stop (shipping the code, building the virtualenv,
     C(manage.py check), reading the migration plan) is the role's job before this module runs.
   - When a step after the stop fails, the module puts the old code tree and virtualenv back,
@@ -59,6 +60,10 @@ options:
   run_as:
     description: Run C(migrate) as this user (through C(runuser)).
     type: str
+  daemon_reload:
+    description: Make systemd read changed unit files before the stop (outside the window).
+    type: bool
+    default: false
   prune:
     description: Remove virtualenvs that neither the current nor the previous release uses.
     type: bool
@@ -156,6 +161,7 @@ def main():
             settings=dict(type='str'),
             env_file=dict(type='path'),
             run_as=dict(type='str'),
+            daemon_reload=dict(type='bool', default=False),
             prune=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
@@ -194,9 +200,10 @@ def main():
         module.exit_json(**result)
 
     def systemctl(action, unit):
-        rc, out, err = module.run_command(['systemctl', action, unit], environ_update={'LC_ALL': 'C'})
+        argv = ['systemctl', action] + ([unit] if unit else [])
+        rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C'})
         if rc != 0:
-            raise StepFailed('systemctl %s %s failed (rc=%s): %s' % (action, unit, rc, (err or out).strip()))
+            raise StepFailed('%s failed (rc=%s): %s' % (' '.join(argv), rc, (err or out).strip()))
 
     migrate_out = []
 
@@ -210,6 +217,11 @@ def main():
             lines = [line for line in (err or out).strip().splitlines() if line.strip()]
             raise StepFailed('manage.py migrate failed (rc=%s): %s' % (rc, lines[-1] if lines else 'no output'))
 
+    if params['daemon_reload']:
+        try:
+            systemctl('daemon-reload', None)
+        except StepFailed as exc:
+            module.fail_json(msg='nothing was stopped: %s' % exc)
     switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
                              migrate if params['migrate'] else None)
     try:
