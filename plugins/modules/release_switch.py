@@ -169,16 +169,23 @@ def main():
     params = module.params
     root = params['root']
     info = _release.inspect_root(root, _release.home_dirs(), None)
-    if not info['safe'] or not info['ours']:
-        module.fail_json(msg=info['reason'] or 'deploy_root %s has no %s: run the role, not this module alone'
-                         % (root, _release.MARKER))
+    if not info['safe']:
+        module.fail_json(msg=info['reason'])
+    result = dict(changed=True, release=params['release'] or info['current_release'],
+                  previous_release=info['current_release'] if params['swap'] else info['previous_release'],
+                  migrated=False, pruned_venvs=[])
+    if module.check_mode:
+        # A real run stages, builds and marks all of this first: report the plan.
+        result['migrated'] = params['migrate']
+        module.exit_json(**result)
+    if not info['ours']:
+        module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone' % (root, _release.MARKER))
     staging = os.path.join(root, _release.STAGING)
     if params['swap'] and not os.path.isdir(staging):
         module.fail_json(msg='nothing is staged: %s does not exist' % staging)
     venv_key = params['venv_key']
     if venv_key and not _release.venv_ready(root, venv_key):
         module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
-
     if params['migrate']:
         # Checked before the stop: run_manage fails the module at once on these,
         # which inside the window would skip the restore.
@@ -191,13 +198,6 @@ def main():
         missing = [path for path in needed if not os.path.exists(path)]
         if missing:
             module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
-
-    result = dict(changed=True, release=params['release'] or info['current_release'],
-                  previous_release=info['current_release'] if params['swap'] else info['previous_release'],
-                  migrated=False, pruned_venvs=[])
-    if module.check_mode:
-        result['migrated'] = params['migrate']
-        module.exit_json(**result)
 
     def systemctl(action, unit):
         argv = ['systemctl', action] + ([unit] if unit else [])
