@@ -299,7 +299,7 @@ sd_image_label() { # IMAGE LABEL
 # Debian bookworm rootfs from debootstrap, imported as SD_BASE_IMAGE (~1 min once).
 sd_ensure_base_image() {
   local rootfs
-  sd_podman_env
+  sd_check_podman
   podman image exists "$SD_BASE_IMAGE" && return 0
   sd_is_root || sd_die "building $SD_BASE_IMAGE needs root (debootstrap, rootful podman)"
   command -v debootstrap >/dev/null || sd_die "debootstrap is missing: apt-get install debootstrap"
@@ -332,7 +332,7 @@ sd_host_image_hash() {
 # SD_HOST_IMAGE from molecule/images/host/Containerfile; rebuilt when its hash changes.
 sd_ensure_host_image() {
   local want have old ctx
-  sd_podman_env
+  sd_check_podman
   [ -r "$SD_HOST_CA_BUNDLE" ] || sd_die "no CA bundle at $SD_HOST_CA_BUNDLE (apt-get install ca-certificates)"
   want=$(sd_host_image_hash)
   have=$(sd_image_label "$SD_HOST_IMAGE" "$SD_IMAGE_HASH_LABEL" || true)
@@ -354,10 +354,16 @@ sd_ensure_host_image() {
   fi
 }
 
-sd_ensure_images() {
-  command -v podman >/dev/null || sd_die "podman is missing: apt-get install podman runc"
+# podman is there and works with this project's containers.conf (checked once).
+sd_check_podman() {
   sd_podman_env
+  [ -z "${SD_PODMAN_OK:-}" ] || return 0
+  command -v podman >/dev/null || sd_die "podman is missing: apt-get install podman runc"
   podman info >/dev/null 2>&1 || sd_die "podman does not work here: $(podman info 2>&1 | tail -n 3)"
+  SD_PODMAN_OK=1
+}
+
+sd_ensure_images() {
   sd_ensure_base_image
   sd_ensure_host_image
 }
