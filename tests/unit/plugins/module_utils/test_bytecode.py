@@ -510,3 +510,50 @@ def test_bytecode_only_package_is_importable_before_and_not_after(tmp_path, pyth
     cleanup(str(tmp_path))
     assert not os.path.exists(str(tmp_path / 'oldpkg'))
     assert subprocess.run(probe, cwd=str(tmp_path), env=_env(), capture_output=True, check=False).returncode != 0
+
+
+# ---------------------------------------------------------------- the threaded executor
+
+def _many(root, dirs=60, per_dir=40):
+    spec = {}
+    for number in range(dirs):
+        spec['pkg%02d/keep.py' % number] = ''
+        for module in range(per_dir):
+            spec['pkg%02d/__pycache__/m%02d.cpython-312.pyc' % (number, module)] = 'x' * module
+    make(root, spec)
+    return dirs * per_dir
+
+
+@pytest.mark.parametrize('workers', [1, 4, 16])
+def test_threaded_executor_removes_all_and_skips_vanished(tmp_path, workers):
+    total = _many(tmp_path)
+    plan = plan_cleanup(str(tmp_path), 'stale')
+    assert len(plan.files) == total and len(plan.dirs) == 60
+    vanished = {plan.files[index][0] for index in (0, 777, total - 1)}
+    for path in vanished:
+        os.unlink(path)
+    assert execute(plan, workers=workers) == vanished
+    assert snapshot(tmp_path) == {'pkg%02d/' % n for n in range(60)} | {'pkg%02d/keep.py' % n for n in range(60)}
+
+
+def test_threaded_executor_failure_reports_what_really_went(tmp_path):
+    _many(tmp_path)
+    locked = str(tmp_path / 'pkg30' / '__pycache__')
+    if os.geteuid() != 0:
+        os.chmod(locked, 0o555)
+    elif not _chattr('+i', locked):
+        pytest.skip('cannot make a directory undeletable here (no chattr +i)')
+    plan = plan_cleanup(str(tmp_path), 'stale')
+    try:
+        with pytest.raises(BytecodeError) as info:
+            execute(plan, workers=4)
+    finally:
+        if os.geteuid() == 0:
+            _chattr('-i', locked)
+        os.chmod(locked, 0o755)
+    assert info.value.path.startswith(locked + '/m')
+    left = {path for path, size in plan.files if os.path.exists(path)}
+    freed = sum(size for path, size in plan.files if path not in left)
+    assert info.value.partial == dict(changed=True, removed_files=len(plan.files) - len(left),
+                                      removed_dirs=0, bytes=freed)
+    assert len(left) >= 40  # at least the locked directory's files
