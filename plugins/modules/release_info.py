@@ -37,11 +37,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The module never changes anything.
+    description: Runs in check mode too; it never changes anything, so the report is the same.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on POSIX hosts; O(service) is looked up with systemd.
 seealso:
   - module: simpledeploy.django.release_switch
 """
@@ -127,7 +130,7 @@ def main():
         argument_spec=dict(
             root=dict(type='path', required=True),
             app=dict(type='str'),
-            venv_key=dict(type='str'),
+            venv_key=dict(type='str', no_log=False),
             service=dict(type='str'),
         ),
         supports_check_mode=True,

@@ -71,11 +71,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reports what the window would do and changes nothing.
+    description: Reports what the window would do (RV(migrated) says whether it would migrate) and changes nothing.
   diff_mode:
     support: none
+    description: The window replaces whole trees; the role reports the release that goes live.
   platform:
+    support: full
     platforms: posix
+    description: Needs systemd and C(runuser) (util-linux).
 notes:
   - Needs root (or a user allowed to run C(systemctl stop/start) and to write the deploy root).
 seealso:
@@ -154,7 +157,7 @@ def main():
             root=dict(type='path', required=True),
             release=dict(type='str'),
             swap=dict(type='bool', default=True),
-            venv_key=dict(type='str'),
+            venv_key=dict(type='str', no_log=False),
             service=dict(type='str', required=True),
             migrate=dict(type='bool', default=False),
             project_subdir=dict(type='str', default=''),
