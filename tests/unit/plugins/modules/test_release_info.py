@@ -9,33 +9,28 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.simpledeploy.django.plugins.modules import release_info
 
 
-def run_module(capsys, args, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            release_info.main()
-    return info.value.code, json.loads(capsys.readouterr().out)
+@pytest.fixture
+def info(run_module):
+    """Run release_info with ARGS; return its result."""
+    return lambda args, check_mode=False: run_module(release_info, args, check_mode=check_mode)
 
 
 def snapshot(path):
     return sorted((dirpath, tuple(sorted(dirs)), tuple(sorted(files))) for dirpath, dirs, files in os.walk(path))
 
 
-def test_a_deployed_root_reports_its_releases_and_changes_nothing(capsys, tmp_path):
+def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, tmp_path):
     root = tmp_path / 'srv' / 'person'
     (root / 'venvs' / 'abc').mkdir(parents=True)
     (root / 'venvs' / 'abc' / '.simpledeploy-complete').write_text('abc\n')
     (root / '.simpledeploy.json').write_text(json.dumps(
         {'app': 'person', 'current': {'release': 'r2', 'venv': 'abc'}, 'previous': {'release': 'r1'}}))
     before = snapshot(str(tmp_path))
-    code, result = run_module(capsys, {'root': str(root), 'app': 'person', 'venv_key': 'abc'})
-    assert code == 0, result
+    result = info({'root': str(root), 'app': 'person', 'venv_key': 'abc'})
+    assert not result.get('failed'), result
     assert result['changed'] is False
     assert result['safe'] and result['ours'] and result['exists']
     assert (result['current_release'], result['previous_release'], result['current_venv']) == ('r2', 'r1', 'abc')
@@ -44,25 +39,25 @@ def test_a_deployed_root_reports_its_releases_and_changes_nothing(capsys, tmp_pa
     assert snapshot(str(tmp_path)) == before
 
 
-def test_a_foreign_root_is_reported_unsafe_with_what_to_do(capsys, tmp_path):
+def test_a_foreign_root_is_reported_unsafe_with_what_to_do(info, tmp_path):
     root = tmp_path / 'srv' / 'mysite'
     root.mkdir(parents=True)
     (root / 'manage.py').write_text('# deployed by hand\n')
-    code, result = run_module(capsys, {'root': str(root), 'app': 'mysite', 'venv_key': 'nope'}, check_mode=True)
-    assert code == 0
+    result = info({'root': str(root), 'app': 'mysite', 'venv_key': 'nope'}, check_mode=True)
+    assert not result.get('failed')
     assert result['safe'] is False and result['ours'] is False
     assert 'not created by simpledeploy' in result['reason'] and 'Choose a new or empty directory' in result['reason']
     assert result['venv_ready'] is False
 
 
 @pytest.mark.parametrize('root', ['/', '/etc', '/srv', '/root/app'])
-def test_system_directories_are_unsafe(capsys, root):
-    code, result = run_module(capsys, {'root': root})
-    assert code == 0
+def test_system_directories_are_unsafe(info, root):
+    result = info({'root': root})
+    assert not result.get('failed')
     assert result['safe'] is False and result['reason']
 
 
-def test_a_missing_service_is_reported(capsys, tmp_path):
-    code, result = run_module(capsys, {'root': str(tmp_path / 'srv' / 'x'), 'service': 'no-such-unit-3f9a'})
-    assert code == 0
+def test_a_missing_service_is_reported(info, tmp_path):
+    result = info({'root': str(tmp_path / 'srv' / 'x'), 'service': 'no-such-unit-3f9a'})
+    assert not result.get('failed')
     assert result['service_exists'] is False
