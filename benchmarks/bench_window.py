@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -275,7 +276,14 @@ def analyse(rows, deploy_start, deploy_end):
     errors = {}
     for row in failed:
         errors[row[3]] = errors.get(row[3], 0) + 1
+    # The window in two parts: requests failing (nothing listens), then the
+    # request that ends it, which may wait in the listen backlog for a worker.
+    inside = [row for row in rows if gap and gap[0] < row[1] <= gap[1]]
+    refused = [row for row in inside if row[2] != 200]
+    last = inside[-1] if inside and inside[-1][2] == 200 else None
     return dict(window=round(longest, 3), failed=len(failed), requests=len(rows), open_ended=open_ended,
+                refused=round(refused[-1][1] - refused[0][0], 3) if refused else 0.0,
+                first_200_wait=round(last[1] - last[0], 3) if last else None,
                 gap_from=round(gap[0] - deploy_start, 3) if gap else None,
                 gap_to=round(gap[1] - deploy_start, 3) if gap else None,
                 slowest_200=round(max([e - s for s, e, st, _x in rows if st == 200] or [0]), 3),
@@ -357,10 +365,11 @@ class Bench(object):
         argv = ['ansible-playbook', '-i', self.inventory, os.path.join(ROOT, 'playbooks', 'deploy.yml'),
                 '-e', '@' + os.path.join(ROOT, 'molecule', 'default', 'vars.yml'),
                 '-e', 'deploy_source=' + self.sources[version], '-e', 'deploy_build_dir=' + self.build_dir]
+        argv += [arg for extra in self.args.extra_vars for arg in ('-e', extra)]
         start = time.time()
         _rc, out, _err = run(argv, env, timeout=timeout)
         end = time.time()
-        return start, end, parse_playbook(out)
+        return start, end, parse_playbook(out, start)
 
     def baseline(self, version):
         """The seed's steps, one podman exec each. Returns start, end, seconds per step."""
@@ -426,6 +435,7 @@ class Bench(object):
             for name in self.args.cases:
                 self.measure(name, round_no)
         self.meta = dict(date=time.strftime('%Y-%m-%d %H:%M:%S %Z'), machine=machine(), rounds=self.args.rounds,
+                         extra_vars=self.args.extra_vars,
                          interval=self.args.interval, setup_seconds=self.setup_seconds,
                          total_seconds=round(time.time() - started, 1),
                          load_before=[round(x, 2) for x in load_before],
@@ -441,29 +451,35 @@ class Bench(object):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def parse_playbook(out):
-    """release_switch's result, seconds per phase (task name prefix) and per task, from the JSON callback."""
+def parse_playbook(out, began):
+    """release_switch's result, seconds per phase (task name prefix) and per task, from the JSON callback.
+
+    Tasks are (name, start in seconds after BEGAN, seconds).
+    """
     data = json.loads(out[out.index('{'):])
     switch, phases, tasks = None, {}, []
     for play in data.get('plays', []):
         for task in play.get('tasks', []):
             name = task['task']['name']
             duration = task['task'].get('duration') or {}
-            seconds = iso_seconds(duration.get('end')) - iso_seconds(duration.get('start')) if duration.get('end') else 0.0
+            task_start = iso_seconds(duration['start']) if duration.get('start') else began
+            seconds = iso_seconds(duration['end']) - task_start if duration.get('end') else 0.0
             short = name.split(' : ', 1)[-1]   # "simpledeploy.django.deploy : Preflight | ..."
             phase = short.split(' | ')[0] if ' | ' in short else 'other'
             phases[phase] = round(phases.get(phase, 0.0) + seconds, 3)
-            tasks.append((short, round(seconds, 3)))
+            tasks.append((short, round(task_start - began, 3), round(seconds, 3)))
             result = task['hosts'].get(HOST, {})
             if result.get('action', '').endswith('release_switch') or ('steps' in result and 'window' in result):
                 switch = dict(changed=result.get('changed'), skipped=result.get('skipped', False),
+                              task_from=round(task_start - began, 3), task_to=round(task_start + seconds - began, 3),
                               window=result.get('window'), steps=result.get('steps'), migrated=result.get('migrated'))
     return dict(switch=switch, phases=phases, tasks=tasks)
 
 
 def iso_seconds(text):
-    from datetime import datetime
-    return datetime.strptime(text[:26].rstrip('Z'), '%Y-%m-%dT%H:%M:%S.%f').timestamp()
+    """'2026-11-24T10:49:11.427746Z' (the JSON callback's UTC times) -> seconds since the epoch."""
+    stamp = datetime.strptime(text[:26].rstrip('Z'), '%Y-%m-%dT%H:%M:%S.%f')
+    return stamp.replace(tzinfo=timezone.utc).timestamp()
 
 
 def machine():
@@ -507,6 +523,7 @@ def report(results, cases, meta):
     out = ['Downtime window, %s; %d rounds; poller every %d ms inside the host' % (
         meta['date'], meta['rounds'], int(meta['interval'] * 1000)),
         'machine: %s' % meta['machine'],
+        'extra vars: %s' % (' '.join(meta['extra_vars']) or 'none'),
         'load average before %s, after %s; set-up (host + first deploy) %.0f s; total %.0f s' % (
             meta['load_before'], meta['load_after'], meta['setup_seconds'], meta['total_seconds']), '']
     rows = []
@@ -547,6 +564,30 @@ def report(results, cases, meta):
                 table(['case', 'release_switch', 'window', 'stop', 'swap', 'venv', 'migrate', 'start'], rows)]
     rows = []
     for name in cases:
+        runs = [r for r in by_case.get(name, []) if r['failed']]
+        if not runs:
+            continue
+        switched = [r for r in runs if (r.get('switch') or {}).get('task_to') is not None and r['gap_to'] is not None]
+        rows.append([name, span([r['window'] for r in runs], '%.3f'), span([r['refused'] for r in runs], '%.3f'),
+                     span([r['first_200_wait'] for r in runs], '%.3f'),
+                     span([r['gap_to'] - r['switch']['task_to'] for r in switched], '%.3f') if switched else '-'])
+    if rows:
+        out += ['', 'Inside the poller\'s window (seconds): requests refused, then the first 200 waiting in the listen backlog '
+                'until a worker has loaded Django; for the role, how long after the switch task returned the first 200 came:',
+                table(['case', 'window', 'refused part', 'first 200 waited', 'first 200 after the switch task'], rows)]
+    role_cases = [name for name in cases if any('tasks' in r for r in by_case.get(name, []))]
+    if role_cases:
+        means = {}
+        for name in role_cases:
+            runs = [r for r in by_case[name] if 'tasks' in r]
+            for task, _at, seconds in (t for r in runs for t in r['tasks']):
+                means.setdefault(task, {}).setdefault(name, []).append(seconds)
+        slowest = sorted(means, key=lambda task: -max(sum(v) / len(v) for v in means[task].values()))[:8]
+        rows = [[task] + [('%.2f' % (sum(means[task][n]) / len(means[task][n]))) if n in means[task] else '-'
+                          for n in role_cases] for task in slowest]
+        out += ['', 'The role\'s slowest tasks (mean seconds per run):', table(['task'] + role_cases, rows)]
+    rows = []
+    for name in cases:
         runs = [r for r in by_case.get(name, []) if 'phases' in r]
         if runs:
             phases = ('Validate', 'Preflight', 'Switch', 'Verify')
@@ -577,6 +618,9 @@ def main():
     parser.add_argument('--post', type=float, default=0.5,
                         help='seconds polled after the deploy returns (then on until the site answers)')
     parser.add_argument('--json', help='write every result (with the poller rows) to this file')
+    parser.add_argument('-e', '--extra-vars', action='append', default=[],
+                        help='passed to every ansible-playbook run, the first deploy included '
+                             '(e.g. \'{"deploy_gunicorn_extra_args": ["--preload"]}\')')
     parser.add_argument('--keep-host', action='store_true', help='leave the container host running')
     args = parser.parse_args()
     args.cases = [c for c in args.cases.split(',') if c]
