@@ -348,6 +348,10 @@ class Bench(object):
         self.playbook('v1', timeout=900)
         self.setup_seconds = round(time.time() - start, 1)
         self.host.manage('loaddata', 'people')
+        self.versions = self.host.exec_([DEPLOY_ROOT + '/venv/bin/python', '-c',
+                                         'import django, gunicorn, sys; print("Django %s, gunicorn %s, host Python %s" % '
+                                         '(django.get_version(), gunicorn.__version__, sys.version.split()[0]))'])[1].strip()
+        self.versions += '; ' + run(['ansible-playbook', '--version'], self.env)[1].splitlines()[0]
         self.host.expect_page(V1_MARKER, 'after the first deploy of v1')
         if 'Grace' not in self.host.page():
             raise BenchError('the v1 fixture did not load: no Grace on the page')
@@ -435,7 +439,7 @@ class Bench(object):
             for name in self.args.cases:
                 self.measure(name, round_no)
         self.meta = dict(date=time.strftime('%Y-%m-%d %H:%M:%S %Z'), machine=machine(), rounds=self.args.rounds,
-                         extra_vars=self.args.extra_vars,
+                         extra_vars=self.args.extra_vars, versions=self.versions,
                          interval=self.args.interval, setup_seconds=self.setup_seconds,
                          total_seconds=round(time.time() - started, 1),
                          load_before=[round(x, 2) for x in load_before],
@@ -504,7 +508,9 @@ def span(values, fmt='%.2f'):
     if not values:
         return 'n/a'
     low, high = min(values), max(values)
-    return fmt % low if fmt % low == fmt % high else (fmt + '-' + fmt) % (low, high)
+    if fmt % low == fmt % high:
+        return fmt % low
+    return (fmt + (' to ' if low < 0 else '-') + fmt) % (low, high)
 
 
 def table(headers, rows):
@@ -523,6 +529,7 @@ def report(results, cases, meta):
     out = ['Downtime window, %s; %d rounds; poller every %d ms inside the host' % (
         meta['date'], meta['rounds'], int(meta['interval'] * 1000)),
         'machine: %s' % meta['machine'],
+        'software: %s' % meta['versions'],
         'extra vars: %s' % (' '.join(meta['extra_vars']) or 'none'),
         'load average before %s, after %s; set-up (host + first deploy) %.0f s; total %.0f s' % (
             meta['load_before'], meta['load_after'], meta['setup_seconds'], meta['total_seconds']), '']
