@@ -23,6 +23,9 @@ import json
 import os
 import shutil
 import time
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.urls import open_url
 
 MARKER = '.simpledeploy.json'
 CODE = 'code'
@@ -188,6 +191,25 @@ def unswap_trees(root):
         os.rename(previous, code)
 
 
+def wait_for_url(url, status=200, timeout=30.0, interval=0.02, clock=time.monotonic, sleep=time.sleep):
+    """Request URL until it answers STATUS; True when it did within TIMEOUT seconds."""
+    deadline = clock() + timeout
+    while True:
+        try:
+            answer = open_url(url, timeout=max(1.0, min(5.0, timeout)), follow_redirects='none',
+                              validate_certs=False)
+            code = answer.getcode()
+        except HTTPError as exc:
+            code = exc.code
+        except (URLError, OSError, ValueError):
+            code = None
+        if code == status:
+            return True
+        if clock() >= deadline:
+            return False
+        sleep(interval)
+
+
 def stale_venvs(root, keep):
     """Virtualenv keys under ROOT/venvs that no kept release uses."""
     try:
@@ -204,13 +226,16 @@ class Switch(object):
     tested without a service manager; the module passes real ones.
     """
 
-    def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic):
+    def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
+                 ready=None):
         self.root = root
         self.release = release
         self.venv_key = venv_key
         self.service = service
         self.systemctl = systemctl
         self.migrate = migrate
+        self.ready = ready
+        self.answered = None
         self.clock = clock
         self.steps = {}
         self.done = []
@@ -243,6 +268,10 @@ class Switch(object):
             self.done.append('migrate')
         self._step('start', lambda: self.systemctl('start', self.service))
         self.done.append('start')
+        if self.ready is not None:
+            # The service manager says "started" once the server listens; the
+            # site is back when the app answers. That moment ends the window.
+            self.answered = self._step('ready', self.ready)
         return round(self.clock() - stopped_at, 3)
 
     def undo(self):

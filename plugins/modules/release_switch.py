@@ -60,6 +60,22 @@ options:
   run_as:
     description: Run C(migrate) as this user (through C(runuser)).
     type: str
+  ready_url:
+    description:
+      - URL requested from the host after the start until it answers with O(ready_status); the
+        window ends then, not when C(systemctl start) returns (a server can listen before its
+        workers have loaded the app).
+      - A URL that does not answer in O(ready_timeout) seconds does not fail the module; RV(ready)
+        is false and the role's health check decides.
+    type: str
+  ready_status:
+    description: HTTP status that means the app is back.
+    type: int
+    default: 200
+  ready_timeout:
+    description: Seconds to wait for O(ready_url).
+    type: float
+    default: 30
   daemon_reload:
     description: Make systemd read changed unit files before the stop (outside the window).
     type: bool
@@ -100,7 +116,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 window:
-  description: Seconds from the stop command to the end of the start command.
+  description:
+    - Seconds from the stop command until the app answered O(ready_url) (or, without it, until
+      C(systemctl start) returned).
   returned: changed and not check mode
   type: float
   sample: 0.912
@@ -108,7 +126,12 @@ steps:
   description: Seconds spent in each step of the window.
   returned: changed and not check mode
   type: dict
-  sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.2}
+  sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.12, "ready": 0.08}
+ready:
+  description: Whether the app answered O(ready_url) with O(ready_status) in time; null without O(ready_url).
+  returned: changed and not check mode
+  type: bool
+  sample: true
 release:
   description: The release now live.
   returned: always
@@ -164,6 +187,9 @@ def main():
             settings=dict(type='str'),
             env_file=dict(type='path'),
             run_as=dict(type='str'),
+            ready_url=dict(type='str'),
+            ready_status=dict(type='int', default=200),
+            ready_timeout=dict(type='float', default=30),
             daemon_reload=dict(type='bool', default=False),
             prune=dict(type='bool', default=True),
         ),
@@ -225,8 +251,12 @@ def main():
             systemctl('daemon-reload', None)
         except StepFailed as exc:
             module.fail_json(msg='nothing was stopped: %s' % exc)
+    def ready():
+        return _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+
     switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
-                             migrate if params['migrate'] else None)
+                             migrate if params['migrate'] else None,
+                             ready=ready if params['ready_url'] else None)
     try:
         result['window'] = switch.run(params['swap'])
     except (StepFailed, OSError) as exc:
@@ -237,6 +267,7 @@ def main():
         module.fail_json(msg='the downtime window failed at %s: %s. Restored: %s.' % (switch.step, exc, ', '.join(restored)),
                          failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, restored=restored)
     result['steps'] = switch.steps
+    result['ready'] = switch.answered
     result['migrated'] = params['migrate']
     if params['migrate']:
         result['migrate_output'] = migrate_out

@@ -211,3 +211,60 @@ def test_point_symlink_is_idempotent(tmp_path):
     assert _release.point_symlink(link, 'venvs/a') is False
     assert _release.point_symlink(link, 'venvs/b') is True
     assert os.readlink(link) == 'venvs/b'
+
+
+class _Answer(object):
+    """A loopback HTTP server answering STATUS, on a free port."""
+
+    def __init__(self, status):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/' % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_wait_for_url_returns_when_the_app_answers():
+    with _Answer(200) as app:
+        assert _release.wait_for_url(app.url, 200, timeout=5) is True
+
+
+def test_wait_for_url_gives_up_on_a_wrong_status_or_nothing_listening():
+    with _Answer(500) as app:
+        assert _release.wait_for_url(app.url, 200, timeout=0.2) is False
+        url = app.url
+    assert _release.wait_for_url(url, 200, timeout=0.2) is False
+
+
+def test_the_window_lasts_until_the_app_answers(tmp_path):
+    root = setup_release(tmp_path)
+    ticks = iter(range(100))
+    answered = []
+    switch = _release.Switch(root, 'new', None, 'person', FakeSystemctl(), clock=lambda: next(ticks),
+                             ready=lambda: answered.append(True) or True)
+    window = switch.run(swap=True)
+    assert answered == [True] and switch.answered is True
+    assert 'ready' in switch.steps
+    assert window >= sum(switch.steps.values())
+    # The same window without the wait is shorter by exactly the wait's ticks.
+    root2 = setup_release(tmp_path / 'again')
+    ticks2 = iter(range(100))
+    without = _release.Switch(root2, 'new', None, 'person', FakeSystemctl(), clock=lambda: next(ticks2)).run(swap=True)
+    assert window - without == 2
