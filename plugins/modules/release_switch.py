@@ -251,6 +251,7 @@ def main():
             systemctl('daemon-reload', None)
         except StepFailed as exc:
             module.fail_json(msg='nothing was stopped: %s' % exc)
+
     def ready():
         return _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
 
