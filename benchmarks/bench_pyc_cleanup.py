@@ -11,11 +11,16 @@ Then, each on a fresh copy of the tree (copy time excluded), times:
 
   find -name '*.pyc' -delete
   find -name __pycache__ -prune -exec rm -rf {} +
-  plan_cleanup() + execute() in mode all
-  plan_cleanup() + execute() in mode stale
+  cleanup() in mode all: what the module runs (one scandir walk, each
+    directory's files unlinked by a worker thread as soon as planned, then
+    the directories), also with 4 unlink threads, and in check mode (the
+    walk alone, with the lstat of every file to remove for the bytes figure)
+  the alternative design: the whole walk, then a plain unlink loop
+  cleanup() in mode stale
 
-and prints the best of N runs, the ratio to find -delete and what each method
-leaves behind.  A report, not a test: it never fails on slowness.
+in rounds (each round runs every method once, in a shuffled order), and prints
+the best of N runs, the ratio to find -delete and what each method leaves
+behind.  A report, not a test: it never fails on slowness.
 
     python benchmarks/bench_pyc_cleanup.py [--repeat 5] [--scale 1.0] [--json]
 """
@@ -136,17 +141,36 @@ def run_find_prune(tree):
     subprocess.run(['find', tree, '-name', '__pycache__', '-prune', '-exec', 'rm', '-rf', '{}', '+'], check=True)
 
 
-def run_ours(mode):
+def run_ours(mode, workers=None, check_mode=False):
+    """What the module does: cleanup() (walk, removal fed during the walk,
+    the result with its sorted paths)."""
     def run(tree):
-        _bytecode.execute(_bytecode.plan_cleanup(tree, mode))
+        default = _bytecode.WORKERS
+        _bytecode.WORKERS = workers or default
+        try:
+            _bytecode.cleanup(tree, mode, check_mode=check_mode)
+        finally:
+            _bytecode.WORKERS = default
     return run
+
+
+def run_plan_then_remove(tree):
+    """The alternative design: the whole walk first, then a plain unlink loop."""
+    plan = _bytecode.plan_cleanup(tree, 'all')
+    for path, dummy in plan.files:
+        os.unlink(path)
+    for path in plan.dirs:
+        os.rmdir(path)
 
 
 METHODS = (
     ("find -name '*.pyc' -delete", run_find_delete),
     ("find -name __pycache__ -prune -exec rm -rf {} +", run_find_prune),
-    ('pyc_cleanup mode=all (plan+execute)', run_ours('all')),
-    ('pyc_cleanup mode=stale (plan+execute)', run_ours('stale')),
+    ('pyc_cleanup mode=all', run_ours('all')),
+    ('pyc_cleanup mode=all, 4 unlink threads', run_ours('all', workers=4)),
+    ('mode=all walk first, then unlink loop, no thread', run_plan_then_remove),
+    ('pyc_cleanup mode=all, check mode (walk only)', run_ours('all', check_mode=True)),
+    ('pyc_cleanup mode=stale', run_ours('stale')),
 )
 
 
@@ -170,28 +194,35 @@ def main():
               '%(bytecode_only_pkgs)d bytecode-only packages' % built)
         print('built in %.1f s under %s; best of %d, each on a fresh copy (copy not timed)'
               % (time.perf_counter() - started, work, args.repeat))
-        results = []
-        for label, method in METHODS:
-            times = []
-            for dummy in range(args.repeat):
-                tree = os.path.join(work, 'copy')
+        times = dict((label, []) for label, dummy in METHODS)
+        left = {}
+        order = random.Random(args.seed)
+        tree = os.path.join(work, 'copy')
+        for dummy in range(args.repeat):
+            # Every round runs each method once, in a shuffled order, so that a
+            # busy moment of the machine does not fall on one method only.
+            methods = list(METHODS)
+            order.shuffle(methods)
+            for label, method in methods:
                 shutil.rmtree(tree, ignore_errors=True)
                 subprocess.run(['cp', '-a', pristine, tree], check=True)
                 subprocess.run(['sync'], check=False)
                 started = time.perf_counter()
                 method(tree)
-                times.append(time.perf_counter() - started)
-            left = survey(tree)
-            results.append(dict(method=label, best=min(times), times=times, left=left))
-        base = results[0]['best']
+                times[label].append(time.perf_counter() - started)
+                left[label] = survey(tree)
+        base = min(times[METHODS[0][0]])
+        results = []
         print()
-        print('| method | best s | runs s | vs find -delete | bytecode left | empty __pycache__ left | legacy orphans left |')
+        print('| method | best s | all runs s | vs find -delete | '
+              'bytecode left | empty `__pycache__` left | legacy orphans left |')
         print('|---|---|---|---|---|---|---|')
-        for row in results:
+        for label, dummy in METHODS:
+            best = min(times[label])
             print('| %s | %.3f | %s | %.2fx | %d | %d | %d |' % (
-                row['method'], row['best'], ' '.join('%.3f' % t for t in row['times']),
-                row['best'] / base, row['left']['pyc'], row['left']['empty_pycache'],
-                row['left']['legacy_orphans']))
+                label, best, ' '.join('%.3f' % t for t in times[label]), best / base,
+                left[label]['pyc'], left[label]['empty_pycache'], left[label]['legacy_orphans']))
+            results.append(dict(method=label, best=best, times=times[label], left=left[label]))
         if args.json:
             print(json.dumps(dict(tree=built, results=results), indent=2))
     finally:

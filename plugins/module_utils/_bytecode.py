@@ -16,6 +16,7 @@ cleanup() ties them together for the module.  Runs on Python 3.9+, stdlib only.
 import errno
 import fnmatch
 import os
+import queue
 import re
 import threading
 
@@ -139,7 +140,11 @@ class ExcludeMatcher(object):
 
 
 class Plan(object):
-    """What a cleanup removes: files (path, size), dirs (children first), bytes."""
+    """What a cleanup removes.
+
+    files: (path, size) of each file, dirs: paths, children first, bytes:
+    the files' apparent size.
+    """
 
     __slots__ = ('root', 'mode', 'files', 'dirs', 'bytes', 'excluded_outside')
 
@@ -164,8 +169,11 @@ def _oserror(action, path, exc):
     return BytecodeError('cannot %s %s: %s' % (action, path, reason), path=path)
 
 
-def plan_cleanup(root, mode='stale', exclude=()):
+def plan_cleanup(root, mode='stale', exclude=(), on_files=None):
     """Walk root once with os.scandir and return the Plan; remove nothing.
+
+    on_files, when given, is called with each directory's list of
+    (path, size) to remove as soon as it is planned (Remover.feed).
 
     Symbolic links are never followed (root itself may be one) and never
     removed outside mode all's __pycache__ directories.  Excluded
@@ -215,6 +223,7 @@ def plan_cleanup(root, mode='stale', exclude=()):
             names = frozenset(entry.name for entry in entries)
         gone = 0
         if files:
+            batch = []
             if kind == _PURGE:
                 doomed = files
             else:
@@ -223,16 +232,19 @@ def plan_cleanup(root, mode='stale', exclude=()):
                 entry = files[name]
                 if check_files and excluded(rel + '/' + name if rel else name):
                     continue
+                gone += 1
                 try:
                     size = entry.stat(follow_symlinks=False).st_size
                 except FileNotFoundError:
-                    gone += 1
                     continue
                 except OSError as exc:
                     raise _oserror('stat', entry.path, exc)
-                plan.files.append((entry.path, size))
+                batch.append((entry.path, size))
                 plan.bytes += size
-                gone += 1
+            if batch:
+                plan.files.extend(batch)
+                if on_files is not None:
+                    on_files(batch)
         for entry in subdirs:
             name = entry.name
             sub_rel = rel + '/' + name if rel else name
@@ -253,111 +265,125 @@ def plan_cleanup(root, mode='stale', exclude=()):
     return plan
 
 
-# Unlinks release the GIL: a few threads overlap the kernel's work (and, on a
-# disk, its waits for inode and directory blocks) across directories.
-WORKERS = 4
+# Unlinks run in worker threads (os.unlink releases the GIL) fed while the walk
+# goes on, so that the kernel's work overlaps the walk's.  One worker does best
+# on a tmpfs; more do not help on a disk (benchmarks/README.md).
+WORKERS = 1
 _CHUNK = 256
 
 
-class _Unlinker(object):
-    """Unlinks one contiguous slice of plan.files; never raises."""
+class Remover(object):
+    """Removes the files of a plan as they are fed, then its directories.
 
-    def __init__(self, files, stop):
-        self.files = files
-        self.stop = stop
+    feed() takes a list of (path, size) and may be called while the planner
+    is still walking; finish(plan) waits for the files, removes plan.dirs
+    (children first) and returns the set of paths skipped because they vanished
+    meanwhile or, for directories, were no longer empty.  A failure (other
+    than a vanished file) stops the work and finish() raises BytecodeError
+    naming the path, with the figures of what was removed in its partial.
+    """
+
+    def __init__(self, workers=None):
+        self.workers = max(1, WORKERS if workers is None else workers)
+        self.queue = queue.Queue()
+        self.threads = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.removed = 0
         self.freed = 0
-        self.skipped = []
-        self.error = None   # (index in files, OSError)
+        self.skipped = set()
+        self.failure = None
 
-    def __call__(self):
+    def feed(self, batch):
+        if not batch:
+            return
+        if not self.threads:
+            self.threads = [threading.Thread(target=self._work) for dummy in range(self.workers)]
+            for thread in self.threads:
+                thread.daemon = True
+                thread.start()
+        self.queue.put(batch)
+
+    def _work(self):
         unlink = os.unlink
         stop = self.stop
-        for index, (path, size) in enumerate(self.files):
-            if stop.is_set():
-                return
-            try:
-                unlink(path)
-            except FileNotFoundError:
-                self.skipped.append(path)
-                continue
-            except OSError as exc:
-                self.error = (index, exc)
-                stop.set()
-                return
-            self.removed += 1
-            self.freed += size
-
-
-def _unlink_all(files, workers):
-    """Unlink files with up to workers threads; return the _Unlinker of each slice."""
-    stop = threading.Event()
-    if workers <= 1 or len(files) < 2 * _CHUNK:
-        slices = [_Unlinker(files, stop)]
-        slices[0]()
-        return slices
-    # Contiguous slices keep a directory's files together; plenty of slices
-    # (taken in turn by the threads) even out slow and fast directories.
-    count = max(workers * 8, len(files) // 4096)
-    size = max(_CHUNK, -(-len(files) // count))
-    slices = [_Unlinker(files[start:start + size], stop) for start in range(0, len(files), size)]
-    pending = list(reversed(slices))
-    lock = threading.Lock()
-
-    def worker():
+        removed = 0
+        freed = 0
+        skipped = []
+        failure = None
         while True:
-            with lock:
-                if not pending:
-                    return
-                job = pending.pop()
-            job()
-
-    threads = [threading.Thread(target=worker) for dummy in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return slices
-
-
-def execute(plan, workers=WORKERS):
-    """Remove what plan lists: the files (with up to workers threads), then the
-    directories, children first.  Return the set of paths skipped because they
-    vanished meanwhile or, for directories, were no longer empty.  Raises
-    BytecodeError naming the path, with the figures of what was already
-    removed in its partial attribute, on any other failure."""
-    slices = _unlink_all(plan.files, workers)
-    skipped = set()
-    removed_files = 0
-    freed = 0
-    failure = None
-    for job in slices:
-        skipped.update(job.skipped)
-        removed_files += job.removed
-        freed += job.freed
-        if job.error and failure is None:
-            failure = job.error[1]
-    removed_dirs = 0
-    if failure is None:
-        for path in plan.dirs:
-            try:
-                os.rmdir(path)
-            except FileNotFoundError:
-                skipped.add(path)
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    skipped.add(path)  # something new appeared in it: keep it
-                    continue
-                failure = exc
+            batch = self.queue.get()
+            if batch is None:
                 break
-            removed_dirs += 1
-    if failure is not None:
-        error = _oserror('remove', failure.filename or plan.root, failure)
-        error.partial = dict(changed=bool(removed_files or removed_dirs), removed_files=removed_files,
-                             removed_dirs=removed_dirs, bytes=freed)
-        raise error
-    return skipped
+            if stop.is_set():
+                continue
+            for path, size in batch:
+                try:
+                    unlink(path)
+                except FileNotFoundError:
+                    skipped.append(path)
+                    continue
+                except OSError as exc:
+                    failure = exc
+                    stop.set()
+                    break
+                removed += 1
+                freed += size
+        with self.lock:
+            self.removed += removed
+            self.freed += freed
+            self.skipped.update(skipped)
+            if failure is not None and self.failure is None:
+                self.failure = failure
+
+    def _join(self):
+        for dummy in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.threads = []
+
+    def abort(self):
+        """Finish what was fed, remove no directory; return the figures."""
+        self._join()
+        return self.partial(0)
+
+    def partial(self, removed_dirs):
+        return dict(changed=bool(self.removed or removed_dirs), removed_files=self.removed,
+                    removed_dirs=removed_dirs, bytes=self.freed)
+
+    def finish(self, plan):
+        self._join()
+        removed_dirs = 0
+        failure = self.failure
+        if failure is None:
+            for path in plan.dirs:
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    self.skipped.add(path)
+                    continue
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                        self.skipped.add(path)  # something new appeared in it: keep it
+                        continue
+                    failure = exc
+                    break
+                removed_dirs += 1
+        if failure is not None:
+            error = _oserror('remove', failure.filename or plan.root, failure)
+            error.partial = self.partial(removed_dirs)
+            raise error
+        return self.skipped
+
+
+def execute(plan, workers=None):
+    """Remove what plan lists (see Remover); return the paths skipped."""
+    remover = Remover(workers)
+    files = plan.files
+    for start in range(0, len(files), _CHUNK):
+        remover.feed(files[start:start + _CHUNK])
+    return remover.finish(plan)
 
 
 def diff_text(paths, truncated, total):
@@ -384,16 +410,25 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
         raise BytecodeError('path %s does not exist' % path, path=path)
     if not os.path.isdir(path):
         raise BytecodeError('path %s is not a directory' % path, path=path)
-    plan = plan_cleanup(path, mode, exclude)
-    skipped = ()
-    if not check_mode and (plan.files or plan.dirs):
-        skipped = execute(plan)
-    freed = plan.bytes
-    removed_files = len(plan.files)
+    if check_mode:
+        plan = plan_cleanup(path, mode, exclude)
+        skipped = ()
+        freed = plan.bytes
+        removed_files = len(plan.files)
+    else:
+        # Each directory's files go (lstat, unlink) in a worker thread as
+        # soon as they are planned, while the walk goes on.
+        remover = Remover()
+        try:
+            plan = plan_cleanup(path, mode, exclude, on_files=remover.feed)
+        except BytecodeError as exc:
+            exc.partial = remover.abort()
+            raise
+        skipped = remover.finish(plan)
+        freed = remover.freed
+        removed_files = remover.removed
     removed_dirs = len(plan.dirs)
     if skipped:
-        freed -= sum(size for file_path, size in plan.files if file_path in skipped)
-        removed_files -= sum(1 for file_path, dummy in plan.files if file_path in skipped)
         removed_dirs -= sum(1 for dir_path in plan.dirs if dir_path in skipped)
     paths = plan.relative_paths(skipped)
     paths.sort()

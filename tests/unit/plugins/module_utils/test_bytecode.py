@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.simpledeploy.django.plugins.module_utils._bytecode import (
     BytecodeError,
     ExcludeMatcher,
+    Remover,
     classify,
     cleanup,
     execute,
@@ -392,6 +393,24 @@ def test_file_vanished_between_plan_and_execute(project):
     assert STALE_GONE.isdisjoint(snapshot(project))
 
 
+def test_file_vanished_while_fed_to_the_remover(project):
+    """The real-run path: files fed to the remover during the walk; a file gone
+    before its unlink is skipped and neither counted nor its bytes."""
+    remover = Remover()
+    vanished = str(project / 'mysite' / 'legacy.pyc')
+
+    def feed(batch):
+        if any(path == vanished for path, size in batch):
+            os.unlink(vanished)
+        remover.feed(batch)
+
+    plan = plan_cleanup(str(project), 'stale', on_files=feed)
+    assert plan.bytes == len('b4444b55555L1goneo1o22o333')
+    assert remover.finish(plan) == {vanished}
+    assert (remover.removed, remover.freed) == (6, len('b4444b55555goneo1o22o333'))
+    assert STALE_GONE.isdisjoint(snapshot(project))
+
+
 def test_directory_refilled_between_plan_and_execute(project):
     plan = plan_cleanup(str(project), 'stale')
     make(project, {'oldapp/sub/new.py': ''})
@@ -427,9 +446,41 @@ def test_unreadable_directory_fails_naming_it(project, monkeypatch):
 
     monkeypatch.setattr(os, 'scandir', scandir)
     with pytest.raises(BytecodeError) as info:
-        cleanup(str(project))
+        cleanup(str(project), check_mode=True)
     assert info.value.path == target
-    assert target in info.value.msg and 'Permission denied' in info.value.msg
+    assert info.value.msg == 'cannot read directory %s: Permission denied' % target
+
+
+def test_walk_failure_after_removals_reports_them(project, monkeypatch):
+    """Files are removed while the walk goes on: a failure late in the walk
+    leaves what was planned before it removed, and says so."""
+    real_scandir = os.scandir
+    order = []
+
+    def recording(path):
+        order.append(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, 'scandir', recording)
+    cleanup(str(project), check_mode=True)
+    last = order[-1]
+
+    def failing(path):
+        if path == last:
+            raise PermissionError(13, 'Permission denied', path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, 'scandir', failing)
+    with pytest.raises(BytecodeError) as info:
+        cleanup(str(project))
+    assert info.value.path == last
+    stale_files = [rel for rel in STALE_GONE if not rel.endswith('/')]
+    planned = [rel for rel in stale_files if os.path.dirname(str(project / rel)) != last]
+    gone = [rel for rel in stale_files if not os.path.lexists(str(project / rel))]
+    assert sorted(gone) == sorted(planned) and gone
+    assert all(os.path.isdir(str(project / rel)) for rel in STALE_GONE if rel.endswith('/'))
+    assert info.value.partial == dict(changed=True, removed_files=len(gone), removed_dirs=0,
+                                      bytes=sum(len(PROJECT[rel]) for rel in gone))
 
 
 def _chattr(flag, path):
@@ -553,7 +604,8 @@ def test_threaded_executor_failure_reports_what_really_went(tmp_path):
         os.chmod(locked, 0o755)
     assert info.value.path.startswith(locked + '/m')
     left = {path for path, size in plan.files if os.path.exists(path)}
-    freed = sum(size for path, size in plan.files if path not in left)
+    # every file pkgNN/__pycache__/mMM.cpython-312.pyc holds MM bytes
+    freed = sum(int(os.path.basename(path)[1:3]) for path, size in plan.files if path not in left)
     assert info.value.partial == dict(changed=True, removed_files=len(plan.files) - len(left),
                                       removed_dirs=0, bytes=freed)
     assert len(left) >= 40  # at least the locked directory's files
