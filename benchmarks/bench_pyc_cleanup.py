@@ -11,11 +11,9 @@ Then, each on a fresh copy of the tree (copy time excluded), times:
 
   find -name '*.pyc' -delete
   find -name __pycache__ -prune -exec rm -rf {} +
-  cleanup() in mode all: what the module runs (one scandir walk, each
-    directory's files unlinked by a worker thread as soon as planned, then
-    the directories), also with 4 unlink threads, and in check mode (the
-    walk alone, with the lstat of every file to remove for the bytes figure)
-  the alternative design: the whole walk, then a plain unlink loop
+  cleanup() in mode all: what the module runs (one os.scandir walk with an
+    lstat of each file to remove for the bytes figure, then the unlinks and
+    rmdirs), and in check mode (the walk alone)
   cleanup() in mode stale
 
 in rounds (each round runs every method once, in a shuffled order), and prints
@@ -141,35 +139,19 @@ def run_find_prune(tree):
     subprocess.run(['find', tree, '-name', '__pycache__', '-prune', '-exec', 'rm', '-rf', '{}', '+'], check=True)
 
 
-def run_ours(mode, workers=None, check_mode=False):
-    """What the module does: cleanup() (walk, removal fed during the walk,
-    the result with its sorted paths)."""
+def run_ours(mode, check_mode=False):
+    """What the module does: cleanup() (the walk, the removal, the result
+    with its sorted paths)."""
     def run(tree):
-        default = _bytecode.WORKERS
-        _bytecode.WORKERS = workers or default
-        try:
-            _bytecode.cleanup(tree, mode, check_mode=check_mode)
-        finally:
-            _bytecode.WORKERS = default
+        _bytecode.cleanup(tree, mode, check_mode=check_mode)
     return run
-
-
-def run_plan_then_remove(tree):
-    """The alternative design: the whole walk first, then a plain unlink loop."""
-    plan = _bytecode.plan_cleanup(tree, 'all')
-    for path, dummy in plan.files:
-        os.unlink(path)
-    for path in plan.dirs:
-        os.rmdir(path)
 
 
 METHODS = (
     ("find -name '*.pyc' -delete", run_find_delete),
     ("find -name __pycache__ -prune -exec rm -rf {} +", run_find_prune),
     ('pyc_cleanup mode=all', run_ours('all')),
-    ('pyc_cleanup mode=all, 4 unlink threads', run_ours('all', workers=4)),
-    ('mode=all walk first, then unlink loop, no thread', run_plan_then_remove),
-    ('pyc_cleanup mode=all, check mode (walk only)', run_ours('all', check_mode=True)),
+    ('pyc_cleanup mode=all, check mode (the walk alone)', run_ours('all', check_mode=True)),
     ('pyc_cleanup mode=stale', run_ours('stale')),
 )
 

@@ -16,9 +16,7 @@ cleanup() ties them together for the module.  Runs on Python 3.9+, stdlib only.
 import errno
 import fnmatch
 import os
-import queue
 import re
-import threading
 
 MODES = ('stale', 'all')
 PYCACHE = '__pycache__'
@@ -169,11 +167,8 @@ def _oserror(action, path, exc):
     return BytecodeError('cannot %s %s: %s' % (action, path, reason), path=path)
 
 
-def plan_cleanup(root, mode='stale', exclude=(), on_files=None):
+def plan_cleanup(root, mode='stale', exclude=()):
     """Walk root once with os.scandir and return the Plan; remove nothing.
-
-    on_files, when given, is called with each directory's list of
-    (path, size) to remove as soon as it is planned (Remover.feed).
 
     Symbolic links are never followed (root itself may be one) and never
     removed outside mode all's __pycache__ directories.  Excluded
@@ -223,7 +218,6 @@ def plan_cleanup(root, mode='stale', exclude=(), on_files=None):
             names = frozenset(entry.name for entry in entries)
         gone = 0
         if files:
-            batch = []
             if kind == _PURGE:
                 doomed = files
             else:
@@ -239,12 +233,8 @@ def plan_cleanup(root, mode='stale', exclude=(), on_files=None):
                     continue
                 except OSError as exc:
                     raise _oserror('stat', entry.path, exc)
-                batch.append((entry.path, size))
+                plan.files.append((entry.path, size))
                 plan.bytes += size
-            if batch:
-                plan.files.extend(batch)
-                if on_files is not None:
-                    on_files(batch)
         for entry in subdirs:
             name = entry.name
             sub_rel = rel + '/' + name if rel else name
@@ -265,125 +255,49 @@ def plan_cleanup(root, mode='stale', exclude=(), on_files=None):
     return plan
 
 
-# Unlinks run in worker threads (os.unlink releases the GIL) fed while the walk
-# goes on, so that the kernel's work overlaps the walk's.  One worker does best
-# on a tmpfs; more do not help on a disk (benchmarks/README.md).
-WORKERS = 1
-_CHUNK = 256
+def execute(plan):
+    """Remove what plan lists: its files, then its directories, children first.
 
+    Returns the set of paths skipped because they vanished meanwhile or, for
+    directories, were no longer empty (something new appeared in them).  Any
+    other failure stops the removal and raises BytecodeError naming the path,
+    with the figures of what was already removed in its partial attribute.
 
-class Remover(object):
-    """Removes the files of a plan as they are fed, then its directories.
-
-    feed() takes a list of (path, size) and may be called while the planner
-    is still walking; finish(plan) waits for the files, removes plan.dirs
-    (children first) and returns the set of paths skipped because they vanished
-    meanwhile or, for directories, were no longer empty.  A failure (other
-    than a vanished file) stops the work and finish() raises BytecodeError
-    naming the path, with the figures of what was removed in its partial.
+    A plain loop in one thread: unlink threads, fed during the walk or after
+    it, did not beat it on this kind of machine (benchmarks/README.md).
     """
-
-    def __init__(self, workers=None):
-        self.workers = max(1, WORKERS if workers is None else workers)
-        self.queue = queue.Queue()
-        self.threads = []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.removed = 0
-        self.freed = 0
-        self.skipped = set()
-        self.failure = None
-
-    def feed(self, batch):
-        if not batch:
-            return
-        if not self.threads:
-            self.threads = [threading.Thread(target=self._work) for dummy in range(self.workers)]
-            for thread in self.threads:
-                thread.daemon = True
-                thread.start()
-        self.queue.put(batch)
-
-    def _work(self):
-        unlink = os.unlink
-        stop = self.stop
-        removed = 0
-        freed = 0
-        skipped = []
-        failure = None
-        while True:
-            batch = self.queue.get()
-            if batch is None:
-                break
-            if stop.is_set():
+    skipped = set()
+    removed_files = 0
+    removed_dirs = 0
+    freed = 0
+    unlink = os.unlink
+    try:
+        for path, size in plan.files:
+            try:
+                unlink(path)
+            except FileNotFoundError:
+                skipped.add(path)
                 continue
-            for path, size in batch:
-                try:
-                    unlink(path)
-                except FileNotFoundError:
-                    skipped.append(path)
-                    continue
-                except OSError as exc:
-                    failure = exc
-                    stop.set()
-                    break
-                removed += 1
-                freed += size
-        with self.lock:
-            self.removed += removed
-            self.freed += freed
-            self.skipped.update(skipped)
-            if failure is not None and self.failure is None:
-                self.failure = failure
-
-    def _join(self):
-        for dummy in self.threads:
-            self.queue.put(None)
-        for thread in self.threads:
-            thread.join()
-        self.threads = []
-
-    def abort(self):
-        """Finish what was fed, remove no directory; return the figures."""
-        self._join()
-        return self.partial(0)
-
-    def partial(self, removed_dirs):
-        return dict(changed=bool(self.removed or removed_dirs), removed_files=self.removed,
-                    removed_dirs=removed_dirs, bytes=self.freed)
-
-    def finish(self, plan):
-        self._join()
-        removed_dirs = 0
-        failure = self.failure
-        if failure is None:
-            for path in plan.dirs:
-                try:
-                    os.rmdir(path)
-                except FileNotFoundError:
-                    self.skipped.add(path)
-                    continue
-                except OSError as exc:
-                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                        self.skipped.add(path)  # something new appeared in it: keep it
-                        continue
-                    failure = exc
-                    break
-                removed_dirs += 1
-        if failure is not None:
-            error = _oserror('remove', failure.filename or plan.root, failure)
-            error.partial = self.partial(removed_dirs)
-            raise error
-        return self.skipped
-
-
-def execute(plan, workers=None):
-    """Remove what plan lists (see Remover); return the paths skipped."""
-    remover = Remover(workers)
-    files = plan.files
-    for start in range(0, len(files), _CHUNK):
-        remover.feed(files[start:start + _CHUNK])
-    return remover.finish(plan)
+            removed_files += 1
+            freed += size
+        for path in plan.dirs:
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                skipped.add(path)
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                skipped.add(path)  # something new appeared in it: keep it
+                continue
+            removed_dirs += 1
+    except OSError as exc:
+        error = _oserror('remove', exc.filename or plan.root, exc)
+        error.partial = dict(changed=bool(removed_files or removed_dirs), removed_files=removed_files,
+                             removed_dirs=removed_dirs, bytes=freed)
+        raise error
+    return skipped
 
 
 def diff_text(paths, truncated, total):
@@ -410,25 +324,18 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
         raise BytecodeError('path %s does not exist' % path, path=path)
     if not os.path.isdir(path):
         raise BytecodeError('path %s is not a directory' % path, path=path)
-    if check_mode:
-        plan = plan_cleanup(path, mode, exclude)
-        skipped = ()
-        freed = plan.bytes
-        removed_files = len(plan.files)
-    else:
-        # Each directory's files go (lstat, unlink) in a worker thread as
-        # soon as they are planned, while the walk goes on.
-        remover = Remover()
-        try:
-            plan = plan_cleanup(path, mode, exclude, on_files=remover.feed)
-        except BytecodeError as exc:
-            exc.partial = remover.abort()
-            raise
-        skipped = remover.finish(plan)
-        freed = remover.freed
-        removed_files = remover.removed
+    # The whole walk first: a tree that cannot be read is reported with
+    # nothing removed, and check mode sees exactly what a real run removes.
+    plan = plan_cleanup(path, mode, exclude)
+    skipped = ()
+    if not check_mode and (plan.files or plan.dirs):
+        skipped = execute(plan)
+    freed = plan.bytes
+    removed_files = len(plan.files)
     removed_dirs = len(plan.dirs)
     if skipped:
+        freed -= sum(size for file_path, size in plan.files if file_path in skipped)
+        removed_files -= sum(1 for file_path, dummy in plan.files if file_path in skipped)
         removed_dirs -= sum(1 for dir_path in plan.dirs if dir_path in skipped)
     paths = plan.relative_paths(skipped)
     paths.sort()

@@ -127,8 +127,34 @@ def test_unreadable_directory_fails_naming_it(run_module, tree, monkeypatch):
     assert result['failed'] is True
     assert result['msg'] == 'cannot read directory %s: Permission denied' % locked
     assert result['path'] == locked
-    assert (result['changed'], result['removed_files'], result['bytes']) == (False, 0, 0)
+    assert result['changed'] is False
     assert listing(tree) == before
+
+
+def test_undeletable_file_fails_with_what_went(run_module, tree):
+    """A real EPERM (even for root): app/__pycache__ is made immutable."""
+    locked = str(tree / 'app' / '__pycache__')
+    chattr = shutil.which('chattr')
+    if os.geteuid() != 0:
+        os.chmod(locked, 0o555)
+    elif not chattr or subprocess.run([chattr, '+i', locked], check=False).returncode != 0:
+        pytest.skip('cannot make a directory undeletable here (no chattr +i)')
+    try:
+        result = run_module(pyc_cleanup, {'path': str(tree)})
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run([chattr, '-i', locked], check=False)
+        os.chmod(locked, 0o755)
+    stuck = os.path.join(locked, 'forms.cpython-312.pyc')
+    assert result['failed'] is True
+    assert result['path'] == stuck
+    assert result['msg'].startswith('cannot remove %s: ' % stuck)
+    assert os.path.exists(stuck)
+    went = [rel for rel in ('app/helpers.pyc', 'gone/__pycache__/__init__.cpython-311.pyc', 'venv/lib/orphan.pyc')
+            if not os.path.exists(str(tree / rel))]
+    assert result['removed_files'] == len(went)
+    assert result['changed'] is bool(went)
+    assert result['removed_dirs'] == 0
 
 
 # ------------------------------------------------------- a real Django project
