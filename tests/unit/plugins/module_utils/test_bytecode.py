@@ -4,6 +4,7 @@
 """Tests of the pure bytecode logic: the classifier on listings, the planner
 and executor on real trees, and the import danger with a real Python."""
 
+import glob
 import os
 import shutil
 import subprocess
@@ -492,12 +493,35 @@ def test_undeletable_file_fails_naming_it_with_partial_figures(tmp_path):
 
 # ---------------------------------------------------------------- the danger, for real
 
-def _pythons():
-    found = [pytest.param(sys.executable, id='sys.executable')]
-    other = shutil.which('python3')
-    if other and os.path.realpath(other) != os.path.realpath(sys.executable):
-        found.append(pytest.param(other, id='python3'))
-    return found
+def _interpreters():
+    """Real interpreters to prove things with: this one, python3 on PATH, those
+    listed in SIMPLEDEPLOY_TEST_PYTHONS (os.pathsep-separated) and pyenv's
+    installed versions when there are any; one per version, 2.7 included."""
+    candidates = [sys.executable, shutil.which('python3')]
+    candidates.extend(os.environ.get('SIMPLEDEPLOY_TEST_PYTHONS', '').split(os.pathsep))
+    candidates.extend(sorted(glob.glob(os.path.join(os.environ.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv'),
+                                                    'versions', '*', 'bin', 'python'))))
+    found = {}
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        try:
+            proc = subprocess.run([candidate, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        version = proc.stdout.decode().strip()
+        if proc.returncode == 0 and version and version not in found:
+            found[version] = candidate
+    return [(tuple(int(part) for part in version.split('.')), found[version])
+            for version in sorted(found, key=lambda v: tuple(int(part) for part in v.split('.')))]
+
+
+INTERPRETERS = _interpreters()
+
+
+def _pythons(minimum=(2, 7)):
+    return [pytest.param(python, id='py%d.%d' % version) for version, python in INTERPRETERS if version >= minimum]
 
 
 def _env():
@@ -526,7 +550,7 @@ def test_legacy_orphan_is_imported_before_and_not_after(tmp_path, python):
     assert not _imports(python, tmp_path, 'foo')
 
 
-@pytest.mark.parametrize('python', _pythons())
+@pytest.mark.parametrize('python', _pythons(minimum=(3, 3)))  # namespace packages: PEP 420
 def test_bytecode_only_package_is_importable_before_and_not_after(tmp_path, python):
     make(tmp_path, {'oldpkg/__init__.py': '', 'oldpkg/mod.py': 'VALUE = "old"\n'})
     subprocess.run([python, '-c', 'import oldpkg.mod'], cwd=str(tmp_path), env=_env(), check=True)
@@ -587,3 +611,19 @@ def test_executor_failure_reports_what_really_went(tmp_path):
                                       removed_dirs=0, bytes=freed)
     # it stopped at the first failure: the rest of the plan is still there
     assert len(left) >= 40 and all(os.path.isdir(path) for path in plan.dirs)
+
+
+@pytest.mark.parametrize('python', _pythons(minimum=(3, 5)))  # .opt-N.pyc: PEP 488
+def test_real_cached_bytecode_of_each_version(tmp_path, python):
+    """Bytecode written by the interpreter itself (plain, -O, -OO), then one
+    source deleted: exactly that source's files go, whatever the tag."""
+    make(tmp_path, {'app/gone.py': 'X = 1\n', 'app/kept.py': 'X = 2\n'})
+    for flags in ([], ['-O'], ['-OO']):
+        subprocess.run([python] + flags + ['-m', 'compileall', '-q', 'app'], cwd=str(tmp_path), env=_env(), check=True)
+    cache = tmp_path / 'app' / '__pycache__'
+    written = sorted(os.listdir(str(cache)))
+    assert len(written) == 6, written
+    os.unlink(str(tmp_path / 'app' / 'gone.py'))
+    result = cleanup(str(tmp_path))
+    assert result['paths'] == ['app/__pycache__/' + name for name in written if name.startswith('gone.')]
+    assert sorted(os.listdir(str(cache))) == [name for name in written if name.startswith('kept.')]

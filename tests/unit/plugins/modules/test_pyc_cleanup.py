@@ -4,6 +4,7 @@
 """The pyc_cleanup module: main() in-process (check mode, diff, failures), on a
 real Django project in a real virtualenv, and once as a real subprocess."""
 
+import glob
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 
 import pytest
 
+import ansible
 from ansible_collections.simpledeploy.django.plugins.modules import pyc_cleanup
 
 
@@ -228,15 +230,40 @@ def test_old_release_bytecode_stops_being_imported(run_module, django_venv, pers
 
 # ------------------------------------------------------- a real subprocess
 
-def test_runs_as_a_real_subprocess(tree, tmp_path):
+def _host_pythons():
+    """This interpreter, plus every Python 3.9+ found in SIMPLEDEPLOY_TEST_PYTHONS
+    (os.pathsep-separated) or pyenv's versions: the module must run on the
+    managed host's own Python 3.9 or newer."""
+    found = {'%d.%d' % sys.version_info[:2]: sys.executable}
+    candidates = os.environ.get('SIMPLEDEPLOY_TEST_PYTHONS', '').split(os.pathsep)
+    candidates.extend(sorted(glob.glob(os.path.join(os.environ.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv'),
+                                                    'versions', '3.*', 'bin', 'python3'))))
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        proc = subprocess.run([candidate, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+        version = proc.stdout.strip()
+        if proc.returncode == 0 and version and tuple(int(p) for p in version.split('.')) >= (3, 9):
+            found.setdefault(version, candidate)
+    return [pytest.param(found[version], id='py' + version)
+            for version in sorted(found, key=lambda v: tuple(int(p) for p in v.split('.')))]
+
+
+@pytest.mark.parametrize('python', _host_pythons())
+def test_runs_as_a_real_subprocess(tree, tmp_path, python):
     """The module file executed by a Python interpreter, as Ansible runs it on a host."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path),
-               LANG='C.UTF-8', LC_ALL='C.UTF-8')
+    # The collection and the directory holding the ansible package, nothing of
+    # sys.path (the controller's standard library would break another Python).
+    collections_root = os.path.abspath(os.path.join(os.path.dirname(pyc_cleanup.__file__), *(['..'] * 5)))
+    ansible_root = os.path.dirname(os.path.dirname(os.path.abspath(ansible.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([collections_root, ansible_root]),
+               LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1')
     args_file = tmp_path / 'args.json'
 
     def run(**args):
         args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, path=str(tree))}))
-        proc = subprocess.run([sys.executable, '-m', pyc_cleanup.__name__, str(args_file)],
+        proc = subprocess.run([python, '-m', pyc_cleanup.__name__, str(args_file)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path),
                               check=False, text=True)
         assert proc.returncode == 0, proc.stderr
@@ -245,7 +272,8 @@ def test_runs_as_a_real_subprocess(tree, tmp_path):
     checked = run(mode='all', exclude=['venv'], _ansible_check_mode=True)
     assert checked['changed'] is True and os.path.exists(str(tree / 'app' / 'helpers.pyc'))
     done = run(mode='all', exclude=['venv'])
-    assert (done['removed_files'], done['paths']) == (checked['removed_files'], checked['paths']) == (4, checked['paths'])
+    assert done['removed_files'] == checked['removed_files'] == 4
+    assert done['paths'] == checked['paths']
     assert not os.path.exists(str(tree / 'app' / '__pycache__'))
     assert os.path.exists(str(tree / 'venv' / 'lib' / 'orphan.pyc'))
     assert run(mode='all', exclude=['venv'])['changed'] is False
