@@ -169,6 +169,12 @@ def copy_example(version, dest):
     return str(dest)
 
 
+def make_project(root, version='v1'):
+    """The example Person project (a real Django source tree) copied to ROOT; returns ROOT."""
+    copy_example(version, str(root))
+    return root
+
+
 @pytest.fixture
 def copy_person():
     """``copy(version, dest)`` -> path: copy examples/person/<version> anywhere."""

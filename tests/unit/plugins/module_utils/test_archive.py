@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import tarfile
 
 import pytest
@@ -29,21 +28,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._archive impor
     release_id,
     write_archive,
 )
-
-EXAMPLE = pathlib.Path(__file__).resolve().parents[4] / 'examples' / 'person' / 'v1'
-
-
-def make_project(root):
-    """A Django source tree: the repo's example Person project, or a small stand-in."""
-    if (EXAMPLE / 'manage.py').is_file():
-        shutil.copytree(str(EXAMPLE), str(root), symlinks=True)
-    else:
-        (root / 'mysite').mkdir(parents=True)
-        (root / 'manage.py').write_text('#!/usr/bin/env python\nimport sys\n')
-        (root / 'manage.py').chmod(0o755)
-        (root / 'mysite' / '__init__.py').write_text('')
-        (root / 'mysite' / 'settings.py').write_text('SECRET_KEY = "x"\n')
-    return root
+from ansible_collections.simpledeploy.django.tests.unit.conftest import make_project
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,20 +18,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.simpledeploy.django.plugins.modules import release_archive
-
-EXAMPLE = pathlib.Path(__file__).resolve().parents[4] / 'examples' / 'person' / 'v1'
-
-
-def make_project(root):
-    """A Django source tree: the repo's example Person project, or a small stand-in."""
-    if (EXAMPLE / 'manage.py').is_file():
-        shutil.copytree(str(EXAMPLE), str(root), symlinks=True)
-    else:
-        (root / 'mysite').mkdir(parents=True)
-        (root / 'manage.py').write_text('#!/usr/bin/env python\nimport sys\n')
-        (root / 'manage.py').chmod(0o755)
-        (root / 'mysite' / '__init__.py').write_text('')
-    return root
+from ansible_collections.simpledeploy.django.tests.unit.conftest import make_project
 
 
 @pytest.fixture
