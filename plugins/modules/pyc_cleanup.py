@@ -68,6 +68,10 @@ attributes:
     description: Runs on the managed host's Python 3.9 or newer, standard library only.
 notes:
   - Runs on the managed host's Python 3.9 or newer with nothing else installed.
+  - The whole tree is walked before anything is removed, so a directory that
+    cannot be read fails the task with nothing removed. A file that cannot be
+    removed stops the removal; the failure names it and returns RV(removed_files),
+    RV(removed_dirs) and RV(bytes) of what was removed before it.
   - A file that vanishes while the module runs is skipped, and a directory that
     something new appeared in is kept; neither is an error.
 seealso:
