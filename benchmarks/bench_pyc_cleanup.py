@@ -12,8 +12,9 @@ Then, each on a fresh copy of the tree (copy time excluded), times:
   find -name '*.pyc' -delete
   find -name __pycache__ -prune -exec rm -rf {} +
   cleanup() in mode all: what the module runs (one os.scandir walk with an
-    lstat of each file to remove for the bytes figure, then the unlinks and
-    rmdirs), and in check mode (the walk alone)
+    lstat of each file to remove for the bytes figure, then the unlinks in
+    WORKERS threads, then the rmdirs), also with 1 unlink thread, and in
+    check mode (the walk alone)
   cleanup() in mode stale
 
 in rounds (each round runs every method once, in a shuffled order), and prints
@@ -139,11 +140,16 @@ def run_find_prune(tree):
     subprocess.run(['find', tree, '-name', '__pycache__', '-prune', '-exec', 'rm', '-rf', '{}', '+'], check=True)
 
 
-def run_ours(mode, check_mode=False):
+def run_ours(mode, check_mode=False, workers=None):
     """What the module does: cleanup() (the walk, the removal, the result
-    with its sorted paths)."""
+    with its sorted paths); workers overrides the number of unlink threads."""
     def run(tree):
-        _bytecode.cleanup(tree, mode, check_mode=check_mode)
+        default = _bytecode.WORKERS
+        _bytecode.WORKERS = workers or default
+        try:
+            _bytecode.cleanup(tree, mode, check_mode=check_mode)
+        finally:
+            _bytecode.WORKERS = default
     return run
 
 
@@ -151,6 +157,7 @@ METHODS = (
     ("find -name '*.pyc' -delete", run_find_delete),
     ("find -name __pycache__ -prune -exec rm -rf {} +", run_find_prune),
     ('pyc_cleanup mode=all', run_ours('all')),
+    ('pyc_cleanup mode=all, 1 unlink thread', run_ours('all', workers=1)),
     ('pyc_cleanup mode=all, check mode (the walk alone)', run_ours('all', check_mode=True)),
     ('pyc_cleanup mode=stale', run_ours('stale')),
 )

@@ -576,7 +576,8 @@ def _many(root, dirs=60, per_dir=40):
     return dirs * per_dir
 
 
-def test_executor_removes_all_and_skips_vanished(tmp_path):
+@pytest.mark.parametrize('workers', [1, 4, 16])
+def test_executor_removes_all_and_skips_vanished(tmp_path, workers):
     total = _many(tmp_path)
     plan = plan_cleanup(str(tmp_path), 'stale')
     assert len(plan.files) == total and len(plan.dirs) == 60
@@ -584,11 +585,12 @@ def test_executor_removes_all_and_skips_vanished(tmp_path):
     vanished = {plan.files[index][0] for index in (0, 777, total - 1)}
     for path in vanished:
         os.unlink(path)
-    assert execute(plan) == vanished
+    assert execute(plan, workers=workers) == vanished
     assert snapshot(tmp_path) == {'pkg%02d/' % n for n in range(60)} | {'pkg%02d/keep.py' % n for n in range(60)}
 
 
-def test_executor_failure_reports_what_really_went(tmp_path):
+@pytest.mark.parametrize('workers', [1, 4])
+def test_executor_failure_reports_what_really_went(tmp_path, workers):
     _many(tmp_path)
     locked = str(tmp_path / 'pkg30' / '__pycache__')
     if os.geteuid() != 0:
@@ -598,7 +600,7 @@ def test_executor_failure_reports_what_really_went(tmp_path):
     plan = plan_cleanup(str(tmp_path), 'stale')
     try:
         with pytest.raises(BytecodeError) as info:
-            execute(plan)
+            execute(plan, workers=workers)
     finally:
         if os.geteuid() == 0:
             _chattr('-i', locked)
