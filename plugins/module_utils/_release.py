@@ -19,6 +19,7 @@ Layout under the deploy root (every path is ours, marked by MARKER):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -166,29 +167,61 @@ def point_symlink(link, target):
     return True
 
 
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(first, second):
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    Returns False, having changed nothing, when the kernel, the C library or
+    the filesystem cannot do it; raises OSError on any other error.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), first)
+
+
+def _rotate(new, live, aside):
+    """new -> live, live -> aside, with LIVE never missing when the kernel allows."""
+    if os.path.lexists(aside):
+        remove_tree(aside)
+    if os.path.lexists(live) and os.path.lexists(new) and exchange_paths(new, live):
+        os.rename(new, aside)
+        return
+    if os.path.lexists(live):
+        os.rename(live, aside)
+    if os.path.lexists(new):
+        os.rename(new, live)
+
+
 def swap_trees(root):
-    """code -> code.previous, staging -> code. Two renames, no copy."""
-    code = os.path.join(root, CODE)
-    previous = os.path.join(root, PREVIOUS)
+    """staging -> code -> code.previous: no copy, and code/ always exists.
+
+    The two trees are exchanged in one atomic rename where the kernel supports
+    it (a request served meanwhile sees the old tree or the new one, never
+    none), with two plain renames otherwise.
+    """
     staging = os.path.join(root, STAGING)
-    if os.path.lexists(previous):
-        remove_tree(previous)
-    if os.path.lexists(code):
-        os.rename(code, previous)
-    os.rename(staging, code)
+    if not os.path.isdir(staging):
+        raise OSError(errno.ENOENT, 'nothing is staged', staging)
+    _rotate(staging, os.path.join(root, CODE), os.path.join(root, PREVIOUS))
 
 
 def unswap_trees(root):
-    """Undo swap_trees: code -> staging, code.previous -> code."""
-    code = os.path.join(root, CODE)
-    previous = os.path.join(root, PREVIOUS)
-    staging = os.path.join(root, STAGING)
-    if os.path.lexists(staging):
-        remove_tree(staging)
-    if os.path.lexists(code):
-        os.rename(code, staging)
-    if os.path.lexists(previous):
-        os.rename(previous, code)
+    """Undo swap_trees: code.previous -> code -> staging."""
+    _rotate(os.path.join(root, PREVIOUS), os.path.join(root, CODE), os.path.join(root, STAGING))
 
 
 def wait_for_url(url, status=200, timeout=30.0, interval=0.02, clock=time.monotonic, sleep=time.sleep):
@@ -210,6 +243,92 @@ def wait_for_url(url, status=200, timeout=30.0, interval=0.02, clock=time.monoto
         sleep(interval)
 
 
+class StepError(Exception):
+    """A step of the window failed; the message says which and why."""
+
+
+STRATEGIES = ('auto', 'simple', 'reload')
+
+
+def choose_strategy(requested, blockers):
+    """Pick how the new release goes live: (strategy, reason).
+
+    REQUESTED is auto, simple or reload; BLOCKERS lists why a graceful reload
+    cannot apply this deploy (pending migrations, a new virtualenv, ...).
+    Pure. Raises ValueError when reload is requested and something blocks it.
+    """
+    if requested not in STRATEGIES:
+        raise ValueError('unknown strategy %r: choose one of %s' % (requested, ', '.join(STRATEGIES)))
+    if requested == 'simple':
+        return 'simple', 'deploy_strategy is simple: stop, replace, migrate, start'
+    if not blockers:
+        return 'reload', ('%snothing to migrate and the same virtualenv: the running server '
+                          'reloads the new code gracefully, no downtime'
+                          % ('' if requested == 'reload' else 'auto: '))
+    if requested == 'reload':
+        raise ValueError('deploy_strategy is reload, but a graceful reload cannot apply this deploy: %s. '
+                         'Nothing was stopped; deploy with deploy_strategy auto or simple'
+                         % '; '.join(blockers))
+    return 'simple', 'auto: %s' % '; '.join(blockers)
+
+
+def parse_show(text):
+    """``systemctl show -p A -p B UNIT`` output as a dict."""
+    found = {}
+    for line in (text or '').splitlines():
+        key, sep, value = line.partition('=')
+        if sep:
+            found[key.strip()] = value.strip()
+    return found
+
+
+def child_pids(pid, proc='/proc'):
+    """PIDs whose parent is PID, read from /proc."""
+    kids = []
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, 'stat'), 'rb') as handle:
+                data = handle.read().decode('ascii', 'replace')
+        except (IOError, OSError):
+            continue
+        fields = data.rpartition(')')[2].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            kids.append(int(name))
+    return sorted(kids)
+
+
+def pid_alive(pid, proc='/proc'):
+    """Whether PID exists and is not a zombie."""
+    try:
+        with open(os.path.join(proc, str(pid), 'stat'), 'rb') as handle:
+            data = handle.read().decode('ascii', 'replace')
+    except (IOError, OSError):
+        return False
+    fields = data.rpartition(')')[2].split()
+    return bool(fields) and fields[0] != 'Z'
+
+
+def wait_workers_replaced(main_pid, old_workers, timeout=30.0, interval=0.02, children=child_pids,
+                          alive=pid_alive, clock=time.monotonic, sleep=time.sleep):
+    """After a graceful reload: wait until none of OLD_WORKERS is a child of MAIN_PID any more
+    and new workers run. Raises StepError when the server died or did not finish in TIMEOUT."""
+    deadline = clock() + timeout
+    old = set(old_workers)
+    while True:
+        if not alive(main_pid):
+            raise StepError('the server (pid %s) exited during the reload: the new code probably '
+                            'failed to load in its workers' % main_pid)
+        kids = set(children(main_pid))
+        if kids and not kids & old:
+            return sorted(kids)
+        if clock() >= deadline:
+            raise StepError('the old workers (%s) still ran %s s after the reload'
+                            % (', '.join(str(pid) for pid in sorted(kids & old)), timeout))
+        sleep(interval)
+
+
 def stale_venvs(root, keep):
     """Virtualenv keys under ROOT/venvs that no kept release uses."""
     try:
@@ -227,7 +346,7 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None):
+                 ready=None, replaced=None):
         self.root = root
         self.release = release
         self.venv_key = venv_key
@@ -235,6 +354,7 @@ class Switch(object):
         self.systemctl = systemctl
         self.migrate = migrate
         self.ready = ready
+        self.replaced = replaced
         self.answered = None
         self.clock = clock
         self.steps = {}
@@ -249,8 +369,10 @@ class Switch(object):
         finally:
             self.steps[name] = round(self.clock() - start, 3)
 
-    def run(self, swap):
-        """Run the window. Returns the seconds the service was down."""
+    def run(self, swap, strategy='simple'):
+        """Run the window. Returns the seconds the service was down (0 for a reload)."""
+        if strategy == 'reload':
+            return self._reload(swap)
         venv_link = os.path.join(self.root, VENV_LINK)
         stopped_at = self.clock()
         self._step('stop', lambda: self.systemctl('stop', self.service))
@@ -274,6 +396,23 @@ class Switch(object):
             self.answered = self._step('ready', self.ready)
         return round(self.clock() - stopped_at, 3)
 
+    def _reload(self, swap):
+        """Swap the tree under the running server and have it replace its workers.
+
+        The server keeps its listening socket: requests wait in its backlog
+        while the new workers load the app, none is refused.
+        """
+        if swap:
+            self._step('swap', lambda: swap_trees(self.root))
+            self.done.append('swap')
+        self._step('reload', lambda: self.systemctl('reload', self.service))
+        self.done.append('reload')
+        if self.replaced is not None:
+            self._step('workers', self.replaced)
+        if self.ready is not None:
+            self.answered = self._step('ready', self.ready)
+        return 0.0
+
     def undo(self):
         """After a failure in run(): put the old code and venv back and start it.
 
@@ -288,8 +427,13 @@ class Switch(object):
             elif isinstance(step, tuple) and step[0] == 'venv' and step[1]:
                 point_symlink(os.path.join(self.root, VENV_LINK), step[1])
                 restored.append('venv')
-        self.systemctl('start', self.service)
-        restored.append('service started')
+        if 'reload' in self.done:
+            # The server may be dead or running broken workers: a clean start.
+            self.systemctl('restart', self.service)
+            restored.append('service restarted')
+        elif 'stop' in self.done:
+            self.systemctl('start', self.service)
+            restored.append('service started')
         return restored
 
     def record(self, state, at):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 
 import pytest
 
@@ -268,3 +270,106 @@ def test_the_window_lasts_until_the_app_answers(tmp_path):
     ticks2 = iter(range(100))
     without = _release.Switch(root2, 'new', None, 'person', FakeSystemctl(), clock=lambda: next(ticks2)).run(swap=True)
     assert window - without == 2
+
+
+@pytest.mark.parametrize('requested, blockers, strategy, reason', [
+    ('simple', [], 'simple', 'deploy_strategy is simple: stop, replace, migrate, start'),
+    ('auto', [], 'reload', 'auto: nothing to migrate and the same virtualenv: the running server '
+                           'reloads the new code gracefully, no downtime'),
+    ('reload', [], 'reload', 'nothing to migrate and the same virtualenv: the running server '
+                             'reloads the new code gracefully, no downtime'),
+    ('auto', ['migrations are pending', 'the unit changed'], 'simple',
+     'auto: migrations are pending; the unit changed'),
+    ('simple', ['migrations are pending'], 'simple', 'deploy_strategy is simple: stop, replace, migrate, start'),
+])
+def test_choose_strategy(requested, blockers, strategy, reason):
+    assert _release.choose_strategy(requested, blockers) == (strategy, reason)
+
+
+def test_choose_strategy_refuses_a_reload_that_cannot_apply_the_deploy():
+    with pytest.raises(ValueError, match='cannot apply this deploy: migrations are pending. Nothing was stopped'):
+        _release.choose_strategy('reload', ['migrations are pending'])
+    with pytest.raises(ValueError, match='unknown strategy'):
+        _release.choose_strategy('rolling', [])
+
+
+def test_exchange_paths_swaps_two_trees_in_one_step(tmp_path):
+    tree(str(tmp_path), 'a', {'f': 'a'})
+    tree(str(tmp_path), 'b', {'f': 'b'})
+    if not _release.exchange_paths(str(tmp_path / 'a'), str(tmp_path / 'b')):
+        pytest.skip('renameat2(RENAME_EXCHANGE) is not supported here')
+    assert (tmp_path / 'a' / 'f').read_text() == 'b' and (tmp_path / 'b' / 'f').read_text() == 'a'
+    with pytest.raises(OSError):
+        _release.exchange_paths(str(tmp_path / 'a'), str(tmp_path / 'missing'))
+
+
+def test_swap_and_unswap_without_the_exchange_give_the_same_trees(tmp_path, monkeypatch):
+    monkeypatch.setattr(_release, 'exchange_paths', lambda first, second: False)
+    root = setup_release(tmp_path)
+    _release.swap_trees(root)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'new'
+    assert read_tree(os.path.join(root, 'code.previous'))['manage.py'] == 'old'
+    _release.unswap_trees(root)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    assert read_tree(os.path.join(root, 'staging'))['manage.py'] == 'new'
+    assert not os.path.exists(os.path.join(root, 'code.previous'))
+
+
+def test_swap_without_a_staged_tree_moves_nothing(tmp_path):
+    root = setup_release(tmp_path)
+    shutil.rmtree(os.path.join(root, 'staging'))
+    with pytest.raises(OSError, match='nothing is staged'):
+        _release.swap_trees(root)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+
+
+def test_parse_show():
+    assert _release.parse_show('ActiveState=active\nMainPID=42\nCanReload=yes\n\n') == {
+        'ActiveState': 'active', 'MainPID': '42', 'CanReload': 'yes'}
+
+
+def test_child_pids_and_pid_alive_read_proc():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, '-c', 'import subprocess, sys; '
+                             'subprocess.run([sys.executable, "-c", "import time; time.sleep(30)"])'])
+    try:
+        for dummy in range(500):
+            kids = _release.child_pids(proc.pid)
+            if kids:
+                break
+            time.sleep(0.01)
+        assert len(kids) == 1 and _release.pid_alive(kids[0])
+        assert _release.child_pids(kids[0]) == []
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not _release.pid_alive(proc.pid)
+
+
+def test_wait_workers_replaced():
+    ticks = iter(range(100))
+    seen = iter([[1, 2], [1, 2, 3, 4], [3, 4]])
+    assert _release.wait_workers_replaced(9, [1, 2], children=lambda pid: next(seen), alive=lambda pid: True,
+                                          clock=lambda: next(ticks), sleep=lambda s: None) == [3, 4]
+    with pytest.raises(_release.StepError, match=r'old workers \(2\) still ran 3 s'):
+        _release.wait_workers_replaced(9, [1, 2], timeout=3, children=lambda pid: [2, 3],
+                                       alive=lambda pid: True, clock=lambda: next(ticks), sleep=lambda s: None)
+    with pytest.raises(_release.StepError, match='exited during the reload'):
+        _release.wait_workers_replaced(9, [1], children=lambda pid: [], alive=lambda pid: False)
+
+
+def test_a_failed_reload_restarts_the_old_tree(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def replaced():
+        raise _release.StepError('the server exited')
+
+    switch = _release.Switch(root, 'new', None, 'person', systemctl, replaced=replaced)
+    with pytest.raises(_release.StepError):
+        switch.run(swap=True, strategy='reload')
+    assert switch.step == 'workers'
+    assert switch.undo() == ['code', 'service restarted']
+    assert systemctl.calls == [('reload', 'person'), ('restart', 'person')]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
