@@ -21,6 +21,8 @@ import pwd
 import re
 import shutil
 
+from ansible_collections.simpledeploy.django.plugins.module_utils._compat import judge_plan
+
 
 # Key names whose values are masked in every module output.
 SECRET_KEY_PATTERN = re.compile(
@@ -59,6 +61,206 @@ def _sd_fail(stage, exc=None, **extra):
         extra.setdefault("message", str(exc))
     _sd_emit({"error": dict(stage=stage, **extra)})
     _s.exit(3)
+
+
+def _sd_base_kind(op):
+    for cls in type(op).__mro__:
+        mod = getattr(cls, "__module__", "") or ""
+        if mod.startswith("django.db.migrations.operations") or \
+                mod.startswith("django.contrib.postgres.operations"):
+            return cls.__name__
+    return type(op).__name__
+
+
+def _sd_describe(op):
+    try:
+        from django.core.management.commands.migrate import Command
+        return Command.describe_operation(op, False)[0]
+    except Exception:
+        try:
+            return op.describe()
+        except Exception:
+            return type(op).__name__
+
+
+class _SdStates(object):
+    """The project state, walked operation by operation as migrate would."""
+
+    def __init__(self, loader, applied, alias, conn):
+        from django.db.migrations.state import ProjectState
+        self.alias, self.conn, self.ok = alias, conn, True
+        nodes = [key for key in applied if key in loader.graph.nodes]
+        try:
+            if nodes:
+                self.state = loader.project_state(nodes, at_end=True)
+            else:
+                self.state = ProjectState(real_apps=loader.unmigrated_apps)
+            self.state.apps  # render the models once, as migrate does
+        except Exception:
+            _t.print_exc()
+            self.ok = False
+
+    def model(self, state, op, app, name):
+        if not self.ok or not name:
+            return None
+        try:
+            model = state.apps.get_model(app, name)
+        except LookupError:
+            return None
+        except Exception:
+            _t.print_exc()
+            return None
+        meta = model._meta
+        facts = {"table": meta.db_table, "applies": True, "m2m": False,
+                 "unique_together": sorted(sorted(list(t)) for t in meta.unique_together),
+                 "order_with_respect_to": None}
+        order = meta.order_with_respect_to
+        if order:
+            facts["order_with_respect_to"] = str(getattr(order, "name", order))
+        try:
+            facts["applies"] = bool(op.allow_migrate_model(self.alias, model))
+        except Exception:
+            pass
+        try:
+            facts["m2m"] = any(
+                f.remote_field.through._meta.auto_created and f.related_model is not model
+                for f in meta.local_many_to_many) or any(
+                r.many_to_many and r.through._meta.auto_created for r in meta.related_objects)
+        except Exception:
+            pass
+        return facts
+
+    def field(self, state, app, model_name, name):
+        if not self.ok or not name or not model_name:
+            return None
+        from django.db.models.fields import NOT_PROVIDED
+        try:
+            f = state.apps.get_model(app, model_name)._meta.get_field(name)
+        except Exception:
+            return None
+        facts = {"class": type(f).__name__, "column": getattr(f, "column", None) or None,
+                 "null": bool(f.null), "default": bool(f.has_default()),
+                 "db_default": getattr(f, "db_default", NOT_PROVIDED) is not NOT_PROVIDED,
+                 "unique": bool(f.unique), "db_index": bool(f.db_index),
+                 "primary_key": bool(f.primary_key), "many_to_many": bool(f.many_to_many),
+                 "generated": bool(getattr(f, "generated", False)),
+                 "max_length": getattr(f, "max_length", None),
+                 "related": None, "db_type": None, "m2m_table": None}
+        related = getattr(f, "related_model", None)
+        if isinstance(related, str):
+            facts["related"] = related.lower()
+        elif related is not None:
+            facts["related"] = related._meta.label_lower
+        try:
+            facts["db_type"] = f.db_type(self.conn)
+        except Exception:
+            pass
+        if f.many_to_many:
+            try:
+                facts["m2m_table"] = f.m2m_db_table()
+            except Exception:
+                pass
+        return facts
+
+    def operation(self, op, app, state=None):
+        """Serialise ``op``, advancing ``state`` (the walked one by default) past it."""
+        from django.db.migrations import operations as ops
+        state = self.state if state is None else state
+        kind, base = type(op).__name__, _sd_base_kind(op)
+        data = {"kind": kind, "base": base, "description": _sd_describe(op),
+                "reversible": bool(getattr(op, "reversible", True))}
+        if isinstance(op, ops.RenameModel):
+            names = (op.old_name, op.new_name)
+        elif hasattr(op, "model_name"):
+            names = (op.model_name, op.model_name)
+        elif isinstance(op, ops.models.ModelOperation):
+            names = (op.name, op.name)
+        else:
+            names = (None, None)
+        fields = (None, None)
+        if isinstance(op, ops.RenameField):
+            fields = (op.old_name, op.new_name)
+        elif isinstance(op, ops.fields.FieldOperation):
+            fields = (op.name, op.name)
+        data["model"] = names[1]
+        data["before"] = self.model(state, op, app, names[0])
+        if fields[0]:
+            data["field"] = fields[1]
+            data["old"] = self.field(state, app, names[0], fields[0])
+        if isinstance(op, ops.RunPython):
+            data["code"] = "noop" if op.code is ops.RunPython.noop else (
+                getattr(op.code, "__name__", None) or repr(op.code))
+            reverse = op.reverse_code
+            data["reverse"] = None if reverse is None else (
+                "noop" if reverse is ops.RunPython.noop else
+                getattr(reverse, "__name__", None) or repr(reverse))
+            data["elidable"] = bool(op.elidable)
+        elif isinstance(op, ops.RunSQL):
+            data["sql"] = "noop" if op.sql in ("", []) else "sql"
+            data["reverse"] = None if op.reverse_sql is None else (
+                "noop" if op.reverse_sql in ("", []) else "sql")
+            data["elidable"] = bool(op.elidable)
+        elif isinstance(op, ops.AddConstraint):
+            data["constraint"] = {"class": type(op.constraint).__name__,
+                                  "name": getattr(op.constraint, "name", None)}
+        elif isinstance(op, ops.SeparateDatabaseAndState):
+            inner = state.clone() if self.ok else None
+            data["database_operations"] = [self.operation(o, app, inner)
+                                           for o in op.database_operations]
+        if self.ok:
+            try:
+                op.state_forwards(app, state)
+            except Exception:
+                _t.print_exc()
+                self.ok = False
+        data["after"] = self.model(state, op, app, names[1])
+        if fields[1]:
+            data["new"] = self.field(state, app, names[1], fields[1])
+        return data
+
+
+def _sd_operations(loader, plan, applied, alias, conn):
+    """[{app, name, operations}] for the migrations of ``plan``, in order."""
+    states = _SdStates(loader, applied, alias, conn)
+    found = []
+    for migration in plan:
+        operations = []
+        for op in migration.operations:
+            try:
+                operations.append(states.operation(op, migration.app_label))
+            except Exception:
+                _t.print_exc()
+                states.ok = False
+                operations.append({"kind": type(op).__name__, "base": _sd_base_kind(op),
+                                   "description": _sd_describe(op),
+                                   "reversible": bool(getattr(op, "reversible", True))})
+        found.append({"app": migration.app_label, "name": migration.name,
+                      "operations": operations})
+    return found
+
+
+def _sd_missing(loader):
+    """{app: [description]} of model changes that have no migration (makemigrations --check)."""
+    from django.apps import apps
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
+    from django.db.migrations.state import ProjectState
+
+    class Questioner(NonInteractiveMigrationQuestioner):
+        # The stock one exits (sys.exit(3)) where makemigrations would need a default.
+        def ask_not_null_addition(self, field_name, model_name):
+            return None
+
+        def ask_auto_now_add_addition(self, field_name, model_name):
+            return None
+
+    questioner = Questioner(specified_apps=set(), dry_run=True, verbosity=0,
+                            log=lambda *args, **kwargs: None)
+    detector = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps),
+                                     questioner)
+    changes = detector.changes(graph=loader.graph)
+    return dict((app, [op.describe() for m in migrations for op in m.operations])
+                for app, migrations in changes.items())
 
 
 def _sd_plan():
@@ -128,7 +330,6 @@ def _sd_plan():
                 if key not in seen:
                     seen.add(key)
                     plan.append((loader.graph.nodes[key], False))
-    result["migrations"] = [{"app": m.app_label, "name": m.name} for m, dummy in plan]
     applied = set(loader.applied_migrations or ())
     leaves = []
     for key in sorted(applied):
@@ -138,6 +339,12 @@ def _sd_plan():
         if not any(k in applied for k in kids):
             leaves.append({"app": key[0], "name": key[1]})
     result["applied_leaves"] = leaves
+    result["migrations"] = _sd_operations(loader, [m for m, dummy in plan], applied, alias, conn)
+    if _o.environ.get("SIMPLEDEPLOY_DETECT_MISSING") == "1":
+        try:
+            result["missing_migrations"] = _sd_missing(loader)
+        except (Exception, SystemExit) as exc:
+            _sd_fail("missing", exc)
     _sd_emit(result)
 
 
@@ -339,24 +546,33 @@ def plan_error_message(error, database='default'):
                     for app, names in sorted(error.get('conflicts', {}).items())))
     if stage == 'history':
         return 'the migration history of the database is inconsistent: %s' % what
+    if stage == 'missing':
+        return ('looking for model changes without a migration (makemigrations --check) '
+                'failed: %s; detect_missing=false skips that check' % what)
     return 'reading the migration plan failed: %s' % what
 
 
 def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
-                   env_file=None, database='default', run_as=None, check=False):
+                   env_file=None, database='default', run_as=None, check=False,
+                   detect_missing=True):
     """Report the migrations ``manage.py migrate`` would apply, without changing anything.
 
     Runs ``manage.py shell -c PLAN_CODE`` once (one Django start-up, the
-    optional system checks included). Returns a dict with ``pending``,
-    ``total``, ``migrations`` (``{app, name}`` in plan order), ``by_app``,
-    ``applied_leaves``, ``database_exists``, ``vendor``, ``django_version``
-    and, with ``check``, ``checks`` (warnings). Fails the module with a
-    one-line ``msg`` and Django's ``stderr`` otherwise.
+    optional system checks and the missing-migration check included). Returns
+    a dict with ``pending``, ``total``, ``migrations`` (in plan order, each
+    ``{app, name, operations, reversible, backward_compatible, reasons}``, see
+    ``_compat.judge_plan``), ``reversible``, ``backward_compatible``,
+    ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
+    ``django_version``; with ``check``, ``checks`` (warnings); with
+    ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
+    [change]}``). Fails the module with a one-line ``msg`` and Django's
+    ``stderr`` otherwise.
     """
     extra = {
         'SIMPLEDEPLOY_MARKER': PLAN_MARKER,
         'SIMPLEDEPLOY_DATABASE': database,
         'SIMPLEDEPLOY_CHECK': '1' if check else '0',
+        'SIMPLEDEPLOY_DETECT_MISSING': '1' if detect_missing else '0',
         # a report writes nothing, not even bytecode into the project tree
         'PYTHONDONTWRITEBYTECODE': '1',
     }
@@ -382,7 +598,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         if error.get('stage') == 'checks':
             fail['checks'] = error.get('messages', []) + error.get('warnings', [])
         module.fail_json(**fail)
-    migrations = [{'app': m['app'], 'name': m['name']} for m in data['migrations']]
+    migrations, summary = judge_plan(data['migrations'])
     by_app = {}
     for migration in migrations:
         by_app[migration['app']] = by_app.get(migration['app'], 0) + 1
@@ -391,6 +607,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         total=len(migrations),
         migrations=migrations,
         by_app=by_app,
+        reversible=summary['reversible'],
+        backward_compatible=summary['backward_compatible'],
         applied_leaves=data.get('applied_leaves', []),
         database=database,
         database_exists=bool(data.get('database_exists')),
@@ -399,4 +617,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     )
     if check:
         result['checks'] = data.get('checks', [])
+    if detect_missing:
+        missing = data.get('missing_migrations') or {}
+        result['missing'] = bool(missing)
+        result['missing_migrations'] = missing
     return result

@@ -10,13 +10,23 @@ __metaclass__ = type  # pylint: disable=invalid-name
 DOCUMENTATION = r"""
 ---
 module: migration_status
-short_description: Report the pending Django migrations of a database, in plan order
+short_description: Report the pending Django migrations of a database, what they do and whether the old release survives them
 version_added: 0.1.0
 description:
   - Asks Django, inside the project's own virtualenv and with the project's own C(manage.py),
     which migrations C(manage.py migrate) would apply to a database, and returns them as data
     in the order C(migrate) would apply them.
-  - One Django start-up (C(manage.py shell -c)); the optional system checks run in the same process.
+  - For every pending migration it lists the operations as C(migrate --plan) describes them, and
+    says whether C(migrate) can undo it (RV(migrations[].reversible)) and whether the release that
+    runs now keeps working on the migrated schema (RV(migrations[].backward_compatible)) - V(true),
+    V(false), or V(null) when that is not known - with the reasons in plain sentences. The verdicts
+    follow django-migration-linter's catalogue of backward incompatible operations and Django's
+    semantics (a field's C(default) is not kept in the database, C(db_default) is); the
+    collection's C(docs/method.md) lists them.
+  - With O(detect_missing), it also reports models that changed without a migration file, as
+    C(makemigrations --check --dry-run) would, without writing any file and without asking anything.
+  - One Django start-up (C(manage.py shell -c)); the optional system checks and the
+    missing-migration check run in the same process.
   - It never changes anything. With SQLite, a database file that does not exist is not created
     (every migration is then reported pending and RV(database_exists) is V(false)); the
     C(django_migrations) table is never created; no bytecode is written into the project.
@@ -93,13 +103,28 @@ options:
         same process; fail when they report errors and return the warnings in RV(checks).
     type: bool
     default: false
+  detect_missing:
+    description:
+      - Compare the models with the migration files, like C(makemigrations --check --dry-run), and
+        report the changes that have no migration in RV(missing) and RV(missing_migrations).
+      - Nothing is written and nothing is asked; it works when the database does not exist yet.
+    type: bool
+    default: true
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
+  - The verdicts look at each operation, not at the SQL; they cannot see what a V(RunPython) or
+    V(RunSQL) does.
 seealso:
   - name: Django migrations
     description: How Django plans and applies migrations.
     link: https://docs.djangoproject.com/en/stable/topics/migrations/
+  - name: Django migration operations
+    description: What each operation does, and which can be reversed.
+    link: https://docs.djangoproject.com/en/stable/ref/migration-operations/
+  - name: django-migration-linter, backward incompatible migrations
+    description: The catalogue the backward compatibility verdicts follow.
+    link: https://github.com/3YOURMIND/django-migration-linter/blob/main/docs/incompatibilities.md
 """
 
 EXAMPLES = r"""
@@ -117,6 +142,16 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ migration_report.total }} migration(s) pending: {{ migration_report.by_app }}"
   when: migration_report.pending
+
+- name: Refuse a release whose models changed without a migration
+  ansible.builtin.assert:
+    that: not migration_report.missing
+    fail_msg: "Run makemigrations first: {{ migration_report.missing_migrations }}"
+
+- name: Say why the running release would break during migrate
+  ansible.builtin.debug:
+    msg: "{{ migration_report.migrations | map(attribute='reasons') | flatten }}"
+  when: migration_report.backward_compatible is false
 
 - name: Report on a second database, with the password from a vault
   simpledeploy.django.migration_status:
@@ -143,7 +178,11 @@ migrations:
   returned: success
   type: list
   elements: dict
-  sample: [{"app": "people", "name": "0002_person_weight"}]
+  sample: [{"app": "people", "name": "0002_person_weight", "reversible": true,
+            "backward_compatible": false, "reasons": ["adds NOT NULL column people_person.weight ..."],
+            "operations": [{"kind": "AddField", "description": "Add field weight to person",
+                            "reversible": true, "backward_compatible": false,
+                            "reasons": ["adds NOT NULL column people_person.weight ..."]}]}]
   contains:
     app:
       description: App label.
@@ -153,6 +192,81 @@ migrations:
       description: Migration name.
       type: str
       sample: 0002_person_weight
+    operations:
+      description: The operations of the migration, in order.
+      type: list
+      elements: dict
+      sample: [{"kind": "RemoveField", "description": "Remove field nickname from person",
+                "reversible": true, "backward_compatible": false, "reasons": ["drops column ..."]}]
+      contains:
+        kind:
+          description: The operation's class name.
+          type: str
+          sample: RemoveField
+        description:
+          description:
+            - What the operation does, as C(manage.py migrate --plan) shows it (the start of the
+              docstring of a V(RunPython) function, the start of the SQL of a V(RunSQL)).
+          type: str
+          sample: Remove field nickname from person
+        reversible:
+          description:
+            - Whether C(migrate) can undo it; V(false) for V(RunPython) without C(reverse_code) and
+              V(RunSQL) without C(reverse_sql) (C(RunPython.noop) counts as a reverse).
+          type: bool
+          sample: true
+        backward_compatible:
+          description:
+            - Whether the release that runs now keeps working once it is applied; V(null) when that
+              is not known.
+          type: bool
+          sample: false
+        reasons:
+          description: Why it is not (known to be) backward compatible or not reversible; empty otherwise.
+          type: list
+          elements: str
+          sample: ["drops column people_person.nickname: the old release still selects it
+                    (migrating back re-creates it without its data)"]
+    reversible:
+      description: Whether every operation of the migration is reversible.
+      type: bool
+      sample: true
+    backward_compatible:
+      description:
+        - V(false) when any operation is incompatible, else V(null) when any is unknown, else V(true).
+      type: bool
+      sample: false
+    reasons:
+      description: The reasons of its operations, in order, without repeats.
+      type: list
+      elements: str
+      sample: ["runs Python code (fill_nicknames): what it changes is not known"]
+reversible:
+  description: Whether every pending migration is reversible (V(true) when nothing is pending).
+  returned: success
+  type: bool
+  sample: true
+backward_compatible:
+  description:
+    - Whether the release that runs now keeps working on the schema once every pending migration is
+      applied (V(true) when nothing is pending); V(false) when any migration is incompatible, else
+      V(null) when any is unknown.
+    - Computed the same way on a fresh database, where no release runs yet (see RV(database_exists)).
+  returned: success
+  type: bool
+  sample: false
+missing:
+  description: Whether some model changed without a migration file (what C(makemigrations --check) fails on).
+  returned: when O(detect_missing=true)
+  type: bool
+  sample: true
+missing_migrations:
+  description:
+    - For each app with model changes that have no migration, the changes C(makemigrations) would
+      write, as it describes them; empty when there are none.
+  returned: when O(detect_missing=true)
+  type: dict
+  sample: {"people": ["Add field nickname to person"]}
 by_app:
   description: Number of pending migrations per app label (apps with none are left out).
   returned: success
@@ -201,7 +315,8 @@ checks:
 stage:
   description:
     - On failure, the step that failed, V(settings), V(checks), V(database), V(backend),
-      V(connect), V(conflicts) or V(history); absent when C(manage.py) failed before that.
+      V(connect), V(conflicts), V(history) or V(missing); absent when C(manage.py) failed
+      before that.
   returned: failure
   type: str
   sample: connect
@@ -228,6 +343,7 @@ def main():
             database=dict(type='str', default='default'),
             run_as=dict(type='str'),
             check=dict(type='bool', default=False),
+            detect_missing=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
@@ -242,6 +358,7 @@ def main():
         database=params['database'],
         run_as=params['run_as'],
         check=params['check'],
+        detect_missing=params['detect_missing'],
     )
     module.exit_json(changed=False, **report)
 

@@ -35,6 +35,11 @@ def manage(venv, project, *args):
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def keys(result):
+    """The pending migrations of a result as ``{app, name}`` (without their analysis)."""
+    return [{'app': m['app'], 'name': m['name']} for m in result['migrations']]
+
+
 def applied(db_path):
     with sqlite3.connect(db_path) as conn:
         return [{'app': app, 'name': name} for app, name in
@@ -75,8 +80,8 @@ def test_fresh_database_everything_pending_nothing_created(run_module, django_ve
     assert result['database_exists'] is False
     assert result['django_version'] == django_venv.version
     assert result['vendor'] == 'sqlite'
-    assert result['migrations'][0] == {'app': 'contenttypes', 'name': '0001_initial'}
-    assert PERSON in result['migrations'] and WEIGHT not in result['migrations']
+    assert keys(result)[0] == {'app': 'contenttypes', 'name': '0001_initial'}
+    assert PERSON in keys(result) and WEIGHT not in keys(result)
     assert result['total'] == len(result['migrations']) == sum(result['by_app'].values())
     assert set(result['by_app']) == {'admin', 'auth', 'contenttypes', 'people', 'sessions'}
     assert result['by_app']['people'] == 1
@@ -89,8 +94,8 @@ def test_fresh_database_everything_pending_nothing_created(run_module, django_ve
 def test_plan_order_is_the_order_migrate_applies(run_module, django_venv, person_v2):
     result = run_module(migration_status, args_for(django_venv, person_v2))
     manage(django_venv, person_v2, 'migrate', '--noinput')
-    assert result['migrations'] == applied(os.path.join(person_v2, 'db.sqlite3'))
-    assert result['migrations'].index(PERSON) < result['migrations'].index(WEIGHT)
+    assert keys(result) == applied(os.path.join(person_v2, 'db.sqlite3'))
+    assert keys(result).index(PERSON) < keys(result).index(WEIGHT)
 
 
 def test_v1_database_with_v2_code_has_exactly_the_new_migration(
@@ -101,7 +106,7 @@ def test_v1_database_with_v2_code_has_exactly_the_new_migration(
     result = run_module(migration_status, args_for(django_venv, person_v2))
     assert result['pending'] is True
     assert result['database_exists'] is True
-    assert result['migrations'] == [WEIGHT]
+    assert keys(result) == [WEIGHT]
     assert result['total'] == 1
     assert result['by_app'] == {'people': 1}
     assert PERSON in result['applied_leaves']
@@ -115,7 +120,7 @@ def test_no_recorder_table_is_created(run_module, django_venv, person_v1):
     sqlite3.connect(db).close()  # an empty database file, as sqlite3 or a DBA leaves it
     result = run_module(migration_status, args_for(django_venv, person_v1))
     assert result['database_exists'] is True
-    assert result['pending'] is True and PERSON in result['migrations']
+    assert result['pending'] is True and PERSON in keys(result)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
 
@@ -143,7 +148,7 @@ def test_env_file_settings_and_database_alias(run_module, django_venv, person_v1
     args = {'project_path': person_v1, 'virtualenv': django_venv.path,
             'env_file': str(env_file), 'settings': 'mysite.settings'}
     result = run_module(migration_status, args)
-    assert result['database_exists'] is False and PERSON in result['migrations']
+    assert result['database_exists'] is False and PERSON in keys(result)
     assert not db.exists()
     failed = run_module(migration_status, dict(args, database='replica'))
     assert failed['failed'] is True
@@ -302,7 +307,7 @@ def test_run_as_runs_django_as_that_user(run_module, system_django_venv, world_r
     assert as_root['failed'] is True and 'running as the wrong user' in as_root['msg']
     result = run_module(migration_status, dict(args, run_as='nobody'))
     assert result.get('failed') is not True, result.get('msg')
-    assert PERSON in result['migrations'] and result['database_exists'] is False
+    assert PERSON in keys(result) and result['database_exists'] is False
 
 
 # --------------------------------------------------------------------- secrets
@@ -331,7 +336,7 @@ def test_short_non_secret_values_are_not_masked(run_module, django_venv, person_
     # DJANGO_DEBUG=1 must not turn "0001_initial" or the counts into asterisks
     env = dict(ENV, DJANGO_DEBUG='1')
     result = run_module(migration_status, args_for(django_venv, person_v1, environment=env))
-    assert PERSON in result['migrations']
+    assert PERSON in keys(result)
     assert result['by_app']['people'] == 1
     assert SECRET_VALUE not in result.raw
     shown = result['invocation']['module_args']['environment']
