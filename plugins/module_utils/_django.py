@@ -112,7 +112,7 @@ class _SdStates(object):
             return None
         meta = model._meta
         facts = {"table": meta.db_table, "applies": True, "m2m": False,
-                 "unique_together": sorted(sorted(list(t)) for t in meta.unique_together),
+                 "unique_together": sorted(list(t) for t in meta.unique_together),
                  "order_with_respect_to": None}
         order = meta.order_with_respect_to
         if order:
