@@ -79,8 +79,8 @@ def test_add_field_not_null_without_database_default():
 
 
 def test_add_field_python_default_is_not_a_database_default():
-    assert verdict(op('AddField', field='age', old=None,
-                      new=field(column='age', default=True))) == (False, [
+    added = op('AddField', field='age', old=None, new=field(column='age', default=True))
+    assert verdict(added) == (False, [
         'adds NOT NULL column people_person.age without a database default (its default is '
         'applied by Django, not kept in the database): the old release leaves it out of its '
         'inserts, which then fail'])

@@ -370,7 +370,7 @@ class Migration(migrations.Migration):
 
 @ONE_SERIES
 def test_data_migrations_and_uncatalogued_operations(run_module, django_venv, tmp_path,
-                                                    copy_person, migrated_database):
+                                                     copy_person, migrated_database):
     project = project_with(tmp_path, copy_person, migrated_database, django_venv,
                            {'0003_legacy': LEGACY,
                             '0004_data': {'text': DATA, 'depends': '0003_legacy'}},
