@@ -104,6 +104,18 @@ venv_ready:
   returned: always
   type: bool
   sample: false
+check_mode:
+  description:
+    - Whether the module ran in check mode (C(--check), or C(check_mode) set on the play, block or
+      task). Unlike the variable C(ansible_check_mode), which only reflects C(--check).
+  returned: always
+  type: bool
+  sample: false
+diff_mode:
+  description: Whether the module ran in diff mode (C(--diff), or C(diff) set on the play, block or task).
+  returned: always
+  type: bool
+  sample: false
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -140,6 +152,11 @@ def main():
     info.pop('root')
     info['venv_ready'] = _release.venv_ready(module.params['root'], module.params['venv_key'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
+    # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
+    # --diff, not check_mode/diff set on a play, block or include: the role
+    # reads the truth here, from the module's own invocation.
+    info['check_mode'] = module.check_mode
+    info['diff_mode'] = module._diff
     module.exit_json(changed=False, **info)
 
 

@@ -244,6 +244,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simpledeploy.django.plugins.module_utils import _release
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
     DEFAULT_EXCLUDES,
+    DEFAULT_PROJECT_EXCLUDES,
     ArchiveError,
     build_manifest,
     diff_manifests,
@@ -260,7 +261,8 @@ DIFF_CAP = 500
 def tree_changes(root, params):
     """What replacing code/ with the release described by params['manifest'] changes."""
     live = os.path.join(root, _release.CODE)
-    anchored = keep_paths_under(params['project_subdir'], params['keep_paths'])
+    anchored = keep_paths_under(params['project_subdir'],
+                                list(params['keep_paths']) + list(DEFAULT_PROJECT_EXCLUDES))
     old = {}
     if os.path.isdir(live):
         old = build_manifest(live, DEFAULT_EXCLUDES, anchored)[0]
@@ -329,23 +331,27 @@ def main():
     main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
     venv_link = os.path.join(root, _release.VENV_LINK)
     blockers = []
+    first = not info['current_release'] or not os.path.isdir(os.path.join(root, _release.CODE))
     if params['migrate']:
         blockers.append('migrations are pending: the schema changes while no server runs')
-    if not info['current_release'] or not os.path.isdir(os.path.join(root, _release.CODE)):
+    if first:
+        # Nothing to reload: the other reasons would only be noise.
         blockers.append('first deploy: nothing serves yet')
-    if params['venv_key'] and (not os.path.islink(venv_link) or os.readlink(venv_link)
-                               != os.path.join(_release.VENVS, params['venv_key'])):
-        blockers.append('the virtualenv changed: the server must restart to load it')
-    if unit.get('ActiveState') != 'active' or not main_pid:
-        blockers.append('the service %s is not running' % params['service'])
-    elif unit.get('CanReload') != 'yes':
-        blockers.append('the service %s has no ExecReload, it cannot reload' % params['service'])
-    blockers.extend(params['reload_blockers'])
+    else:
+        if params['venv_key'] and (not os.path.islink(venv_link) or os.readlink(venv_link)
+                                   != os.path.join(_release.VENVS, params['venv_key'])):
+            blockers.append('the virtualenv changed: the server must restart to load it')
+        if unit.get('ActiveState') != 'active' or not main_pid:
+            blockers.append('the service %s is not running' % params['service'])
+        elif unit.get('CanReload') != 'yes':
+            blockers.append('the service %s has no ExecReload, it cannot reload' % params['service'])
+        blockers.extend(params['reload_blockers'])
     try:
         strategy, reason = _release.choose_strategy(params['strategy'], blockers)
     except ValueError as exc:
         module.fail_json(msg=str(exc), reload_blockers=blockers)
-    result.update(strategy=strategy, strategy_reason=reason, downtime=strategy == 'simple')
+    # A first deploy takes nothing down: nothing served before.
+    result.update(strategy=strategy, strategy_reason=reason, downtime=strategy == 'simple' and not first)
 
     if params['manifest'] is not None and params['swap'] and (module.check_mode or module._diff):
         try:

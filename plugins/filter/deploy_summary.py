@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one line the deploy role prints per host (documented in deploy_summary.yml)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+# Migrations named one by one in the line; the rest are counted per app.
+LISTED = 5
+
+
+def _verdict(migration):
+    compatible = migration.get('backward_compatible')
+    words = ['backward compatible' if compatible else 'compatibility unknown' if compatible is None
+             else 'NOT backward compatible']
+    if 'reversible' in migration:
+        words.append('reversible' if migration['reversible'] else 'irreversible')
+    return ', '.join(words)
+
+
+def _migration(migration):
+    label = '%s.%s' % (migration['app'], migration['name'])
+    operations = migration.get('operations')
+    if operations is None:
+        return label
+    what = '; '.join(op.get('description') or op.get('kind', '?') for op in operations) or 'no operation'
+    return '%s (%s: %s)' % (label, what, _verdict(migration))
+
+
+def migrations_text(migrations):
+    """'N: a.0001 (...), b.0002 (...)', or counts per app beyond LISTED."""
+    if not migrations:
+        return '0'
+    if len(migrations) <= LISTED:
+        return '%d: %s' % (len(migrations), ', '.join(_migration(m) for m in migrations))
+    per_app = {}
+    for migration in migrations:
+        per_app[migration['app']] = per_app.get(migration['app'], 0) + 1
+    return '%d (%s)' % (len(migrations), ', '.join('%s: %d' % item for item in sorted(per_app.items())))
+
+
+def _files(files):
+    if not files:
+        return ''
+    return ' (files: %d added, %d changed, %d removed)' % (
+        files.get('added', 0), files.get('changed', 0), files.get('removed', 0))
+
+
+def _short(release):
+    return release or 'nothing'
+
+
+def deploy_summary(result):
+    """One line saying what a deploy did, or in check mode would do, on one host.
+
+    RESULT is the role's ``deploy_result`` fact (see deploy_summary.yml).
+    """
+    if not isinstance(result, dict):
+        raise AnsibleFilterError('deploy_summary expects the deploy_result dict, got %s' % type(result).__name__)
+    app = result.get('app', '?')
+    plan = result.get('plan')
+    switched = result.get('switched')
+    how = ''
+    if result.get('strategy'):
+        how = ', strategy %s (%s)' % (result['strategy'], result.get('strategy_reason', ''))
+    if result.get('check_mode'):
+        if not switched:
+            return '%s: check mode: release %s is already live, nothing would change' % (
+                app, _short(result.get('current_release')))
+        if plan is None:
+            pending = ('unknown until the virtualenv is built (on a first deploy every migration '
+                       'is applied)')
+        else:
+            pending = migrations_text(plan.get('migrations', []))
+            if plan.get('migrations'):
+                pending += '; all backward compatible: %s, all reversible: %s' % (
+                    'yes' if plan.get('backward_compatible') else 'no',
+                    'yes' if plan.get('reversible') else 'no')
+        if result.get('code_changed'):
+            what = 'would replace release %s with %s%s' % (
+                _short(result.get('current_release')), result.get('release'), _files(result.get('files')))
+        else:
+            what = 'would keep release %s (new virtualenv or migrations)' % result.get('release')
+        return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s' % (
+            app, what, pending, how, 'yes' if result.get('downtime') else 'no')
+    if not switched:
+        if result.get('restarted'):
+            return '%s: release %s already live; restarted to apply a changed unit or environment' % (
+                app, _short(result.get('current_release')))
+        return '%s: release %s already live: nothing stopped, nothing changed' % (
+            app, _short(result.get('current_release')))
+    applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'
+    if result.get('downtime'):
+        window = 'downtime window %s s' % result.get('window')
+    else:
+        window = 'no downtime'
+    return '%s: release %s live (was %s)%s; migrations applied: %s; stale bytecode removed: %d; %s' % (
+        app, result.get('release'), _short(result.get('previous_release')), how, applied,
+        int(result.get('bytecode_removed') or 0), window)
+
+
+class FilterModule(object):
+    """The deploy role's summary line."""
+
+    def filters(self):
+        return {'deploy_summary': deploy_summary}

@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The role's one summary line per host."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.simpledeploy.django.plugins.filter.deploy_summary import FilterModule, deploy_summary
+
+MIGRATION = {
+    'app': 'people', 'name': '0002_person_weight', 'backward_compatible': False, 'reversible': True,
+    'operations': [{'kind': 'AddField', 'description': 'Add field weight to person'}],
+}
+
+
+def result(**extra):
+    base = dict(app='person', check_mode=False, release='new', current_release='old', previous_release='old',
+                code_changed=True, switched=True, restarted=False, strategy='simple',
+                strategy_reason='auto: migrations are pending', downtime=True, window=0.812, migrated=True,
+                plan={'migrations': [MIGRATION], 'backward_compatible': False, 'reversible': True},
+                files=None, bytecode_removed=2)
+    base.update(extra)
+    return base
+
+
+def test_a_simple_deploy_names_strategy_migrations_bytecode_and_window():
+    assert deploy_summary(result()) == (
+        'person: release new live (was old), strategy simple (auto: migrations are pending); migrations '
+        'applied: 1: people.0002_person_weight (Add field weight to person: NOT backward compatible, '
+        'reversible); stale bytecode removed: 2; downtime window 0.812 s')
+
+
+def test_a_reload_says_there_was_no_downtime_and_nothing_migrated():
+    line = deploy_summary(result(strategy='reload', strategy_reason='auto: nothing to migrate', downtime=False,
+                                 window=0.0, migrated=False, plan={'migrations': []}, bytecode_removed=0))
+    assert line.endswith('strategy reload (auto: nothing to migrate); migrations applied: 0; '
+                         'stale bytecode removed: 0; no downtime')
+
+
+def test_many_migrations_are_counted_per_app():
+    many = [dict(app='auth', name='%04d' % i) for i in range(12)] + [dict(app='people', name='0001_initial')]
+    line = deploy_summary(result(plan={'migrations': many}))
+    assert 'migrations applied: 13 (auth: 12, people: 1)' in line
+
+
+def test_check_mode_previews_files_migrations_strategy_and_downtime():
+    line = deploy_summary(result(check_mode=True, files={'added': 1, 'changed': 4, 'removed': 1}, window=None))
+    assert line.startswith('person: check mode, nothing changed: ')
+    assert 'would replace release old with new (files: 1 added, 4 changed, 1 removed)' in line
+    assert 'migrations pending: 1: people.0002_person_weight' in line
+    assert 'all backward compatible: no, all reversible: yes' in line
+    assert line.endswith('the site would go down: yes')
+
+
+def test_check_mode_without_a_plan_says_why_it_is_unknown():
+    line = deploy_summary(result(check_mode=True, plan=None, current_release=None, downtime=False))
+    assert 'would replace release nothing with new' in line
+    assert 'migrations pending: unknown until the virtualenv is built' in line
+    assert line.endswith('the site would go down: no')
+
+
+@pytest.mark.parametrize('check_mode, restarted, expected', [
+    (True, False, 'person: check mode: release old is already live, nothing would change'),
+    (False, False, 'person: release old already live: nothing stopped, nothing changed'),
+    (False, True, 'person: release old already live; restarted to apply a changed unit or environment'),
+])
+def test_nothing_to_switch(check_mode, restarted, expected):
+    assert deploy_summary(result(switched=False, check_mode=check_mode, restarted=restarted)) == expected
+
+
+def test_unknown_compatibility_is_said_so():
+    migration = dict(MIGRATION, backward_compatible=None, reversible=False,
+                     operations=[{'kind': 'RunPython', 'description': 'Raw Python operation'}])
+    line = deploy_summary(result(plan={'migrations': [migration]}))
+    assert '(Raw Python operation: compatibility unknown, irreversible)' in line
+
+
+def test_the_filter_is_registered_and_refuses_what_is_not_a_dict():
+    assert FilterModule().filters()['deploy_summary'] is deploy_summary
+    with pytest.raises(AnsibleFilterError, match='expects the deploy_result dict'):
+        deploy_summary(['not', 'a', 'dict'])
