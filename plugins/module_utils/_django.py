@@ -88,7 +88,7 @@ class _SdStates(object):
 
     def __init__(self, loader, applied, alias, conn):
         from django.db.migrations.state import ProjectState
-        self.alias, self.conn, self.ok = alias, conn, True
+        self.alias, self.conn, self.ok, self.state = alias, conn, True, None
         nodes = [key for key in applied if key in loader.graph.nodes]
         try:
             if nodes:
@@ -207,7 +207,7 @@ class _SdStates(object):
             inner = state.clone() if self.ok else None
             data["database_operations"] = [self.operation(o, app, inner)
                                            for o in op.database_operations]
-        if self.ok:
+        if self.ok and state is not None:
             try:
                 op.state_forwards(app, state)
             except Exception:

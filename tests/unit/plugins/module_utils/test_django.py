@@ -191,6 +191,9 @@ def test_parse_marked_json(stdout, expected):
      "Django's system checks reported 2 error(s): a: (x.E1) bad | b: (x.E2) worse"),
     ({'stage': 'conflicts', 'conflicts': {'people': ['0002_a', '0002_b']}},
      'conflicting migrations (more than one leaf) in people: 0002_a, 0002_b; run makemigrations'),
+    ({'stage': 'missing', 'type': 'ValueError', 'message': 'Cannot resolve bases'},
+     'looking for model changes without a migration (makemigrations --check) failed: '
+     'ValueError: Cannot resolve bases; detect_missing=false skips that check'),
 ])
 def test_plan_error_message(error, expected):
     message = plan_error_message(error)

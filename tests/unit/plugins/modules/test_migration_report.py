@@ -454,3 +454,23 @@ def test_missing_new_model_against_an_existing_database(run_module, django_venv,
     assert result['missing_migrations'] == {'people': ['Create model Team']}
     assert result['backward_compatible'] is True and result['reversible'] is True
     assert tree(project) == before
+
+
+@ONE_SERIES
+def test_missing_migration_check_failure_is_clear_and_can_be_skipped(run_module, django_venv,
+                                                                    person_v2):
+    with open(os.path.join(person_v2, 'people', 'models.py'), 'a', encoding='utf-8') as handle:
+        handle.write('\n\nclass OpaqueField(models.TextField):\n'
+                     '    def deconstruct(self):\n'
+                     '        raise ValueError("OpaqueField cannot be serialised")\n\n\n'
+                     'class Note(models.Model):\n'
+                     '    text = OpaqueField()\n')
+    args = {'project_path': person_v2, 'virtualenv': django_venv.path, 'environment': dict(ENV)}
+    failed = run_module(migration_status, args)
+    assert failed['failed'] is True and failed['stage'] == 'missing'
+    assert failed['msg'] == ('looking for model changes without a migration (makemigrations '
+                             '--check) failed: ValueError: OpaqueField cannot be serialised; '
+                             'detect_missing=false skips that check')
+    assert 'Traceback' in failed['stderr']
+    result = report(run_module, django_venv, person_v2, detect_missing=False)
+    assert result['pending'] is True and 'missing' not in result
