@@ -457,8 +457,8 @@ def test_missing_new_model_against_an_existing_database(run_module, django_venv,
 
 
 @ONE_SERIES
-def test_missing_migration_check_failure_is_clear_and_can_be_skipped(run_module, django_venv,
-                                                                    person_v2):
+def test_missing_check_failure_is_clear_and_can_be_skipped(run_module, django_venv,
+                                                           person_v2):
     with open(os.path.join(person_v2, 'people', 'models.py'), 'a', encoding='utf-8') as handle:
         handle.write('\n\nclass OpaqueField(models.TextField):\n'
                      '    def deconstruct(self):\n'
