@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print one line per filesystem entry under the given roots, to compare a host before and after.
 
     fingerprint.py ROOT... > LIST

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Request a URL every few milliseconds until a stop file appears; log every answer.
 
     poller.py URL LOG STOPFILE [INTERVAL_SECONDS]
