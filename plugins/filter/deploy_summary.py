@@ -41,6 +41,10 @@ def migrations_text(migrations):
     return '%d (%s)' % (len(migrations), ', '.join('%s: %d' % item for item in sorted(per_app.items())))
 
 
+def _yes_no(value):
+    return 'unknown' if value is None else 'yes' if value else 'no'
+
+
 def _files(files):
     if not files:
         return ''
@@ -76,8 +80,7 @@ def deploy_summary(result):
             pending = migrations_text(plan.get('migrations', []))
             if plan.get('migrations'):
                 pending += '; all backward compatible: %s, all reversible: %s' % (
-                    'yes' if plan.get('backward_compatible') else 'no',
-                    'yes' if plan.get('reversible') else 'no')
+                    _yes_no(plan.get('backward_compatible')), _yes_no(plan.get('reversible')))
         if result.get('code_changed'):
             what = 'would replace release %s with %s%s' % (
                 _short(result.get('current_release')), result.get('release'), _files(result.get('files')))

@@ -73,8 +73,10 @@ def test_nothing_to_switch(check_mode, restarted, expected):
 def test_unknown_compatibility_is_said_so():
     migration = dict(MIGRATION, backward_compatible=None, reversible=False,
                      operations=[{'kind': 'RunPython', 'description': 'Raw Python operation'}])
-    line = deploy_summary(result(plan={'migrations': [migration]}))
-    assert '(Raw Python operation: compatibility unknown, irreversible)' in line
+    plan = {'migrations': [migration], 'backward_compatible': None, 'reversible': False}
+    assert '(Raw Python operation: compatibility unknown, irreversible)' in deploy_summary(result(plan=plan))
+    line = deploy_summary(result(plan=plan, check_mode=True))
+    assert 'all backward compatible: unknown, all reversible: no' in line
 
 
 def test_the_filter_is_registered_and_refuses_what_is_not_a_dict():
