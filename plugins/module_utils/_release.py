@@ -7,10 +7,14 @@ Private to the simpledeploy.django collection: the interface may change.
 
 Layout under the deploy root (every path is ours, marked by MARKER):
 
-    .simpledeploy.json   marker and state: app name, current/previous release
+    .simpledeploy.json   marker and state: app name, current/previous release,
+                         and ``switching`` while a window is in progress
     code/                the live code tree (the service's working directory)
     code.previous/       the tree that was live before, kept for a rollback
     staging/             the next tree, prepared before any downtime
+    */.simpledeploy-release  in each tree: the release it holds (RELEASE_FILE),
+                         so that a run killed at any point can be finished
+    backups/             database backups taken before migrating (root, 0700)
     shared/              data that outlives releases, linked into every tree
     venvs/<key>/         virtualenvs, one per requirements set
     venv                 symlink to the live virtualenv
@@ -35,6 +39,8 @@ STAGING = 'staging'
 VENVS = 'venvs'
 VENV_LINK = 'venv'
 VENV_READY = '.simpledeploy-complete'
+# At the top of each code tree: the release it holds, one line.
+RELEASE_FILE = '.simpledeploy-release'
 
 # Directories whose whole subtree belongs to the system: a deploy root there
 # would put the role's rm -rf next to the operating system's own files.
@@ -100,8 +106,32 @@ def write_state(root, state):
     os.rename(tmp, target)
 
 
+def tree_release(tree):
+    """The release TREE holds, from its RELEASE_FILE; None when it has none."""
+    try:
+        with open(os.path.join(tree, RELEASE_FILE), 'rb') as handle:
+            text = handle.read(512).decode('utf-8', 'replace').strip()
+    except (IOError, OSError):
+        return None
+    return text.splitlines()[0].strip() if text else None
+
+
+def write_release(tree, release):
+    """Mark TREE as holding RELEASE."""
+    path = os.path.join(tree, RELEASE_FILE)
+    with open(path + '.tmp', 'w') as handle:
+        handle.write('%s\n' % release)
+    os.chmod(path + '.tmp', 0o644)
+    os.rename(path + '.tmp', path)
+
+
 def inspect_root(root, home_dirs=(), app=None):
-    """What the role needs to know about ROOT before it changes anything."""
+    """What the role needs to know about ROOT before it changes anything.
+
+    The releases come from the trees' own RELEASE_FILE when they have one (a
+    run killed after the swap and before it wrote the state leaves the state
+    behind the trees), from the state file otherwise.
+    """
     info = {
         'root': root,
         'exists': os.path.isdir(root),
@@ -111,7 +141,9 @@ def inspect_root(root, home_dirs=(), app=None):
         'state': {},
         'current_release': None,
         'previous_release': None,
+        'staged_release': None,
         'current_venv': None,
+        'switching': None,
     }
     reason = unsafe_root_reason(root, home_dirs)
     if reason is None and os.path.lexists(root) and not os.path.isdir(root):
@@ -130,10 +162,14 @@ def inspect_root(root, home_dirs=(), app=None):
     if reason:
         info['safe'] = False
         info['reason'] = reason
-    for key in ('current', 'previous'):
+    for key, tree in (('current', CODE), ('previous', PREVIOUS)):
         entry = info['state'].get(key) or {}
-        info['%s_release' % key] = entry.get('release')
+        found = tree_release(os.path.join(root, tree)) if info['exists'] else None
+        info['%s_release' % key] = found or entry.get('release')
+    if info['exists']:
+        info['staged_release'] = tree_release(os.path.join(root, STAGING))
     info['current_venv'] = (info['state'].get('current') or {}).get('venv')
+    info['switching'] = info['state'].get('switching') or None
     return info
 
 
@@ -194,7 +230,16 @@ def exchange_paths(first, second):
 
 
 def _rotate(new, live, aside):
-    """new -> live, live -> aside, with LIVE never missing when the kernel allows."""
+    """new -> live, live -> aside, with LIVE never missing when the kernel allows.
+
+    LIVE missing while NEW exists is a rotation interrupted between its two
+    plain renames (or a first deploy): only NEW -> LIVE is left to do, and
+    ASIDE (the tree that was live) is kept.
+    """
+    if not os.path.lexists(live):
+        if os.path.lexists(new):
+            os.rename(new, live)
+        return
     if os.path.lexists(aside):
         remove_tree(aside)
     if os.path.lexists(live) and os.path.lexists(new) and exchange_paths(new, live):
@@ -346,8 +391,10 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None, replaced=None):
+                 ready=None, replaced=None, backup=None):
         self.root = root
+        self.backup = backup
+        self.attempted = []
         self.release = release
         self.venv_key = venv_key
         self.service = service
@@ -363,6 +410,7 @@ class Switch(object):
 
     def _step(self, name, func):
         self.step = name
+        self.attempted.append(name)
         start = self.clock()
         try:
             return func()
@@ -385,6 +433,10 @@ class Switch(object):
             target = os.path.join(VENVS, self.venv_key)
             if self._step('venv', lambda: point_symlink(venv_link, target)):
                 self.done.append(('venv', old))
+        if self.migrate is not None and self.backup is not None:
+            # After the stop, so that no write is lost; before the first change to the schema.
+            self._step('backup', self.backup)
+            self.done.append('backup')
         if self.migrate is not None:
             self._step('migrate', self.migrate)
             self.done.append('migrate')
@@ -413,13 +465,21 @@ class Switch(object):
             self.answered = self._step('ready', self.ready)
         return 0.0
 
-    def undo(self):
-        """After a failure in run(): put the old code and venv back and start it.
+    def undo(self, schema=None):
+        """After a failure in run(): put the schema, the old code and venv back and start it.
 
-        The schema is not touched here: a migration that failed was rolled
-        back by its own transaction. Returns what was restored.
+        SCHEMA, when given, is called once migrate has begun, with the service
+        stopped (stopped again when the failure came after the start) and the
+        new tree still in code/ (the migrations to unapply live there); it
+        returns the entries it restored. Returns everything restored, in order.
         """
         restored = []
+        if schema is not None and 'migrate' in self.attempted:
+            if 'start' in self.attempted:
+                # The new release may be running (a ready_url that never
+                # answered): nothing may write while the schema goes back.
+                self.systemctl('stop', self.service)
+            restored.extend(schema())
         for step in reversed(self.done):
             if step == 'swap':
                 unswap_trees(self.root)
@@ -437,11 +497,21 @@ class Switch(object):
         return restored
 
     def record(self, state, at):
-        """The marker's new content after a successful window."""
+        """The marker's new content after a successful window.
+
+        The previous release is the one code.previous/ holds (its RELEASE_FILE),
+        so that a state left behind by a killed run is put right.
+        """
         state = dict(state)
+        state.pop('switching', None)
         current = state.get('current') or {}
         if self.release and current.get('release') != self.release:
-            state['previous'] = current or None
+            aside = tree_release(os.path.join(self.root, PREVIOUS))
+            kept = state.get('previous') or {}
+            if aside is None or aside == current.get('release'):
+                state['previous'] = current or None
+            elif aside != kept.get('release'):
+                state['previous'] = {'release': aside}
             current = {'release': self.release}
         current = dict(current)
         if self.venv_key:
@@ -449,3 +519,74 @@ class Switch(object):
         current['at'] = at
         state['current'] = current
         return state
+
+
+def resume_plan(root, release, swap, switching=None):
+    """What this run does with the trees, from the releases they hold (a killed run's too).
+
+    Returns {swap, staging, found, notes}: SWAP is false when code/ already
+    holds RELEASE (a window killed after its swap: swapping again would push
+    the good old tree out of code.previous/); STAGING is 'remove' when
+    staging/ holds that same release again, 'aside' when it holds the tree
+    that was live (a swap killed between its exchange and its last rename,
+    told by the SWITCHING record), else None; FOUND the release of each tree.
+    Reads only.
+    """
+    found = dict((key, tree_release(os.path.join(root, name)))
+                 for key, name in (('code', CODE), ('previous', PREVIOUS), ('staging', STAGING)))
+    plan = {'swap': bool(swap), 'staging': None, 'found': found, 'notes': []}
+    if not (swap and release and found['code'] == release):
+        return plan
+    plan['swap'] = False
+    plan['notes'].append('code/ already holds release %s: not swapped again' % release)
+    if found['staging'] == release:
+        plan['staging'] = 'remove'
+        plan['notes'].append('staging/ holds release %s too: removed' % release)
+    elif switching and found['staging'] and not os.path.lexists(os.path.join(root, PREVIOUS)):
+        plan['staging'] = 'aside'
+        plan['notes'].append('staging/ holds release %s, the one that was live: moved to %s/'
+                             % (found['staging'], PREVIOUS))
+    return plan
+
+
+def apply_resume(root, plan):
+    """Carry out plan['staging'] (see resume_plan)."""
+    staging = os.path.join(root, STAGING)
+    if plan['staging'] == 'remove':
+        remove_tree(staging)
+    elif plan['staging'] == 'aside':
+        os.rename(staging, os.path.join(root, PREVIOUS))
+
+
+def failure_message(kind, step, error, service, rollback=True, restored=(), schema=None, live_release=None,
+                    answered=None, undo_error=None, backup=None, left=None):
+    """The one message of a failed window: what failed, what was restored (or left), where the logs are.
+
+    KIND is 'downtime window' or 'graceful reload'; RESTORED what undo()
+    returned; SCHEMA what became of the schema; LIVE_RELEASE the release in
+    code/ afterwards; ANSWERED whether the app answered its ready URL again
+    (None: not asked); LEFT, with ROLLBACK false, the state things were left in.
+    """
+    text = 'the %s failed at %s: %s.' % (kind, step, str(error).strip().rstrip('.'))
+    if not rollback:
+        text += ' Nothing was rolled back (rollback is false): %s.' % left
+    elif undo_error is not None:
+        text += (' The rollback failed too: %s (restored before that: %s); the host needs a look.'
+                 % (str(undo_error).strip().rstrip('.'), ', '.join(restored) or 'nothing'))
+    else:
+        said = []
+        if 'code' in restored:
+            said.append('code of release %s' % (live_release or 'the previous release'))
+        if 'venv' in restored:
+            said.append('its virtualenv')
+        if schema:
+            said.append('schema %s' % schema)
+        started = 'restarted' if 'service restarted' in restored else 'started'
+        service_text = 'service %s %s' % (service, started)
+        if answered is not None:
+            service_text += ' and answering: %s' % ('yes' if answered else 'no')
+        said.append(service_text)
+        text += ' Restored: %s.' % ', '.join(said)
+    if backup:
+        text += ' Backup taken before migrating: %s.' % backup
+    return text + ' Logs: journalctl -u %s -n 50' % service

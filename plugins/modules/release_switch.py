@@ -18,8 +18,20 @@ description:
     service.
   - Everything that can happen before the stop (shipping the code, building the virtualenv,
     C(manage.py check), reading the migration plan) is the role's job before this module runs.
-  - When a step after the stop fails, the module puts the old code tree and virtualenv back,
-    starts the service again and fails with the step that failed.
+  - With O(backup), the database is backed up inside the window, after the stop (so that no write
+    is lost) and before C(migrate), through the project's own Django settings. SQLite is copied with
+    its online backup API, PostgreSQL with C(pg_dump --format=custom). Whether a backup can be
+    taken (a supported database, C(pg_dump) installed) is checked before the stop.
+  - When a step after the stop fails (the backup, C(migrate), the start, the new workers of a
+    graceful reload) or, with O(rollback), when O(ready_url) does not answer in time, the module
+    takes the schema back first (C(manage.py migrate APP LEAF) per app the deploy's migrations
+    touched, or a restore of the backup when they are not reversible or that fails), then puts the
+    old code tree and virtualenv back, starts the old release, waits for O(ready_url) again and
+    fails with one message, the step that failed, what was restored and where the logs are.
+  - Each code tree holds its release in a C(.simpledeploy-release) file at its top, and the
+    marker file records a window in progress (C(switching)). A run that finds the window of an
+    earlier, killed run finishes it. If C(code/) already holds the release, it is not swapped again,
+    and the rest (virtualenv link, C(migrate), start) runs; RV(recovered) says so.
   - Refuses to work on a deploy root that is unsafe or was not created by the collection.
   - Works on the layout described in the role C(simpledeploy.django.deploy).
 author:
@@ -91,8 +103,9 @@ options:
       - URL requested from the host after the start until it answers with O(ready_status); the
         window ends then, not when C(systemctl start) returns (a server can listen before its
         workers have loaded the app).
-      - A URL that does not answer in O(ready_timeout) seconds does not fail the module; RV(ready)
-        is false and the role's health check decides.
+      - A URL that does not answer in O(ready_timeout) seconds is a failed step C(ready) when
+        O(rollback) is true (the old release is put back); with O(rollback) false the module does
+        not fail, RV(ready) is false and the role's health check decides.
     type: str
   ready_status:
     description: HTTP status that means the app is back.
@@ -123,6 +136,57 @@ options:
     type: list
     elements: str
     default: []
+  database:
+    description: The alias in C(settings.DATABASES) of the database that is backed up and restored.
+    type: str
+    default: default
+  backup:
+    description:
+      - Back up the database before C(migrate), with the service stopped. Only when O(migrate) is true.
+      - SQLite through Python's C(sqlite3) online backup API, PostgreSQL with C(pg_dump --format=custom)
+        (the password goes through C(PGPASSWORD) in the environment of C(pg_dump) alone). Any other
+        database fails the module before the stop; V(false) deploys without a backup.
+      - The file is named after the release and the time, in UTC, C(<release>-<YYYYmmddTHHMMSSZ>.sqlite3)
+        or C(.dump), owned by root, mode C(0600).
+    type: bool
+    default: false
+  backup_dir:
+    description: Where backups go; created owned by root, mode C(0700). Default C(<root>/backups).
+    type: path
+  backup_keep:
+    description: How many backups to keep in O(backup_dir); the oldest go after a successful window.
+    type: int
+    default: 5
+  rollback:
+    description:
+      - When a step after the stop fails, or O(ready_url) does not answer, put the schema, the old code,
+        the old virtualenv and the service back, then fail.
+      - V(false) leaves everything as the failure left it (the new tree in C(code/), the schema as
+        C(migrate) left it, the service as it is) and says so; a later run finishes the window.
+    type: bool
+    default: true
+  applied_leaves:
+    description:
+      - The applied leaf migration of each app before the deploy (RV(simpledeploy.django.migration_status#module:applied_leaves)),
+        where the schema goes back to. An app the deploy's migrations touched and that is not listed goes back
+        to C(zero). Without it, the schema can only come back from the backup.
+    type: list
+    elements: dict
+    suboptions:
+      app:
+        description: The app label.
+        type: str
+        required: true
+      name:
+        description: The migration's name.
+        type: str
+        required: true
+  reversible:
+    description:
+      - Whether every pending migration can be unapplied
+        (RV(simpledeploy.django.migration_status#module:reversible)). V(false) restores the backup
+        directly; unset tries to migrate back and restores the backup when that fails.
+    type: bool
 attributes:
   check_mode:
     support: full
@@ -135,9 +199,13 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Needs systemd and C(runuser) (util-linux).
+    description: Needs systemd and C(runuser) (util-linux); C(pg_dump) and C(pg_restore) for a PostgreSQL backup.
 notes:
   - Needs root (or a user allowed to run C(systemctl stop/start) and to write the deploy root).
+  - A PostgreSQL restore drops the tables of the project's models that the dump does not hold (created
+    by the failed migrations) and then runs C(pg_restore --clean --if-exists --no-owner --single-transaction).
+  - A migration with C(atomic = False) that fails half-way is not recorded as applied and so is not
+    unapplied; with O(reversible) unset or true the backup is not restored then.
 seealso:
   - module: simpledeploy.django.release_info
   - module: simpledeploy.django.migration_status
@@ -164,6 +232,21 @@ EXAMPLES = r"""
     migrate: true
     env_file: /srv/person/app.env
     run_as: person
+
+- name: Back up, migrate, and put everything back if the new release fails
+  simpledeploy.django.release_switch:
+    root: /srv/person
+    release: 3f2a9c0d1e4b5a67
+    venv_key: 9b1d0c2e4f6a
+    service: person
+    migrate: "{{ plan.pending }}"
+    backup: true
+    backup_keep: 5
+    applied_leaves: "{{ plan.applied_leaves }}"
+    reversible: "{{ plan.reversible }}"
+    env_file: /srv/person/app.env
+    run_as: person
+    ready_url: http://127.0.0.1:8000/
 """
 
 RETURN = r"""
@@ -234,6 +317,49 @@ pruned_venvs:
   type: list
   elements: str
   sample: ["0d9e8f7a6b5c"]
+backup:
+  description: The backup taken before C(migrate), or null (none asked, nothing migrated, no database file yet).
+  returned: always
+  type: str
+  sample: /srv/person/backups/3f2a9c0d1e4b5a67-20261124T101500Z.sqlite3
+pruned_backups:
+  description: Backups removed after the window to keep O(backup_keep).
+  returned: always
+  type: list
+  elements: str
+  sample: ["0c4b2a1d9e8f7a65-20261001T080000Z.sqlite3"]
+restored:
+  description:
+    - What the rollback put back, in order, after a failed step; empty with O(rollback) false.
+  returned: failure after the stop (or during a graceful reload)
+  type: list
+  elements: str
+  sample: ["schema: migrated back people to 0001_initial", "venv", "code", "service started"]
+failed_step:
+  description: The step that failed, V(backup), V(migrate), V(start), V(ready), V(reload), V(workers), ...
+  returned: failure after the stop (or during a graceful reload)
+  type: str
+  sample: migrate
+answered:
+  description: Whether the old release answered O(ready_url) again after the rollback; null when not asked.
+  returned: failure after the stop (or during a graceful reload)
+  type: bool
+  sample: true
+recovered:
+  description: Whether an earlier run was killed inside its window (a C(switching) record in the marker file).
+  returned: always
+  type: bool
+  sample: false
+recovery:
+  description:
+    - With RV(recovered), what was found and done, the earlier run's record (C(release), C(started),
+      C(strategy)), the release each tree held and what this run did about the trees.
+  returned: when RV(recovered)
+  type: dict
+  sample:
+    switching: {"release": "3f2a9c0d1e4b5a67", "started": "2026-11-24T10:15:00Z", "strategy": "simple"}
+    found: {"code": "3f2a9c0d1e4b5a67", "previous": "0c4b2a1d9e8f7a65", "staging": null}
+    notes: ["code/ already holds release 3f2a9c0d1e4b5a67: not swapped again"]
 """
 
 import os
@@ -241,7 +367,7 @@ from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _release
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
     DEFAULT_EXCLUDES,
     DEFAULT_PROJECT_EXCLUDES,
@@ -266,8 +392,11 @@ def tree_changes(root, params):
     old = {}
     if os.path.isdir(live):
         old = build_manifest(live, DEFAULT_EXCLUDES, anchored)[0]
+    # The release marker is the layout's, not the release's.
+    old.pop(_release.RELEASE_FILE, None)
     new = dict((path, entry) for path, entry in params['manifest'].items()
-               if not any(path == a or path.startswith(a + '/') for a in anchored))
+               if path != _release.RELEASE_FILE
+               and not any(path == a or path.startswith(a + '/') for a in anchored))
     changes = diff_manifests(old, new)
     files = dict((key, [p for p in paths if (new.get(p) or old.get(p) or {}).get('type') != 'dir'])
                  for key, paths in changes.items())
@@ -281,6 +410,61 @@ def tree_changes(root, params):
     prepared = ('code tree: %d added, %d changed, %d removed (+ added, ~ changed, - removed)\n%s\n'
                 % (counts['added'], counts['changed'], counts['removed'], text))
     return counts, prepared
+
+
+def reload_blockers(module, root, info, unit, main_pid):
+    """Why a graceful reload cannot apply this deploy, and whether it is a first deploy."""
+    params = module.params
+    venv_link = os.path.join(root, _release.VENV_LINK)
+    blockers = []
+    first = not info['current_release'] or not os.path.isdir(os.path.join(root, _release.CODE))
+    if params['migrate']:
+        blockers.append('migrations are pending: the schema changes while no server runs')
+    if first:
+        # Nothing to reload: the other reasons would only be noise.
+        blockers.append('first deploy: nothing serves yet')
+    else:
+        if params['venv_key'] and (not os.path.islink(venv_link) or os.readlink(venv_link)
+                                   != os.path.join(_release.VENVS, params['venv_key'])):
+            blockers.append('the virtualenv changed: the server must restart to load it')
+        if unit.get('ActiveState') != 'active' or not main_pid:
+            blockers.append('the service %s is not running' % params['service'])
+        elif unit.get('CanReload') != 'yes':
+            blockers.append('the service %s has no ExecReload, it cannot reload' % params['service'])
+        blockers.extend(params['reload_blockers'])
+    return blockers, first
+
+
+def schema_rollback(params, db, project, venv, migrate_out, backup, said):
+    """Take the schema back to where it was before migrate; puts what happened in said['schema']."""
+    apps = _backup.touched_apps(migrate_out)
+    if not apps:
+        said['schema'] = 'unchanged (no migration was applied)'
+        return []
+    if params['reversible'] is False:
+        why = 'not reversible'
+    elif params['applied_leaves'] is None:
+        why = 'no applied_leaves to migrate back to'
+    else:
+        try:
+            targets = _backup.reverse_targets(params['applied_leaves'], apps)
+            for app, target in targets:
+                db.migrate_to(project, venv, app, target)
+            said['schema'] = 'migrated back %s' % ', '.join('%s to %s' % pair for pair in targets)
+            return ['schema: ' + said['schema']]
+        except (ValueError, _backup.BackupError) as exc:
+            why = 'migrating back failed: %s' % exc
+    if not backup:
+        said['schema'] = 'NOT restored (%s, and no backup was taken%s): as migrate left it' % (
+            why, '' if params['backup'] else ', backup is false')
+        return []
+    try:
+        db.restore(project, venv, backup)
+    except _backup.BackupError as exc:
+        said['schema'] = 'NOT restored (%s; restoring %s failed: %s)' % (why, backup, exc)
+        return []
+    said['schema'] = 'restored from backup %s (%s)' % (backup, why)
+    return ['schema: ' + said['schema']]
 
 
 def main():
@@ -305,6 +489,14 @@ def main():
             prune=dict(type='bool', default=True),
             manifest=dict(type='dict'),
             keep_paths=dict(type='list', elements='str', default=[], no_log=False),
+            database=dict(type='str', default='default'),
+            backup=dict(type='bool', default=False),
+            backup_dir=dict(type='path'),
+            backup_keep=dict(type='int', default=5),
+            rollback=dict(type='bool', default=True),
+            applied_leaves=dict(type='list', elements='dict', options=dict(
+                app=dict(type='str', required=True), name=dict(type='str', required=True))),
+            reversible=dict(type='bool'),
         ),
         supports_check_mode=True,
     )
@@ -313,9 +505,18 @@ def main():
     info = _release.inspect_root(root, _release.home_dirs(), None)
     if not info['safe']:
         module.fail_json(msg=info['reason'])
+    if params['backup_keep'] < 0:
+        module.fail_json(msg='backup_keep must be 0 or more, got %d' % params['backup_keep'])
+    backup_dir = params['backup_dir'] or os.path.join(root, 'backups')
+    # What the trees hold says how far an earlier run got.
+    resume = _release.resume_plan(root, params['release'], params['swap'], info['switching'])
+    swap = resume['swap']
     result = dict(changed=True, release=params['release'] or info['current_release'],
-                  previous_release=info['current_release'] if params['swap'] else info['previous_release'],
-                  migrated=False, pruned_venvs=[])
+                  previous_release=info['current_release'] if swap else info['previous_release'],
+                  migrated=False, pruned_venvs=[], backup=None, pruned_backups=[],
+                  recovered=bool(info['switching']))
+    if info['switching']:
+        result['recovery'] = dict(switching=info['switching'], found=resume['found'], notes=resume['notes'])
 
     def systemctl(action, unit):
         argv = ['systemctl', action] + ([unit] if unit else [])
@@ -329,23 +530,7 @@ def main():
         environ_update={'LC_ALL': 'C'})
     unit = _release.parse_show(out) if rc == 0 else {}
     main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
-    venv_link = os.path.join(root, _release.VENV_LINK)
-    blockers = []
-    first = not info['current_release'] or not os.path.isdir(os.path.join(root, _release.CODE))
-    if params['migrate']:
-        blockers.append('migrations are pending: the schema changes while no server runs')
-    if first:
-        # Nothing to reload: the other reasons would only be noise.
-        blockers.append('first deploy: nothing serves yet')
-    else:
-        if params['venv_key'] and (not os.path.islink(venv_link) or os.readlink(venv_link)
-                                   != os.path.join(_release.VENVS, params['venv_key'])):
-            blockers.append('the virtualenv changed: the server must restart to load it')
-        if unit.get('ActiveState') != 'active' or not main_pid:
-            blockers.append('the service %s is not running' % params['service'])
-        elif unit.get('CanReload') != 'yes':
-            blockers.append('the service %s has no ExecReload, it cannot reload' % params['service'])
-        blockers.extend(params['reload_blockers'])
+    blockers, first = reload_blockers(module, root, info, unit, main_pid)
     try:
         strategy, reason = _release.choose_strategy(params['strategy'], blockers)
     except ValueError as exc:
@@ -353,7 +538,7 @@ def main():
     # A first deploy takes nothing down: nothing served before.
     result.update(strategy=strategy, strategy_reason=reason, downtime=strategy == 'simple' and not first)
 
-    if params['manifest'] is not None and params['swap'] and (module.check_mode or module._diff):
+    if params['manifest'] is not None and swap and (module.check_mode or module._diff):
         try:
             result['files'], prepared = tree_changes(root, params)
         except (ArchiveError, OSError) as exc:
@@ -366,36 +551,58 @@ def main():
         module.exit_json(**result)
     if not info['ours']:
         module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone' % (root, _release.MARKER))
+    _release.apply_resume(root, resume)
+    for path in _backup.stale_workdirs(root):
+        _release.remove_tree(path)
     staging = os.path.join(root, _release.STAGING)
-    if params['swap'] and not os.path.isdir(staging):
+    if swap and not os.path.isdir(staging):
         module.fail_json(msg='nothing is staged: %s does not exist' % staging)
+    if swap and params['release']:
+        if resume['found']['staging'] and resume['found']['staging'] != params['release']:
+            module.fail_json(msg='nothing was stopped: %s holds release %s, not %s'
+                             % (staging, resume['found']['staging'], params['release']))
+        _release.write_release(staging, params['release'])
     venv_key = params['venv_key']
     if venv_key and not _release.venv_ready(root, venv_key):
         module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
+    new_venv = (os.path.join(root, _release.VENVS, venv_key) if venv_key
+                else os.path.join(root, _release.VENV_LINK))
+    new_tree = os.path.join(staging if swap else os.path.join(root, _release.CODE), params['project_subdir'])
     if params['migrate']:
         # Checked before the stop: run_manage fails the module at once on these,
         # which inside the window would skip the restore.
-        tree = staging if params['swap'] else os.path.join(root, _release.CODE)
-        needed = [os.path.join(tree, params['project_subdir'], 'manage.py'),
-                  os.path.join(root, _release.VENVS, venv_key, 'bin', 'python') if venv_key
-                  else os.path.join(root, _release.VENV_LINK, 'bin', 'python')]
+        needed = [os.path.join(new_tree, 'manage.py'), os.path.join(new_venv, 'bin', 'python')]
         if params['env_file']:
             needed.append(params['env_file'])
         missing = [path for path in needed if not os.path.exists(path)]
         if missing:
             module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
 
+    db = _backup.Database(module, root, params['settings'], params['env_file'], params['run_as'], params['database'])
+    vendor = None
+    if params['migrate'] and params['backup']:
+        found, why = db.probe(new_tree, new_venv, restore=params['rollback'])
+        if why:
+            module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false to '
+                                 'deploy without a backup' % why, vendor=found.get('vendor'))
+        vendor = found['vendor']
+
+    live_project = os.path.join(root, _release.CODE, params['project_subdir'])
+    live_venv = os.path.join(root, _release.VENV_LINK)
     migrate_out = []
 
     def migrate():
-        project = os.path.join(root, _release.CODE, params['project_subdir'])
-        rc, out, err = run_manage(module, project, os.path.join(root, _release.VENV_LINK), ['migrate', '--noinput'],
+        rc, out, err = run_manage(module, live_project, live_venv, ['migrate', '--noinput'],
                                   settings=params['settings'], env_file=params['env_file'],
                                   run_as=params['run_as'], check_rc=False)
         migrate_out.extend(out.splitlines())
         if rc != 0:
             lines = [line for line in (err or out).strip().splitlines() if line.strip()]
             raise StepFailed('manage.py migrate failed (rc=%s): %s' % (rc, lines[-1] if lines else 'no output'))
+
+    def backup():
+        name = _backup.backup_name(result['release'], vendor, datetime.now(timezone.utc))
+        result['backup'] = db.backup(live_project, live_venv, vendor, backup_dir, name)
 
     if params['daemon_reload']:
         try:
@@ -404,7 +611,11 @@ def main():
             module.fail_json(msg='nothing was stopped: %s' % exc)
 
     def ready():
-        return _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        answered = _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        if not answered and params['rollback']:
+            raise StepFailed('%s did not answer %s within %s s' % (params['ready_url'], params['ready_status'],
+                                                                    params['ready_timeout']))
+        return answered
 
     old_workers = _release.child_pids(main_pid) if strategy == 'reload' else []
 
@@ -413,26 +624,53 @@ def main():
 
     switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
                              migrate if params['migrate'] else None,
-                             ready=ready if params['ready_url'] else None, replaced=replaced)
+                             ready=ready if params['ready_url'] else None, replaced=replaced,
+                             backup=backup if vendor else None)
+    now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    # Said before anything stops: a run killed from here on is finished by the next one.
+    _release.write_state(root, dict(info['state'], switching=dict(release=params['release'], started=now,
+                                                                   strategy=strategy)))
     try:
-        result['window'] = switch.run(params['swap'], strategy)
+        result['window'] = switch.run(swap, strategy)
     except (StepFailed, OSError) as exc:
+        kind = 'graceful reload' if strategy == 'reload' else 'downtime window'
+        fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, strategy=strategy,
+                    backup=result['backup'], recovered=result['recovered'], restored=[], answered=None)
+        if not params['rollback']:
+            service = ('as the reload left it' if strategy == 'reload' else 'failed to start' if switch.step == 'start'
+                       else 'left stopped')
+            left = 'code/ holds release %s, %sservice %s %s' % (
+                _release.tree_release(os.path.join(root, _release.CODE)) or params['release'],
+                'the schema is as migrate left it, ' if 'migrate' in switch.attempted else '',
+                params['service'], service)
+            module.fail_json(msg=_release.failure_message(kind, switch.step, exc, params['service'], False,
+                                                          backup=result['backup'], left=left), **fail)
+        said = {}
+        undo_error = None
         try:
-            restored = switch.undo()
+            fail['restored'] = switch.undo(lambda: schema_rollback(params, db, live_project, live_venv,
+                                                                     migrate_out, result['backup'], said))
         except (StepFailed, OSError) as undo_exc:
-            restored = ['nothing: the restore failed too (%s)' % undo_exc]
-        module.fail_json(msg='the %s failed at %s: %s. Restored: %s.'
-                         % ('graceful reload' if strategy == 'reload' else 'downtime window',
-                            switch.step, exc, ', '.join(restored)),
-                         failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, restored=restored,
-                         strategy=strategy)
+            undo_error = undo_exc
+        if undo_error is None:
+            if params['ready_url']:
+                fail['answered'] = _release.wait_for_url(params['ready_url'], params['ready_status'],
+                                                         params['ready_timeout'])
+            _release.write_state(root, dict((k, v) for k, v in info['state'].items() if k != 'switching'))
+        msg = _release.failure_message(
+            kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
+            _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],
+            fail['answered'], undo_error, result['backup'])
+        module.fail_json(msg=msg, **fail)
     result['steps'] = switch.steps
     result['ready'] = switch.answered
     result['migrated'] = params['migrate']
     if params['migrate']:
         result['migrate_output'] = migrate_out
-    state = switch.record(info['state'], datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
+    state = switch.record(info['state'], now)
     _release.write_state(root, state)
+    if params['backup']:
+        result['pruned_backups'] = _backup.prune_backups(backup_dir, params['backup_keep'])
     if params['prune']:
         keep = set(filter(None, [(state.get('current') or {}).get('venv'), (state.get('previous') or {}).get('venv')]))
         for name in _release.stale_venvs(root, keep):

@@ -1,0 +1,481 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Database backups before migrating, and taking the schema back after a failed deploy.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+The database is always reached through the project's own Django settings
+(``connections[alias].settings_dict``), in a ``manage.py shell -c`` child run
+like the migration plan (as the app's user, with its environment file), never
+from settings this module guesses:
+
+- SQLite: Python's ``sqlite3`` online backup API (``Connection.backup``), in
+  both directions; never a file copy, which could catch a half-written page.
+- PostgreSQL: ``pg_dump --format=custom``, restored with ``pg_restore --clean
+  --if-exists --no-owner --single-transaction``. The password goes to the
+  pg_dump/pg_restore child through its ``PGPASSWORD`` environment only: never
+  on a command line, never in any output.
+
+The child writes its file into a work directory the app's user owns, under
+the deploy root; this module then moves it into the backup directory
+(root's, mode 0700), and copies it back out for a restore.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
+    current_user,
+    last_error_line,
+    parse_marked_json,
+    run_manage,
+)
+from ansible_collections.simpledeploy.django.plugins.module_utils._release import StepError
+
+BACKUP_MARKER = '@@simpledeploy.django.backup@@ '
+VENDORS = ('sqlite', 'postgresql')
+SUFFIXES = {'sqlite': '.sqlite3', 'postgresql': '.dump'}
+WORKDIR_PREFIX = '.simpledeploy-backup-'
+_NAME = re.compile(r'^(?P<release>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.(?:sqlite3|dump)$')
+_UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
+_APPLYING = re.compile(r'^\s*Applying ([^.\s]+)\.([^.\s]+)\.\.\.')
+
+# Pure helpers, run both here (controller-side tests, see pg_dump_command)
+# and inside the project's virtualenv as part of CHILD_CODE: one source.
+HELPERS = r'''
+import re as _sd_re
+
+# Django's OPTIONS for PostgreSQL that libpq also reads from the environment.
+_SD_PG_OPTIONS = (
+    ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"), ("sslcrl", "PGSSLCRL"), ("passfile", "PGPASSFILE"),
+    ("service", "PGSERVICE"), ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"), ("options", "PGOPTIONS"),
+)
+_SD_PG_PLAIN_NAME = _sd_re.compile(r"^[^=\s'\"\\]+$")
+_SD_TOC_TABLE = _sd_re.compile(r"^\s*\d+;\s*\d+\s+\d+\s+TABLE\s+(?!DATA\s)(\S+)\s+(\S+)")
+
+
+def _sd_pg_environment(settings):
+    """libpq's environment for a Django settings_dict, without the password."""
+    env = {}
+    for key, var in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER"), ("NAME", "PGDATABASE")):
+        value = settings.get(key)
+        if value not in (None, ""):
+            env[var] = str(value)
+    options = settings.get("OPTIONS") or {}
+    for key, var in _SD_PG_OPTIONS:
+        value = options.get(key)
+        if value not in (None, ""):
+            env[var] = str(value)
+    return env
+
+
+def _sd_pg_password(settings):
+    """The environment that carries the password to the pg_dump/pg_restore child only."""
+    password = settings.get("PASSWORD")
+    return {"PGPASSWORD": str(password)} if password not in (None, "") else {}
+
+
+def _sd_pg_dbname(name):
+    """pg_restore's --dbname value: the plain name, or a conninfo that cannot be read as more."""
+    if name in (None, ""):
+        return ""
+    name = str(name)
+    if _SD_PG_PLAIN_NAME.match(name) and "://" not in name:
+        return name
+    return "dbname='%s'" % name.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _sd_pg_dump_command(settings, path, binary="pg_dump"):
+    """(argv, env) of the pg_dump that backs up the database of SETTINGS into PATH."""
+    return ([binary, "--format=custom", "--no-password", "--file=%s" % path],
+            _sd_pg_environment(settings))
+
+
+def _sd_pg_restore_command(settings, path, binary="pg_restore"):
+    """(argv, env) of the pg_restore that puts the dump PATH back into the database of SETTINGS."""
+    return ([binary, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--no-password",
+             "--dbname=%s" % _sd_pg_dbname(settings.get("NAME")), path],
+            _sd_pg_environment(settings))
+
+
+def _sd_toc_tables(listing):
+    """Names of the tables in a ``pg_restore --list`` listing."""
+    found = set()
+    for line in (listing or "").splitlines():
+        match = _SD_TOC_TABLE.match(line)
+        if match:
+            found.add(match.group(2))
+    return sorted(found)
+'''
+
+# Executed by ``manage.py shell -c`` in the project's virtualenv, as the
+# app's user. SIMPLEDEPLOY_BACKUP_MODE is probe (vendor and tools; changes
+# nothing), backup (into SIMPLEDEPLOY_BACKUP_PATH) or restore (from it). One
+# JSON line behind the marker; tracebacks and tool output go to stderr.
+CHILD_CODE = HELPERS + r'''
+import json as _j, os as _o, shutil as _sh, subprocess as _sp, sys as _s, traceback as _t
+
+
+def _sd_emit(obj):
+    _s.stdout.write("\n" + _o.environ["SIMPLEDEPLOY_MARKER"] + _j.dumps(obj) + "\n")
+    _s.stdout.flush()
+
+
+def _sd_fail(stage, exc=None, **extra):
+    if exc is not None:
+        _t.print_exc()
+        extra.setdefault("type", type(exc).__name__)
+        extra.setdefault("message", str(exc))
+    _sd_emit({"error": dict(stage=stage, **extra)})
+    _s.exit(3)
+
+
+def _sd_last(text):
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _sd_tool(argv, env, extra):
+    full = dict(_o.environ)
+    full.update(env)
+    full.update(extra)
+    try:
+        proc = _sp.run(argv, env=full, stdout=_sp.PIPE, stderr=_sp.PIPE, universal_newlines=True)
+    except OSError as exc:
+        _sd_fail(_o.path.basename(argv[0]), type=type(exc).__name__, message="%s: %s" % (argv[0], exc.strerror))
+    _s.stderr.write(proc.stderr)
+    return proc
+
+
+def _sd_sqlite_copy(source, target):
+    """Online backup of the SQLite file SOURCE into TARGET, checked."""
+    import sqlite3
+    from urllib.parse import quote
+    src = sqlite3.connect("file:%s?mode=ro" % quote(source), uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            check = dst.execute("PRAGMA quick_check").fetchone()[0]
+            tables = dst.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if check != "ok":
+        _sd_fail("check", type="CorruptCopy", message="PRAGMA quick_check says %s" % check)
+    return {"tables": tables}
+
+
+def _sd_postgresql(conn, mode, path, result):
+    settings = conn.settings_dict
+    tools = dict((name, _sh.which(name)) for name in ("pg_dump", "pg_restore"))
+    result["tools"] = tools
+    if mode == "backup":
+        argv, env = _sd_pg_dump_command(settings, path, tools["pg_dump"] or "pg_dump")
+        proc = _sd_tool(argv, env, _sd_pg_password(settings))
+        if proc.returncode != 0:
+            _sd_fail("pg_dump", type="pg_dump", message="rc=%d: %s" % (proc.returncode, _sd_last(proc.stderr)))
+        result["size"] = _o.path.getsize(path)
+    elif mode == "restore":
+        binary = tools["pg_restore"] or "pg_restore"
+        listing = _sd_tool([binary, "--list", path], {}, {})
+        if listing.returncode != 0:
+            _sd_fail("pg_restore", type="pg_restore", message="--list: %s" % _sd_last(listing.stderr))
+        # Tables the migrations created are not in the dump, so --clean would
+        # leave them, and a later migrate would trip on them: drop them first.
+        try:
+            existing = conn.introspection.django_table_names(only_existing=True, include_views=False)
+            extra = sorted(set(existing) - set(_sd_toc_tables(listing.stdout)))
+            if extra:
+                with conn.cursor() as cursor:
+                    for table in extra:
+                        cursor.execute("DROP TABLE IF EXISTS %s CASCADE" % conn.ops.quote_name(table))
+            conn.close()
+        except Exception as exc:
+            _sd_fail("connect", exc)
+        result["dropped"] = extra
+        argv, env = _sd_pg_restore_command(settings, path, binary)
+        proc = _sd_tool(argv, env, _sd_pg_password(settings))
+        if proc.returncode != 0:
+            _sd_fail("pg_restore", type="pg_restore", message="rc=%d: %s" % (proc.returncode, _sd_last(proc.stderr)))
+
+
+def _sd_main():
+    import django
+    from django.conf import settings
+    mode = _o.environ["SIMPLEDEPLOY_BACKUP_MODE"]
+    alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
+    path = _o.environ.get("SIMPLEDEPLOY_BACKUP_PATH") or None
+    try:
+        settings.DATABASES
+        from django.apps import apps
+        if not apps.ready:
+            django.setup()
+    except Exception as exc:
+        _sd_fail("settings", exc)
+    from django.db import connections
+    if alias not in settings.DATABASES:
+        _sd_fail("database", type="UnknownDatabase",
+                 message="not in settings.DATABASES (defined: %s)" % ", ".join(sorted(settings.DATABASES)))
+    try:
+        conn = connections[alias]
+        vendor = conn.vendor
+    except Exception as exc:
+        _sd_fail("backend", exc)
+    result = {"vendor": vendor, "database": alias, "exists": True}
+    if vendor == "sqlite":
+        if conn.is_in_memory_db():
+            _sd_fail("vendor", type="InMemoryDatabase", message="an in-memory SQLite database has nothing to back up")
+        name = _o.path.abspath(str(conn.settings_dict["NAME"]))
+        result.update(name=name, exists=_o.path.isfile(name))
+        if mode == "backup" and result["exists"]:
+            result.update(_sd_sqlite_copy(name, path))
+        elif mode == "restore":
+            result.update(_sd_sqlite_copy(path, name))
+    elif vendor == "postgresql":
+        _sd_postgresql(conn, mode, path, result)
+    elif mode != "probe":
+        _sd_fail("vendor", type="UnsupportedDatabase", message=vendor)
+    _sd_emit(result)
+
+
+_sd_main()
+'''
+
+
+class BackupError(StepError):
+    """A backup, a restore or a migration back failed; the message says which and why."""
+
+
+def _helpers():
+    """HELPERS compiled into a fresh namespace (no state kept between calls)."""
+    namespace = {}
+    exec(compile(HELPERS, '<simpledeploy backup helpers>', 'exec'), namespace)  # pylint: disable=exec-used
+    return namespace
+
+
+def pg_dump_command(settings, path, binary='pg_dump'):
+    """(argv, env) of the pg_dump child for a Django settings_dict; env never holds the password."""
+    return _helpers()['_sd_pg_dump_command'](settings, path, binary)
+
+
+def pg_restore_command(settings, path, binary='pg_restore'):
+    """(argv, env) of the pg_restore child for a Django settings_dict; env never holds the password."""
+    return _helpers()['_sd_pg_restore_command'](settings, path, binary)
+
+
+def pg_password_env(settings):
+    """What is added to the environment of the pg_dump/pg_restore child alone."""
+    return _helpers()['_sd_pg_password'](settings)
+
+
+def toc_tables(listing):
+    """Table names in a ``pg_restore --list`` listing."""
+    return _helpers()['_sd_toc_tables'](listing)
+
+
+def backup_name(release, vendor, when):
+    """``<release>-<YYYYmmddTHHMMSSZ>.sqlite3|.dump`` for a backup taken at WHEN (a UTC datetime)."""
+    label = _UNSAFE.sub('_', release or 'unknown').strip('.') or 'unknown'
+    return '%s-%s%s' % (label, when.strftime('%Y%m%dT%H%M%SZ'), SUFFIXES[vendor])
+
+
+def backups_to_prune(names, keep):
+    """The backup file names among NAMES beyond the KEEP newest (by their timestamp), oldest first.
+
+    Only names this module writes are considered; anything else is left alone.
+    """
+    ours = []
+    for name in names:
+        match = _NAME.match(name)
+        if match:
+            ours.append((match.group('stamp'), int(match.group('n') or 0), name))
+    ours.sort()
+    return [name for dummy, dummy2, name in ours[:max(0, len(ours) - max(0, keep))]]
+
+
+def prune_backups(directory, keep):
+    """Remove the backups in DIRECTORY beyond the KEEP newest; returns the removed names."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for name in backups_to_prune(names, keep):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+            removed.append(name)
+    return removed
+
+
+def touched_apps(migrate_lines):
+    """Apps, in order, whose migrations ``manage.py migrate`` began to apply (its "Applying" lines)."""
+    apps = []
+    for line in migrate_lines or ():
+        match = _APPLYING.match(line)
+        if match and match.group(1) not in apps:
+            apps.append(match.group(1))
+    return apps
+
+
+def reverse_targets(applied_leaves, apps):
+    """``[(app, target)]`` that ``manage.py migrate`` takes back to APPLIED_LEAVES, last app first.
+
+    APPLIED_LEAVES is the per-app applied leaf migrations read before the
+    deploy (``[{app, name}]``); an app without one goes back to ``zero``.
+    Raises ValueError when an app had more than one leaf (unmerged branches:
+    no single target says where it was).
+    """
+    leaves = {}
+    for leaf in applied_leaves or ():
+        leaves.setdefault(leaf['app'], []).append(leaf['name'])
+    targets = []
+    for app in reversed(list(apps)):
+        names = leaves.get(app, [])
+        if len(names) > 1:
+            raise ValueError('the app %s had %d applied leaf migrations (%s): no single target to migrate back to'
+                             % (app, len(names), ', '.join(sorted(names))))
+        targets.append((app, names[0] if names else 'zero'))
+    return targets
+
+
+def stale_workdirs(root):
+    """Work directories left by a killed run under ROOT."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return sorted(os.path.join(root, name) for name in names if name.startswith(WORKDIR_PREFIX))
+
+
+def ensure_backup_dir(path):
+    """Create PATH (and its parents) for backups: root's, mode 0700. An existing one is left as it is."""
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o700)
+        os.chmod(path, 0o700)
+        if os.geteuid() == 0:
+            os.chown(path, 0, 0)
+
+
+class Database(object):
+    """The project's database, reached through its own settings by ``manage.py shell -c`` children.
+
+    Every child runs as RUN_AS with ENV_FILE and SETTINGS, like migrate.
+    """
+
+    def __init__(self, module, root, settings=None, env_file=None, run_as=None, alias='default'):
+        self.module = module
+        self.root = root
+        self.settings = settings
+        self.env_file = env_file
+        self.run_as = run_as
+        self.alias = alias
+
+    def _run(self, project, virtualenv, mode, path=None):
+        extra = {
+            'SIMPLEDEPLOY_MARKER': BACKUP_MARKER,
+            'SIMPLEDEPLOY_DATABASE': self.alias,
+            'SIMPLEDEPLOY_BACKUP_MODE': mode,
+            'SIMPLEDEPLOY_BACKUP_PATH': path or '',
+            'PYTHONDONTWRITEBYTECODE': '1',
+        }
+        rc, out, err = run_manage(self.module, project, virtualenv, ['shell', '--verbosity', '0', '-c', CHILD_CODE],
+                                  settings=self.settings, env_file=self.env_file, run_as=self.run_as,
+                                  check_rc=False, extra_env=extra)
+        data = parse_marked_json(out, BACKUP_MARKER)
+        if data is None:
+            raise BackupError('Django could not start (manage.py shell, rc=%s): %s' % (rc, last_error_line(err, out)))
+        if 'error' in data:
+            error = data['error']
+            raise BackupError('%s: %s' % (error.get('stage'), error.get('message') or error.get('type')))
+        return data
+
+    def probe(self, project, virtualenv, restore=False):
+        """Before the stop: (vendor facts, None) when a backup can be taken, (facts, why not) otherwise."""
+        try:
+            found = self._run(project, virtualenv, 'probe')
+        except BackupError as exc:
+            return {}, 'could not read the database settings of %r: %s' % (self.alias, exc)
+        vendor = found.get('vendor')
+        if vendor not in VENDORS:
+            return found, ('the database %r is %s: backups support SQLite and PostgreSQL only'
+                           % (self.alias, vendor))
+        if vendor == 'postgresql':
+            tools = found.get('tools') or {}
+            missing = [name for name in ('pg_dump', 'pg_restore') if not tools.get(name)
+                       and (name == 'pg_dump' or restore)]
+            if missing:
+                return found, ('%s not found on the PATH of %s for the PostgreSQL database %r: install the '
+                               'PostgreSQL client (postgresql-client)'
+                               % (' and '.join(missing), self.run_as or current_user(), self.alias))
+        return found, None
+
+    def _workdir(self):
+        """A directory under the deploy root that the child's user owns (the backup dir is root's)."""
+        path = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.root)
+        if self.run_as and self.run_as != current_user():
+            entry = pwd.getpwnam(self.run_as)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return path
+
+    def backup(self, project, virtualenv, vendor, directory, name):
+        """Back the database up into DIRECTORY/NAME (root's, 0600); returns its path, or None when
+        there is no database yet (a SQLite file not created yet)."""
+        ensure_backup_dir(directory)
+        work = self._workdir()
+        try:
+            partial = os.path.join(work, name)
+            found = self._run(project, virtualenv, 'backup', partial)
+            if not found.get('exists'):
+                return None
+            target = os.path.join(directory, name)
+            base, ext = os.path.splitext(target)
+            count = 0
+            while os.path.lexists(target):
+                count += 1
+                target = '%s-%d%s' % (base, count, ext)
+            shutil.move(partial, target)
+            info = os.lstat(target)
+            if not stat.S_ISREG(info.st_mode):
+                os.unlink(target)
+                raise BackupError('the backup child did not leave a regular file at %s' % partial)
+            if os.geteuid() == 0:
+                os.chown(target, 0, 0)
+            os.chmod(target, 0o600)
+            return target
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def restore(self, project, virtualenv, path):
+        """Put the backup PATH back into the live database (the service must be stopped)."""
+        work = self._workdir()
+        try:
+            copy = os.path.join(work, os.path.basename(path))
+            shutil.copyfile(path, copy)
+            if self.run_as and self.run_as != current_user():
+                entry = pwd.getpwnam(self.run_as)
+                os.chown(copy, entry.pw_uid, entry.pw_gid)
+            os.chmod(copy, 0o600)
+            return self._run(project, virtualenv, 'restore', copy)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def migrate_to(self, project, virtualenv, app, target):
+        """``manage.py migrate APP TARGET``: unapply what came after TARGET."""
+        rc, out, err = run_manage(self.module, project, virtualenv, ['migrate', app, target, '--noinput'],
+                                  settings=self.settings, env_file=self.env_file, run_as=self.run_as,
+                                  check_rc=False)
+        if rc != 0:
+            raise BackupError('manage.py migrate %s %s failed (rc=%s): %s' % (app, target, rc, last_error_line(err, out)))
+        return out
