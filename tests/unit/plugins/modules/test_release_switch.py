@@ -205,7 +205,12 @@ def test_a_failing_migration_puts_the_old_release_back_and_keeps_the_data(deploy
     assert '0003_explode' not in applied(deployed)
     assert rows(deployed) == 3
     state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
-    assert state['current']['release'] == 'v1'
+    assert state['current']['release'] == 'v1' and 'switching' not in state
+    # Without applied_leaves nor a backup there is nowhere to take the schema back to: said so.
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+    assert 'schema NOT restored (no applied_leaves to migrate back to, and no backup was taken, backup is false)' \
+        in result['msg']
+    assert result['msg'].endswith('Logs: journalctl -u person -n 50')
 
 
 def test_check_mode_stops_nothing_and_moves_nothing(deployed, systemctl, run_module):
@@ -310,3 +315,369 @@ def test_check_mode_previews_strategy_downtime_and_files(deployed, systemctl, ru
     assert 'db.sqlite3' not in prepared
     assert sorted(os.listdir(deployed)) == before
     assert not systemctl.exists()
+
+
+# ---------------------------------------------------------------------------
+# Backups and schema rollback (real migrations on SQLite)
+
+# 0002 (AddField) applies, then this fails: 0002 must be unapplied again.
+IRREVERSIBLE_DATA = '''
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    apps.get_model("people", "Person").objects.update(weight=70)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("people", "0002_person_weight")]
+    operations = [migrations.RunPython(fill)]
+'''
+
+FAILING_AFTER_IRREVERSIBLE = FAILING_MIGRATION.replace('0002_person_weight', '0003_fill')
+
+
+def fake_venv(root, key, venv):
+    """venvs/KEY: a second virtualenv (sharing the cached one's packages), marked ready."""
+    path = os.path.join(root, 'venvs', key)
+    os.makedirs(os.path.join(path, 'bin'))
+    shutil.copy(os.path.join(venv.path, 'pyvenv.cfg'), path)
+    os.symlink(os.path.join(venv.path, 'lib'), os.path.join(path, 'lib'))
+    os.symlink(os.path.realpath(venv.python), os.path.join(path, 'bin', 'python'))
+    with open(os.path.join(path, _release.VENV_READY), 'w') as handle:
+        handle.write(key + '\n')
+    return path
+
+
+def schema(db):
+    """Every table's columns, every row of people_person, the applied migrations: what a restore must give back."""
+    with sqlite3.connect(db) as conn:
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        columns = dict((table, [row[1] for row in conn.execute('PRAGMA table_info("%s")' % table)])
+                       for table in tables)
+        people = conn.execute('SELECT * FROM people_person ORDER BY id').fetchall()
+        migrations = conn.execute('SELECT app, name FROM django_migrations ORDER BY id').fetchall()
+    return {'columns': columns, 'people': people, 'migrations': migrations}
+
+
+def applied_leaves(root):
+    """What migration_status reports as applied_leaves (linear histories: the last one per app)."""
+    with sqlite3.connect(os.path.join(root, 'shared', 'db.sqlite3')) as conn:
+        return [{'app': app, 'name': name} for app, name in conn.execute(
+            'SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app')]
+
+
+def add_migration(root, name, text):
+    with open(os.path.join(root, 'staging', 'people', 'migrations', name + '.py'), 'w') as handle:
+        handle.write(text)
+
+
+def backups(root):
+    path = os.path.join(root, 'backups')
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+def closed_port():
+    import socket
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_a_failure_after_a_migration_applied_migrates_it_back_with_code_and_venv(deployed, venv, systemctl, run_module):
+    add_migration(deployed, '0003_explode', FAILING_MIGRATION)
+    fake_venv(deployed, 'new', venv)
+    db = os.path.join(deployed, 'shared', 'db.sqlite3')
+    before = schema(db)
+    result = run_module(release_switch, args(deployed, venv_key='new', backup=True,
+                                             applied_leaves=applied_leaves(deployed), reversible=True))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert '  Applying people.0002_person_weight... OK' in result['migrate_output']
+    assert result['restored'] == ['schema: migrated back people to 0001_initial', 'venv', 'code', 'service started']
+    # schema, rows and applied migrations as before; old code and venv serving again
+    assert schema(db) == before
+    assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
+    assert os.readlink(os.path.join(deployed, 'venv')) == venv.path
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+    # the backup: root's directory and file, named after the release, a valid SQLite copy of the old schema
+    name, = backups(deployed)
+    assert name.startswith('v2-') and name.endswith('Z.sqlite3') and len(name) == len('v2-20260101T000000Z.sqlite3')
+    path = os.path.join(deployed, 'backups', name)
+    assert stat.S_IMODE(os.stat(os.path.join(deployed, 'backups')).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert result['backup'] == path
+    with sqlite3.connect(path) as conn:
+        assert conn.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+    assert schema(path) == before
+    assert not [n for n in os.listdir(deployed) if n.startswith('.simpledeploy-backup-')]
+    msg = result['msg']
+    assert msg.startswith('the downtime window failed at migrate: manage.py migrate failed (rc=1): ')
+    assert 'data migration exploded' in msg
+    assert ('Restored: code of release v1, its virtualenv, schema migrated back people to 0001_initial, '
+            'service person started.' in msg)
+    assert 'Backup taken before migrating: %s.' % path in msg
+    assert msg.endswith('Logs: journalctl -u person -n 50')
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert state['current']['release'] == 'v1' and 'switching' not in state
+
+
+@pytest.mark.parametrize('reversible', [False, None], ids=['known-irreversible', 'found-irreversible'])
+def test_an_irreversible_plan_that_fails_restores_the_schema_from_the_backup(
+        deployed, systemctl, run_module, reversible):
+    # 0002 adds a column, 0003 fills it with no way back, 0004 fails.
+    add_migration(deployed, '0003_fill', IRREVERSIBLE_DATA)
+    add_migration(deployed, '0004_explode', FAILING_AFTER_IRREVERSIBLE)
+    db = os.path.join(deployed, 'shared', 'db.sqlite3')
+    before = schema(db)
+    result = run_module(release_switch, args(deployed, backup=True, applied_leaves=applied_leaves(deployed),
+                                             reversible=reversible))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert '  Applying people.0003_fill... OK' in result['migrate_output']
+    path = os.path.join(deployed, 'backups', backups(deployed)[0])
+    why = ('not reversible' if reversible is False
+           else 'migrating back failed: manage.py migrate people 0001_initial failed (rc=1): ')
+    assert result['restored'][0].startswith('schema: restored from backup %s (%s' % (path, why))
+    assert result['restored'][1:] == ['code', 'service started']
+    after = schema(db)
+    assert after['columns']['people_person'] == before['columns']['people_person'] == ['id', 'name', 'height']
+    assert after == before
+    assert 'schema restored from backup %s' % path in result['msg']
+
+
+def test_a_ready_url_that_never_answers_rolls_everything_back(deployed, systemctl, run_module):
+    url = 'http://127.0.0.1:%d/' % closed_port()
+    db = os.path.join(deployed, 'shared', 'db.sqlite3')
+    before = schema(db)
+    result = run_module(release_switch, args(deployed, backup=True, applied_leaves=applied_leaves(deployed),
+                                             reversible=True, ready_url=url, ready_timeout=0.3))
+    assert result['failed'] and result['failed_step'] == 'ready'
+    # the new release was started, then stopped again before its schema went back; the old one started
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person', 'stop person', 'start person']
+    assert result['restored'] == ['schema: migrated back people to 0001_initial', 'code', 'service started']
+    assert schema(db) == before
+    assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
+    assert result['answered'] is False
+    assert '%s did not answer 200 within 0.3 s' % url in result['msg']
+    assert 'service person started and answering: no' in result['msg']
+
+
+def test_rollback_false_leaves_everything_as_it_failed_and_says_so(deployed, systemctl, run_module):
+    add_migration(deployed, '0003_explode', FAILING_MIGRATION)
+    result = run_module(release_switch, args(deployed, backup=True, rollback=False,
+                                             applied_leaves=applied_leaves(deployed), reversible=True))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert result['restored'] == []
+    assert systemctl.read_text().splitlines() == ['stop person']
+    assert os.path.exists(os.path.join(deployed, 'code', 'people', 'migrations', '0003_explode.py'))
+    assert os.path.exists(os.path.join(deployed, 'code.previous', 'people', 'legacy.py'))
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+    assert ('Nothing was rolled back (rollback is false): code/ holds release v2, the schema is as migrate '
+            'left it, service person left stopped.' in result['msg'])
+    assert result['backup'] and os.path.isfile(result['backup'])
+    # the window is still open: the next run finishes it
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert state['switching']['release'] == 'v2'
+
+
+def test_rollback_false_reports_a_ready_url_that_does_not_answer_without_failing(deployed, systemctl, run_module):
+    url = 'http://127.0.0.1:%d/' % closed_port()
+    result = run_module(release_switch, args(deployed, rollback=False, ready_url=url, ready_timeout=0.2))
+    assert not result.get('failed'), result['msg']
+    assert result['ready'] is False
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+
+
+def test_retention_keeps_the_newest_backups_and_nothing_else_is_touched(deployed, systemctl, run_module):
+    folder = os.path.join(deployed, 'backups')
+    os.makedirs(folder)
+    old = ['v0-2020010%dT000000Z.sqlite3' % day for day in (1, 2, 3, 4)]
+    for name in old + ['notes.txt']:
+        open(os.path.join(folder, name), 'w').close()
+    result = run_module(release_switch, args(deployed, backup=True, backup_keep=2))
+    assert not result.get('failed'), result['msg']
+    assert result['pruned_backups'] == old[:3]
+    new = os.path.basename(result['backup'])
+    assert backups(deployed) == sorted([old[3], new, 'notes.txt'])
+    taken = schema(result['backup'])['migrations']
+    assert ('people', '0001_initial') in taken and ('people', '0002_person_weight') not in taken
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+
+
+def test_no_backup_without_migrate_or_when_not_asked(deployed, systemctl, run_module):
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed') and result['backup'] is None and backups(deployed) == []
+
+
+def test_an_unsupported_database_fails_before_the_stop(deployed, systemctl, run_module):
+    with open(os.path.join(deployed, 'staging', 'mysite', 'settings_dummy.py'), 'w') as handle:
+        handle.write("from .settings import *  # noqa\nDATABASES = {'default': {'ENGINE': 'django.db.backends.dummy'}}\n")
+    result = run_module(release_switch, args(deployed, backup=True, settings='mysite.settings_dummy'))
+    assert result['failed']
+    assert result['msg'] == ("cannot back up the database, nothing was stopped: the database 'default' is unknown: "
+                             "backups support SQLite and PostgreSQL only. Set backup: false to deploy without a backup")
+    assert not systemctl.exists()
+    assert 'switching' not in json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+
+
+def pg_env_file(root, password, port):
+    with open(os.path.join(root, 'app.env'), 'w') as handle:
+        handle.write('DJANGO_SECRET_KEY=release-switch-test-secret\nDJANGO_DB_ENGINE=postgresql\n'
+                     'DJANGO_DB_HOST=127.0.0.1\nDJANGO_DB_PORT=%d\nDJANGO_DB_USER=person\nDJANGO_DB_NAME=person\n'
+                     'DJANGO_DB_CONNECT_TIMEOUT=2\nDJANGO_DB_PASSWORD=%s\n' % (port, password))
+
+
+def test_a_missing_pg_dump_fails_before_the_stop(deployed, systemctl, run_module, monkeypatch):
+    pg_env_file(deployed, 'pg-password-0b7e41', closed_port())
+    # only the fake systemctl: no pg_dump on this PATH
+    monkeypatch.setenv('PATH', str(systemctl.parent / 'bin'))
+    result = run_module(release_switch, args(deployed, backup=True))
+    assert result['failed']
+    assert result['msg'].startswith('cannot back up the database, nothing was stopped: pg_dump and pg_restore not '
+                                    "found on the PATH of root for the PostgreSQL database 'default'")
+    assert 'backup: false' in result['msg']
+    assert not systemctl.exists()
+    assert os.path.isdir(os.path.join(deployed, 'staging'))
+    assert 'pg-password-0b7e41' not in result.raw
+
+
+# Records its argv and whether it got the password, and writes a dump file.
+FAKE_PG_DUMP = '''#!/bin/sh
+{ echo "argv: $*"; echo "PGPASSWORD=${PGPASSWORD:-unset} PGHOST=$PGHOST PGDATABASE=$PGDATABASE"; } >> %s
+for arg; do case "$arg" in --file=*) echo dump > "${arg#--file=}";; esac; done
+'''
+
+
+def test_postgresql_backup_passes_the_password_to_pg_dump_alone(deployed, systemctl, run_module, monkeypatch):
+    """No server here: a pg_dump on PATH records what it got; migrate then fails to connect."""
+    password = 'pg-password-0b7e41'
+    pg_env_file(deployed, password, closed_port())
+    bindir = systemctl.parent / 'bin'
+    calls = systemctl.parent / 'pg.log'
+    for tool in ('pg_dump', 'pg_restore'):
+        (bindir / tool).write_text(FAKE_PG_DUMP % calls)
+        (bindir / tool).chmod(0o755)
+    result = run_module(release_switch, args(deployed, backup=True, applied_leaves=[], reversible=True))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    log = calls.read_text()
+    assert log.startswith('argv: --format=custom --no-password --file=')
+    assert 'PGPASSWORD=%s PGHOST=127.0.0.1 PGDATABASE=person' % password in log
+    assert password not in log.splitlines()[0]
+    assert result['backup'].endswith('.dump') and os.path.basename(result['backup']).startswith('v2-')
+    assert open(result['backup']).read() == 'dump\n'
+    # nothing was applied (no server): the schema is left alone, the old code comes back
+    assert 'schema unchanged (no migration was applied)' in result['msg']
+    assert result['restored'] == ['code', 'service started']
+    assert password not in result.raw
+
+
+def test_secrets_of_the_env_file_are_never_in_the_result(deployed, systemctl, run_module):
+    with open(os.path.join(deployed, 'app.env'), 'a') as handle:
+        handle.write('DJANGO_DB_PASSWORD=db-password-77e1c0\nAPI_TOKEN=api-token-5d2f90\n')
+    add_migration(deployed, '0003_fill', IRREVERSIBLE_DATA)
+    add_migration(deployed, '0004_explode', FAILING_AFTER_IRREVERSIBLE.replace(
+        'raise RuntimeError("data migration exploded")',
+        'import os; raise RuntimeError(os.environ["DJANGO_DB_PASSWORD"] + os.environ["API_TOKEN"])'))
+    result = run_module(release_switch, args(deployed, backup=True, applied_leaves=applied_leaves(deployed)))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert result['restored'][0].startswith('schema: restored from backup')
+    for secret in ('db-password-77e1c0', 'api-token-5d2f90', 'release-switch-test-secret'):
+        assert secret not in result.raw
+
+
+# ---------------------------------------------------------------------------
+# Runs killed mid-window: the trees say how far they got
+
+def kill_after_swap(root, release='v2'):
+    """What a run killed right after its swap leaves: new tree live, old aside, state still old."""
+    for tree, name in (('staging', release), ('code', 'v1')):
+        _release.write_release(os.path.join(root, tree), name)
+    _release.swap_trees(root)
+    state = json.load(open(os.path.join(root, '.simpledeploy.json')))
+    state['switching'] = {'release': release, 'started': '2026-11-24T10:15:00Z', 'strategy': 'simple'}
+    _release.write_state(root, state)
+
+
+def test_a_window_killed_after_the_swap_is_finished_without_swapping_again(deployed, systemctl, run_module):
+    kill_after_swap(deployed)
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed'), result['msg']
+    assert result['recovered'] is True
+    assert result['recovery']['switching']['release'] == 'v2'
+    assert result['recovery']['found'] == {'code': 'v2', 'previous': 'v1', 'staging': None}
+    assert result['recovery']['notes'] == ['code/ already holds release v2: not swapped again']
+    # the old tree is still aside for a rollback; the rest of the window ran
+    assert os.path.exists(os.path.join(deployed, 'code.previous', 'people', 'legacy.py'))
+    assert os.path.exists(os.path.join(deployed, 'code', 'people', 'migrations', '0002_person_weight.py'))
+    assert 'swap' not in result['steps']
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+    assert result['previous_release'] == 'v1'
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert 'switching' not in state
+    assert state['current']['release'] == 'v2' and state['previous']['release'] == 'v1'
+
+
+def test_a_restaged_copy_of_the_live_release_is_removed_not_swapped(deployed, copy_person, systemctl, run_module):
+    kill_after_swap(deployed)
+    copy_person('v2', os.path.join(deployed, 'staging'))
+    _release.write_release(os.path.join(deployed, 'staging'), 'v2')
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed'), result['msg']
+    assert result['recovery']['notes'][1] == 'staging/ holds release v2 too: removed'
+    assert not os.path.exists(os.path.join(deployed, 'staging'))
+    assert _release.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
+
+
+def test_a_swap_killed_between_its_two_renames_puts_the_old_tree_aside(deployed, systemctl, run_module):
+    _release.write_release(os.path.join(deployed, 'staging'), 'v2')
+    _release.write_release(os.path.join(deployed, 'code'), 'v1')
+    # the exchange happened, the rename of the old tree to code.previous/ did not
+    os.rename(os.path.join(deployed, 'code'), os.path.join(deployed, 'tmp'))
+    os.rename(os.path.join(deployed, 'staging'), os.path.join(deployed, 'code'))
+    os.rename(os.path.join(deployed, 'tmp'), os.path.join(deployed, 'staging'))
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    _release.write_state(deployed, dict(state, switching={'release': 'v2', 'started': 'x'}))
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed'), result['msg']
+    assert _release.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
+    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert not os.path.exists(os.path.join(deployed, 'staging'))
+
+
+def test_the_window_marks_the_trees_and_says_it_is_open_until_it_is_done(deployed, systemctl, run_module):
+    seen = []
+
+    def migrate_spy(*a, **k):
+        seen.append(json.load(open(os.path.join(deployed, '.simpledeploy.json'))))
+        return real(*a, **k)
+
+    real = release_switch.run_manage
+    release_switch.run_manage = migrate_spy
+    try:
+        result = run_module(release_switch, args(deployed))
+    finally:
+        release_switch.run_manage = real
+    assert not result.get('failed'), result['msg']
+    assert seen[0]['switching']['release'] == 'v2' and seen[0]['current']['release'] == 'v1'
+    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert 'switching' not in json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+
+
+def test_a_staged_tree_of_another_release_is_refused_before_the_stop(deployed, systemctl, run_module):
+    _release.write_release(os.path.join(deployed, 'staging'), 'v9')
+    result = run_module(release_switch, args(deployed))
+    assert result['failed'] and 'holds release v9, not v2' in result['msg']
+    assert not systemctl.exists()
+
+
+def test_the_file_diff_ignores_the_release_marker(deployed, systemctl, run_module):
+    _release.write_release(os.path.join(deployed, 'code'), 'v1')
+    new = manifest_of(os.path.join(deployed, 'staging'))
+    new[_release.RELEASE_FILE] = {'type': 'file', 'mode': 0o644, 'size': 3, 'sha256': '0' * 64}
+    result = run_module(release_switch, args(deployed, manifest=new, keep_paths=['db.sqlite3', 'media', '.env']),
+                        check_mode=True)
+    assert result['files'] == {'added': 1, 'changed': 4, 'removed': 1}
+    assert _release.RELEASE_FILE not in result['diff']['prepared']
