@@ -12,8 +12,9 @@ short_description: Report what is deployed under a Django app's deploy root, and
 version_added: 0.1.0
 description:
   - Reads the deploy root of an app deployed by the role C(simpledeploy.django.deploy) and
-    reports the live and previous releases, whether a virtualenv is ready, whether the
-    service unit exists, and whether the role may use the directory at all.
+    reports the live, previous and staged releases, whether a window was left open by a killed
+    run, whether a virtualenv is ready, whether the service unit exists, and whether the role
+    may use the directory at all.
   - A directory is not safe when it is C(/), a system directory, a user's home directory (or
     holds one), or when it exists with content and was not created by the collection. The
     module reports the reason; the role stops on it before anything changes.
@@ -85,15 +86,30 @@ reason:
   type: str
   sample: deploy_root /home/alice is (or holds) the home directory /home/alice
 current_release:
-  description: The release live in C(code/), or null.
+  description:
+    - The release live in C(code/), or null. Read from C(code/.simpledeploy-release) when the tree has it
+      (after a run killed inside its window the trees are ahead of the marker file), else from the marker file.
   returned: always
   type: str
   sample: 3f2a9c0d1e4b5a67
 previous_release:
-  description: The release kept in C(code.previous/), or null.
+  description: The release kept in C(code.previous/) (its C(.simpledeploy-release), else the marker file), or null.
   returned: always
   type: str
   sample: 0c4b2a1d9e8f7a65
+staged_release:
+  description: The release in C(staging/) (its C(.simpledeploy-release)), or null.
+  returned: always
+  type: str
+  sample: null
+switching:
+  description:
+    - The record of a window in progress, C(release), C(started) and C(strategy), or null. Set while
+      M(simpledeploy.django.release_switch) runs; still there afterwards means that run was killed, and the
+      next one finishes the window.
+  returned: always
+  type: dict
+  sample: {"release": "3f2a9c0d1e4b5a67", "started": "2026-11-24T10:15:00Z", "strategy": "simple"}
 current_venv:
   description: The virtualenv key the live release runs with, or null.
   returned: always

@@ -373,3 +373,150 @@ def test_a_failed_reload_restarts_the_old_tree(tmp_path):
     assert switch.undo() == ['code', 'service restarted']
     assert systemctl.calls == [('reload', 'person'), ('restart', 'person')]
     assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+
+
+def test_tree_release_reads_the_marker_and_write_release_writes_it(tmp_path):
+    tree_path = str(tmp_path / 'code')
+    os.mkdir(tree_path)
+    assert _release.tree_release(tree_path) is None
+    _release.write_release(tree_path, 'abc123')
+    assert (tmp_path / 'code' / _release.RELEASE_FILE).read_text() == 'abc123\n'
+    assert _release.tree_release(tree_path) == 'abc123'
+    (tmp_path / 'code' / _release.RELEASE_FILE).write_text('\n')
+    assert _release.tree_release(tree_path) is None
+    assert _release.tree_release(str(tmp_path / 'missing')) is None
+
+
+def test_inspect_root_takes_the_releases_from_the_trees(tmp_path):
+    root = make_root(tmp_path, {'current': {'release': 'old', 'venv': 'v1'}, 'previous': {'release': 'older'},
+                                'switching': {'release': 'new'}})
+    tree(root, 'code', {_release.RELEASE_FILE: 'new\n'})
+    info = _release.inspect_root(root, (), 'person')
+    assert (info['current_release'], info['previous_release'], info['staged_release']) == ('new', 'older', None)
+    assert info['switching'] == {'release': 'new'}
+    tree(root, 'code.previous', {_release.RELEASE_FILE: 'old\n'})
+    tree(root, 'staging', {_release.RELEASE_FILE: 'next\n'})
+    info = _release.inspect_root(root, (), 'person')
+    assert (info['previous_release'], info['staged_release']) == ('old', 'next')
+
+
+def test_a_rotation_killed_between_its_renames_is_finished_without_losing_the_old_tree(tmp_path, monkeypatch):
+    monkeypatch.setattr(_release, 'exchange_paths', lambda first, second: False)
+    root = setup_release(tmp_path)
+    # the first plain rename happened: code/ -> code.previous/
+    shutil.rmtree(os.path.join(root, 'code.previous'))
+    os.rename(os.path.join(root, 'code'), os.path.join(root, 'code.previous'))
+    _release.swap_trees(root)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'new'
+    assert read_tree(os.path.join(root, 'code.previous'))['manage.py'] == 'old'
+
+
+@pytest.mark.parametrize('trees, switching, swap, staging, notes', [
+    # nothing special: swap as asked
+    ({'code': 'a', 'staging': 'b'}, None, True, None, []),
+    # code/ already holds the release: no swap; a copy of it in staging/ goes
+    ({'code': 'b', 'previous': 'a'}, {'release': 'b'}, False, None,
+     ['code/ already holds release b: not swapped again']),
+    ({'code': 'b', 'previous': 'a', 'staging': 'b'}, None, False, 'remove',
+     ['code/ already holds release b: not swapped again', 'staging/ holds release b too: removed']),
+    # the exchange ran, its last rename did not: the old live tree waits in staging/
+    ({'code': 'b', 'staging': 'a'}, {'release': 'b'}, False, 'aside',
+     ['code/ already holds release b: not swapped again',
+      'staging/ holds release a, the one that was live: moved to code.previous/']),
+    # without a record of a window, another release in staging/ is not ours to move
+    ({'code': 'b', 'staging': 'a'}, None, False, None, ['code/ already holds release b: not swapped again']),
+    # trees without markers (an older layout): as asked
+    ({}, None, True, None, []),
+])
+def test_resume_plan(tmp_path, trees, switching, swap, staging, notes):
+    root = make_root(tmp_path, {})
+    names = {'code': 'code', 'previous': 'code.previous', 'staging': 'staging'}
+    for key in ('code', 'staging'):
+        tree(root, names[key], {'manage.py': key})
+    for key, release in trees.items():
+        tree(root, names[key], {_release.RELEASE_FILE: release + '\n'})
+    plan = _release.resume_plan(root, 'b', True, switching)
+    assert (plan['swap'], plan['staging'], plan['notes']) == (swap, staging, notes)
+    assert plan['found']['code'] == trees.get('code')
+
+
+def test_apply_resume_moves_the_old_tree_aside_or_removes_the_copy(tmp_path):
+    root = make_root(tmp_path, {})
+    tree(root, 'staging', {'f': 'old'})
+    _release.apply_resume(root, {'staging': 'aside'})
+    assert read_tree(os.path.join(root, 'code.previous')) == {'f': 'old'}
+    tree(root, 'staging', {'f': 'copy'})
+    _release.apply_resume(root, {'staging': 'remove'})
+    assert not os.path.exists(os.path.join(root, 'staging'))
+    _release.apply_resume(root, {'staging': None})
+    assert read_tree(os.path.join(root, 'code.previous')) == {'f': 'old'}
+
+
+def test_record_takes_the_previous_release_from_the_tree_aside(tmp_path):
+    root = make_root(tmp_path, {})
+    # A killed run swapped b in and never wrote the state: code.previous/ holds a, as the state's current says.
+    tree(root, 'code.previous', {_release.RELEASE_FILE: 'a\n'})
+    state = {'current': {'release': 'a', 'venv': 'v1'}, 'previous': {'release': 'z'},
+             'switching': {'release': 'b'}}
+    new = _release.Switch(root, 'b', 'v2', 'person', None).record(state, 't')
+    assert new['previous'] == {'release': 'a', 'venv': 'v1'} and 'switching' not in new
+    # The state is two releases behind the trees: the tree aside wins.
+    tree(root, 'code.previous', {_release.RELEASE_FILE: 'y\n'})
+    new = _release.Switch(root, 'b', 'v2', 'person', None).record(state, 't')
+    assert new['previous'] == {'release': 'y'}
+
+
+def test_undo_takes_the_schema_back_first_with_the_service_stopped(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+    seen = []
+
+    def schema():
+        seen.append((list(systemctl.calls), read_tree(os.path.join(root, 'code'))['manage.py']))
+        return ['schema: migrated back']
+
+    def ready():
+        raise _release.StepError('did not answer')
+
+    switch = _release.Switch(root, 'new', 'v2', 'person', systemctl, lambda: None, ready=ready,
+                             backup=lambda: None)
+    with pytest.raises(_release.StepError):
+        switch.run(swap=True)
+    assert switch.attempted == ['stop', 'swap', 'venv', 'backup', 'migrate', 'start', 'ready']
+    assert switch.undo(schema) == ['schema: migrated back', 'venv', 'code', 'service started']
+    # stopped again before the schema went back, with the new tree (its migrations) still live
+    assert seen == [([('stop', 'person'), ('start', 'person'), ('stop', 'person')], 'new')]
+    assert systemctl.calls[-1] == ('start', 'person')
+
+
+def test_undo_leaves_the_schema_alone_when_migrate_never_began(tmp_path):
+    root = setup_release(tmp_path)
+
+    def backup():
+        raise _release.StepError('pg_dump failed')
+
+    switch = _release.Switch(root, 'new', None, 'person', FakeSystemctl(), lambda: None, backup=backup)
+    with pytest.raises(_release.StepError):
+        switch.run(swap=True)
+    assert switch.step == 'backup'
+    assert switch.undo(lambda: pytest.fail('the schema was not touched')) == ['code', 'service started']
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(restored=['schema: x', 'venv', 'code', 'service started'], schema='migrated back people to 0001_initial',
+          live_release='v1', answered=True, backup='/srv/p/backups/v2-20260101T000000Z.sqlite3'),
+     'the downtime window failed at migrate: boom. Restored: code of release v1, its virtualenv, schema migrated '
+     'back people to 0001_initial, service person started and answering: yes. Backup taken before migrating: '
+     '/srv/p/backups/v2-20260101T000000Z.sqlite3. Logs: journalctl -u person -n 50'),
+    (dict(restored=['code', 'service started'], live_release='v1'),
+     'the downtime window failed at migrate: boom. Restored: code of release v1, service person started. '
+     'Logs: journalctl -u person -n 50'),
+    (dict(rollback=False, left='code/ holds release v2, service person left stopped'),
+     'the downtime window failed at migrate: boom. Nothing was rolled back (rollback is false): code/ holds '
+     'release v2, service person left stopped. Logs: journalctl -u person -n 50'),
+    (dict(restored=['schema: x'], undo_error=OSError('no code.previous')),
+     'the downtime window failed at migrate: boom. The rollback failed too: no code.previous (restored before '
+     'that: schema: x); the host needs a look. Logs: journalctl -u person -n 50'),
+])
+def test_failure_message(kwargs, expected):
+    assert _release.failure_message('downtime window', 'migrate', 'boom.', 'person', **kwargs) == expected

@@ -61,3 +61,27 @@ def test_a_missing_service_is_reported(info, tmp_path):
     result = info({'root': str(tmp_path / 'srv' / 'x'), 'service': 'no-such-unit-3f9a'})
     assert not result.get('failed')
     assert result['service_exists'] is False
+
+
+def test_the_trees_markers_win_over_a_state_left_behind_by_a_killed_run(info, tmp_path):
+    root = tmp_path / 'srv' / 'person'
+    for tree, release in (('code', 'r3'), ('code.previous', 'r2'), ('staging', 'r3')):
+        (root / tree).mkdir(parents=True)
+        (root / tree / '.simpledeploy-release').write_text(release + '\n')
+    switching = {'release': 'r3', 'started': '2026-11-24T10:15:00Z', 'strategy': 'simple'}
+    (root / '.simpledeploy.json').write_text(json.dumps(
+        {'app': 'person', 'current': {'release': 'r2', 'venv': 'abc'}, 'previous': {'release': 'r1'},
+         'switching': switching}))
+    result = info({'root': str(root), 'app': 'person'})
+    assert (result['current_release'], result['previous_release'], result['staged_release']) == ('r3', 'r2', 'r3')
+    assert result['switching'] == switching
+    assert result['current_venv'] == 'abc'
+
+
+def test_without_markers_the_state_file_says_and_nothing_is_switching(info, tmp_path):
+    root = tmp_path / 'srv' / 'person'
+    (root / 'code').mkdir(parents=True)
+    (root / '.simpledeploy.json').write_text(json.dumps({'app': 'person', 'current': {'release': 'r2'}}))
+    result = info({'root': str(root), 'app': 'person'})
+    assert (result['current_release'], result['previous_release'], result['staged_release']) == ('r2', None, None)
+    assert result['switching'] is None
