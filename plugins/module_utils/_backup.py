@@ -193,9 +193,16 @@ def _sd_postgresql(conn, mode, path, result):
             _sd_fail("pg_restore", type="pg_restore", message="--list: %s" % _sd_last(listing.stderr))
         # Tables the migrations created are not in the dump, so --clean would
         # leave them, and a later migrate would trip on them: drop them first.
+        # Only tables of the project's models (in its code or its migrations).
         try:
-            existing = conn.introspection.django_table_names(only_existing=True, include_views=False)
-            extra = sorted(set(existing) - set(_sd_toc_tables(listing.stdout)))
+            existing = set(conn.introspection.table_names(include_views=False))
+            known = set(conn.introspection.django_table_names(include_views=False))
+            from django.db.migrations.loader import MigrationLoader
+            state = MigrationLoader(None, ignore_no_migrations=True).project_state()
+            for model in state.apps.get_models(include_auto_created=True):
+                if model._meta.managed and not model._meta.proxy:
+                    known.add(model._meta.db_table)
+            extra = sorted((existing & known) - set(_sd_toc_tables(listing.stdout)))
             if extra:
                 with conn.cursor() as cursor:
                     for table in extra:

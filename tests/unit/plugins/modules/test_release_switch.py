@@ -681,3 +681,133 @@ def test_the_file_diff_ignores_the_release_marker(deployed, systemctl, run_modul
                         check_mode=True)
     assert result['files'] == {'added': 1, 'changed': 4, 'removed': 1}
     assert _release.RELEASE_FILE not in result['diff']['prepared']
+
+
+# ---------------------------------------------------------------------------
+# PostgreSQL for real, when the machine has a server to start (as the user postgres)
+
+PG_SUPERUSER_PASSWORD = 'pg-super-3c81'
+PG_APP_PASSWORD = 'pg-app-password-61fd'
+
+
+def _pg_bin(name):
+    import glob
+    found = shutil.which(name)
+    if found:
+        return found
+    for path in sorted(glob.glob('/usr/lib/postgresql/*/bin/' + name), reverse=True):
+        return path
+    return None
+
+
+@pytest.fixture(scope='module')
+def pg_server():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with password authentication: {port, psql}."""
+    import pwd
+    import subprocess
+    import tempfile
+    initdb, pg_ctl, psql = _pg_bin('initdb'), _pg_bin('pg_ctl'), _pg_bin('psql')
+    runuser = shutil.which('runuser', path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
+    if not (initdb and pg_ctl and psql and _pg_bin('pg_dump') and _pg_bin('pg_restore')):
+        pytest.skip('no PostgreSQL server binaries (initdb, pg_ctl) and client (psql, pg_dump, pg_restore)')
+    if os.geteuid() != 0 or not runuser:
+        pytest.skip('starting a PostgreSQL cluster needs root and runuser (the server refuses to run as root)')
+    try:
+        owner = pwd.getpwnam('postgres')
+    except KeyError:
+        pytest.skip('no user postgres to run the server as')
+    base = tempfile.mkdtemp(prefix='simpledeploy-pg-')
+    os.chmod(base, 0o755)
+    os.chown(base, owner.pw_uid, owner.pw_gid)
+    with open(os.path.join(base, 'pw'), 'w') as handle:
+        handle.write(PG_SUPERUSER_PASSWORD + '\n')
+    os.chown(os.path.join(base, 'pw'), owner.pw_uid, owner.pw_gid)
+    port = closed_port()
+    as_pg = [runuser, '-u', 'postgres', '--']
+    quiet = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    try:
+        subprocess.run(as_pg + [initdb, '-D', base + '/data', '-U', 'postgres', '--auth=scram-sha-256',
+                                '--pwfile=' + base + '/pw'], **quiet)
+        subprocess.run(as_pg + [pg_ctl, '-D', base + '/data', '-l', base + '/log', '-w', 'start', '-o',
+                                '-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off' % (port, base)], **quiet)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip('could not start a PostgreSQL cluster: %s' % (exc.stderr or b'').decode()[-300:])
+
+    def sql(statement, database='postgres', user='postgres', password=PG_SUPERUSER_PASSWORD):
+        env = dict(os.environ, PGPASSWORD=password)
+        return subprocess.run([psql, '-h', '127.0.0.1', '-p', str(port), '-U', user, '-d', database, '-AtX',
+                               '-v', 'ON_ERROR_STOP=1', '-c', statement], env=env, text=True, **quiet).stdout
+
+    sql("CREATE ROLE person LOGIN PASSWORD '%s'" % PG_APP_PASSWORD)
+    yield {'port': port, 'sql': sql}
+    subprocess.run(as_pg + [pg_ctl, '-D', base + '/data', '-m', 'immediate', 'stop'],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def deployed_pg(deployed, venv, pg_server):
+    """The `deployed` root, but on a fresh PostgreSQL database with v1 migrated and 3 rows."""
+    import subprocess
+    pg_server['sql']('DROP DATABASE IF EXISTS person')
+    pg_server['sql']('CREATE DATABASE person OWNER person')
+    pg_env_file(deployed, PG_APP_PASSWORD, pg_server['port'])
+    env = dict(os.environ, DJANGO_SECRET_KEY='x' * 20, DJANGO_DB_ENGINE='postgresql', DJANGO_DB_HOST='127.0.0.1',
+               DJANGO_DB_PORT=str(pg_server['port']), DJANGO_DB_USER='person', DJANGO_DB_NAME='person',
+               DJANGO_DB_PASSWORD=PG_APP_PASSWORD)
+    for cmd in (['migrate', '--noinput'], ['loaddata', 'people']):
+        subprocess.run([venv.python, 'manage.py'] + cmd, cwd=os.path.join(deployed, 'code'), env=env, check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return deployed
+
+
+def pg_schema(sql):
+    def query(statement):
+        return sql(statement, database='person').splitlines()
+    return {
+        'tables': query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"),
+        'columns': query("SELECT column_name FROM information_schema.columns WHERE table_name = 'people_person' "
+                         "ORDER BY ordinal_position"),
+        'people': query('SELECT id, name, height FROM people_person ORDER BY id'),
+        'migrations': query('SELECT app, name FROM django_migrations ORDER BY id'),
+    }
+
+
+# A new table, then data changed with no way back, then a failure.
+PG_NEW_TABLE = '''
+from django.db import migrations, models
+
+
+def fill(apps, schema_editor):
+    apps.get_model("people", "Tag").objects.create(label="x")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("people", "0002_person_weight")]
+    operations = [
+        migrations.CreateModel("Tag", [("id", models.BigAutoField(primary_key=True)),
+                                       ("label", models.CharField(max_length=20))]),
+        migrations.RunPython(fill),
+    ]
+'''
+
+
+def test_postgresql_backup_and_restore_for_real(deployed_pg, systemctl, pg_server, run_module):
+    add_migration(deployed_pg, '0003_tag', PG_NEW_TABLE)
+    add_migration(deployed_pg, '0004_explode', FAILING_MIGRATION.replace('0002_person_weight', '0003_tag'))
+    before = pg_schema(pg_server['sql'])
+    assert len(before['people']) == 3 and 'people_tag' not in before['tables']
+    result = run_module(release_switch, args(deployed_pg, backup=True, applied_leaves=[
+        {'app': 'people', 'name': '0001_initial'}]))
+    assert result['failed'] and result['failed_step'] == 'migrate', result['msg']
+    assert '  Applying people.0003_tag... OK' in result['migrate_output']
+    path = result['backup']
+    assert os.path.basename(path).startswith('v2-') and path.endswith('.dump')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # 0003 cannot be unapplied: the dump came back, and the table 0003 made is gone with it
+    assert result['restored'][0].startswith('schema: restored from backup %s (migrating back failed: ' % path)
+    after = pg_schema(pg_server['sql'])
+    assert set(after['tables']) ^ set(before['tables']) == set()
+    assert after == before
+    assert PG_APP_PASSWORD not in result.raw
