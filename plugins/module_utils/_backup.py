@@ -357,6 +357,44 @@ def reverse_targets(applied_leaves, apps):
     return targets
 
 
+def schema_rollback(db, project, virtualenv, migrate_lines, backup, params, said):
+    """Take the schema back to where it was before migrate; returns the entries restored.
+
+    Migrates each app the deploy's migrations touched (MIGRATE_LINES) back to
+    its leaf in params['applied_leaves'] unless params['reversible'] is
+    false; restores BACKUP when that is not possible or fails. What happened
+    goes into SAID['schema'] for the message.
+    """
+    apps = touched_apps(migrate_lines)
+    if not apps:
+        said['schema'] = 'unchanged (no migration was applied)'
+        return []
+    if params['reversible'] is False:
+        why = 'not reversible'
+    elif params['applied_leaves'] is None:
+        why = 'no applied_leaves to migrate back to'
+    else:
+        try:
+            targets = reverse_targets(params['applied_leaves'], apps)
+            for app, target in targets:
+                db.migrate_to(project, virtualenv, app, target)
+            said['schema'] = 'migrated back %s' % ', '.join('%s to %s' % pair for pair in targets)
+            return ['schema: ' + said['schema']]
+        except (ValueError, BackupError) as exc:
+            why = 'migrating back failed: %s' % exc
+    if not backup:
+        said['schema'] = 'NOT restored (%s, and no backup was taken%s): as migrate left it' % (
+            why, '' if params['backup'] else ', backup is false')
+        return []
+    try:
+        db.restore(project, virtualenv, backup)
+    except BackupError as exc:
+        said['schema'] = 'NOT restored (%s; restoring %s failed: %s)' % (why, backup, exc)
+        return []
+    said['schema'] = 'restored from backup %s (%s)' % (backup, why)
+    return ['schema: ' + said['schema']]
+
+
 def stale_workdirs(root):
     """Work directories left by a killed run under ROOT."""
     try:

@@ -32,6 +32,14 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
+    DEFAULT_EXCLUDES,
+    DEFAULT_PROJECT_EXCLUDES,
+    build_manifest,
+    diff_manifests,
+    keep_paths_under,
+)
+
 MARKER = '.simpledeploy.json'
 CODE = 'code'
 PREVIOUS = 'code.previous'
@@ -293,6 +301,62 @@ class StepError(Exception):
 
 
 STRATEGIES = ('auto', 'simple', 'reload')
+
+# Paths listed by name in the diff; the counts are always complete.
+DIFF_CAP = 500
+
+
+def tree_changes(root, manifest, project_subdir='', keep_paths=()):
+    """What replacing code/ with the release described by MANIFEST changes: (counts, diff text).
+
+    Raises ArchiveError on a bad keep path, OSError when the live tree cannot be read.
+    """
+    live = os.path.join(root, CODE)
+    anchored = keep_paths_under(project_subdir, list(keep_paths) + list(DEFAULT_PROJECT_EXCLUDES))
+    old = {}
+    if os.path.isdir(live):
+        old = build_manifest(live, DEFAULT_EXCLUDES, anchored)[0]
+    # The release marker is the layout's, not the release's.
+    old.pop(RELEASE_FILE, None)
+    new = dict((path, entry) for path, entry in manifest.items()
+               if path != RELEASE_FILE and not any(path == a or path.startswith(a + '/') for a in anchored))
+    changes = diff_manifests(old, new)
+    files = dict((key, [p for p in paths if (new.get(p) or old.get(p) or {}).get('type') != 'dir'])
+                 for key, paths in changes.items())
+    counts = dict((key, len(paths)) for key, paths in files.items())
+    lines = (['+ ' + p for p in files['added']] + ['~ ' + p for p in files['changed']]
+             + ['- ' + p for p in files['removed']])
+    shown = sorted(lines, key=lambda line: line[2:])
+    text = '\n'.join(shown[:DIFF_CAP])
+    if len(shown) > DIFF_CAP:
+        text += '\n... and %d more' % (len(shown) - DIFF_CAP)
+    prepared = ('code tree: %d added, %d changed, %d removed (+ added, ~ changed, - removed)\n%s\n'
+                % (counts['added'], counts['changed'], counts['removed'], text))
+    return counts, prepared
+
+
+def reload_blockers(root, info, unit, main_pid, migrate, venv_key, service, extra=()):
+    """Why a graceful reload cannot apply this deploy, and whether it is a first deploy: (blockers, first).
+
+    INFO is inspect_root's, UNIT parse_show's of the service, EXTRA the caller's own reasons.
+    """
+    venv_link = os.path.join(root, VENV_LINK)
+    blockers = []
+    first = not info['current_release'] or not os.path.isdir(os.path.join(root, CODE))
+    if migrate:
+        blockers.append('migrations are pending: the schema changes while no server runs')
+    if first:
+        # Nothing to reload: the other reasons would only be noise.
+        blockers.append('first deploy: nothing serves yet')
+        return blockers, first
+    if venv_key and (not os.path.islink(venv_link) or os.readlink(venv_link) != os.path.join(VENVS, venv_key)):
+        blockers.append('the virtualenv changed: the server must restart to load it')
+    if unit.get('ActiveState') != 'active' or not main_pid:
+        blockers.append('the service %s is not running' % service)
+    elif unit.get('CanReload') != 'yes':
+        blockers.append('the service %s has no ExecReload, it cannot reload' % service)
+    blockers.extend(extra)
+    return blockers, first
 
 
 def choose_strategy(requested, blockers):

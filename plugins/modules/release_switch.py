@@ -368,103 +368,10 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _release
-from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
-    DEFAULT_EXCLUDES,
-    DEFAULT_PROJECT_EXCLUDES,
-    ArchiveError,
-    build_manifest,
-    diff_manifests,
-    keep_paths_under,
-)
+from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import run_manage
 
 StepFailed = _release.StepError
-
-# Paths listed by name in the diff; the counts are always complete.
-DIFF_CAP = 500
-
-
-def tree_changes(root, params):
-    """What replacing code/ with the release described by params['manifest'] changes."""
-    live = os.path.join(root, _release.CODE)
-    anchored = keep_paths_under(params['project_subdir'],
-                                list(params['keep_paths']) + list(DEFAULT_PROJECT_EXCLUDES))
-    old = {}
-    if os.path.isdir(live):
-        old = build_manifest(live, DEFAULT_EXCLUDES, anchored)[0]
-    # The release marker is the layout's, not the release's.
-    old.pop(_release.RELEASE_FILE, None)
-    new = dict((path, entry) for path, entry in params['manifest'].items()
-               if path != _release.RELEASE_FILE
-               and not any(path == a or path.startswith(a + '/') for a in anchored))
-    changes = diff_manifests(old, new)
-    files = dict((key, [p for p in paths if (new.get(p) or old.get(p) or {}).get('type') != 'dir'])
-                 for key, paths in changes.items())
-    counts = dict((key, len(paths)) for key, paths in files.items())
-    lines = (['+ ' + p for p in files['added']] + ['~ ' + p for p in files['changed']]
-             + ['- ' + p for p in files['removed']])
-    shown = sorted(lines, key=lambda line: line[2:])
-    text = '\n'.join(shown[:DIFF_CAP])
-    if len(shown) > DIFF_CAP:
-        text += '\n... and %d more' % (len(shown) - DIFF_CAP)
-    prepared = ('code tree: %d added, %d changed, %d removed (+ added, ~ changed, - removed)\n%s\n'
-                % (counts['added'], counts['changed'], counts['removed'], text))
-    return counts, prepared
-
-
-def reload_blockers(module, root, info, unit, main_pid):
-    """Why a graceful reload cannot apply this deploy, and whether it is a first deploy."""
-    params = module.params
-    venv_link = os.path.join(root, _release.VENV_LINK)
-    blockers = []
-    first = not info['current_release'] or not os.path.isdir(os.path.join(root, _release.CODE))
-    if params['migrate']:
-        blockers.append('migrations are pending: the schema changes while no server runs')
-    if first:
-        # Nothing to reload: the other reasons would only be noise.
-        blockers.append('first deploy: nothing serves yet')
-    else:
-        if params['venv_key'] and (not os.path.islink(venv_link) or os.readlink(venv_link)
-                                   != os.path.join(_release.VENVS, params['venv_key'])):
-            blockers.append('the virtualenv changed: the server must restart to load it')
-        if unit.get('ActiveState') != 'active' or not main_pid:
-            blockers.append('the service %s is not running' % params['service'])
-        elif unit.get('CanReload') != 'yes':
-            blockers.append('the service %s has no ExecReload, it cannot reload' % params['service'])
-        blockers.extend(params['reload_blockers'])
-    return blockers, first
-
-
-def schema_rollback(params, db, project, venv, migrate_out, backup, said):
-    """Take the schema back to where it was before migrate; puts what happened in said['schema']."""
-    apps = _backup.touched_apps(migrate_out)
-    if not apps:
-        said['schema'] = 'unchanged (no migration was applied)'
-        return []
-    if params['reversible'] is False:
-        why = 'not reversible'
-    elif params['applied_leaves'] is None:
-        why = 'no applied_leaves to migrate back to'
-    else:
-        try:
-            targets = _backup.reverse_targets(params['applied_leaves'], apps)
-            for app, target in targets:
-                db.migrate_to(project, venv, app, target)
-            said['schema'] = 'migrated back %s' % ', '.join('%s to %s' % pair for pair in targets)
-            return ['schema: ' + said['schema']]
-        except (ValueError, _backup.BackupError) as exc:
-            why = 'migrating back failed: %s' % exc
-    if not backup:
-        said['schema'] = 'NOT restored (%s, and no backup was taken%s): as migrate left it' % (
-            why, '' if params['backup'] else ', backup is false')
-        return []
-    try:
-        db.restore(project, venv, backup)
-    except _backup.BackupError as exc:
-        said['schema'] = 'NOT restored (%s; restoring %s failed: %s)' % (why, backup, exc)
-        return []
-    said['schema'] = 'restored from backup %s (%s)' % (backup, why)
-    return ['schema: ' + said['schema']]
 
 
 def main():
@@ -530,7 +437,8 @@ def main():
         environ_update={'LC_ALL': 'C'})
     unit = _release.parse_show(out) if rc == 0 else {}
     main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
-    blockers, first = reload_blockers(module, root, info, unit, main_pid)
+    blockers, first = _release.reload_blockers(root, info, unit, main_pid, params['migrate'], params['venv_key'],
+                                               params['service'], params['reload_blockers'])
     try:
         strategy, reason = _release.choose_strategy(params['strategy'], blockers)
     except ValueError as exc:
@@ -540,7 +448,8 @@ def main():
 
     if params['manifest'] is not None and swap and (module.check_mode or module._diff):
         try:
-            result['files'], prepared = tree_changes(root, params)
+            result['files'], prepared = _release.tree_changes(root, params['manifest'], params['project_subdir'],
+                                                              params['keep_paths'])
         except (ArchiveError, OSError) as exc:
             module.fail_json(msg='could not compare the live tree with the new release: %s' % exc)
         result['diff'] = {'prepared': prepared}
@@ -648,8 +557,8 @@ def main():
         said = {}
         undo_error = None
         try:
-            fail['restored'] = switch.undo(lambda: schema_rollback(params, db, live_project, live_venv,
-                                                                     migrate_out, result['backup'], said))
+            fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
+                db, live_project, live_venv, migrate_out, result['backup'], params, said))
         except (StepFailed, OSError) as undo_exc:
             undo_error = undo_exc
         if undo_error is None:
