@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deploy_lock module on real lock files: main() in-process, racing
+processes, and the module file run by a Python as on a managed host. Its
+action plugin (the controller side) is tested in
+tests/unit/plugins/action/test_deploy_lock_action.py."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ansible
+import ansible.module_utils._internal
+import ansible.module_utils.common.warnings
+from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
+from ansible_collections.simpledeploy.django.plugins.modules import deploy_lock
+
+COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(deploy_lock.__file__), *(['..'] * 5)))
+ANSIBLE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(ansible.__file__)))
+FORK = multiprocessing.get_context('fork')
+
+
+def mine(path, **extra):
+    args = dict(path=str(path), run_id='laptop-81234-1767261600', owner='alice@laptop', controller_host='laptop',
+                controller_pid=81234, controller_pid_started=1767261600.5)
+    args.update(extra)
+    return args
+
+
+def bob(age, host='another-controller', pid=4242):
+    """The lock another run wrote ``age`` seconds ago (the format molecule/failure plants)."""
+    since = int(time.time()) - age
+    return dict(owner='bob@%s' % host, run_id='%s-%d-%d' % (host, pid, since), controller_host=host,
+                controller_pid=pid, since=_lock.iso_utc(since), since_epoch=since)
+
+
+def plant(path, lock):
+    path.write_text(json.dumps(lock) + '\n')
+    return path.read_bytes()
+
+
+def snapshot(directory):
+    """Every file in ``directory`` with its bytes, inode and mtime: what 'nothing written' means."""
+    found = {}
+    for name in sorted(os.listdir(str(directory))):
+        full = os.path.join(str(directory), name)
+        st = os.stat(full)
+        with open(full, 'rb') as handle:
+            found[name] = (handle.read(), st.st_ino, st.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def on_the_target(monkeypatch):
+    """Run main() as on a managed host: once controller code is imported in the same process (as
+    when one pytest runs the action plugin's or the filter's tests too), module warnings would go to
+    the controller's display instead of the result; and they pile up from one in-process run to the next."""
+    monkeypatch.setattr(ansible.module_utils._internal, 'is_controller', False)
+    monkeypatch.setattr(ansible.module_utils.common.warnings, '_global_warnings', {})
+
+
+@pytest.fixture
+def lock_path(tmp_path):
+    root = tmp_path / 'srv' / 'person'
+    root.mkdir(parents=True)
+    return root / '.simpledeploy.lock'
+
+
+# ------------------------------------------------------------------ taking and keeping
+
+def test_takes_a_free_lock_writing_who_and_since(run_module, lock_path):
+    before = time.time()
+    result = run_module(deploy_lock, mine(lock_path))
+    assert result['changed'] is True and result['action'] == 'acquire'
+    written = json.loads(lock_path.read_text())
+    assert written == result['lock']
+    assert {k: written[k] for k in ('owner', 'run_id', 'controller_host', 'controller_pid')} == dict(
+        owner='alice@laptop', run_id='laptop-81234-1767261600', controller_host='laptop', controller_pid=81234)
+    assert written['controller_pid_started'] == 1767261600.5
+    assert int(before) <= written['since_epoch'] <= time.time()
+    assert written['since'] == time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(written['since_epoch']))
+    assert (result['held_by'], result['taken_over'], result['age'], result['would_wait']) == (None, None, None, False)
+    assert result['msg'] == 'took the lock %s' % lock_path
+    # no file facts mixed in (AnsibleModule adds them to a result with a "path" key)
+    assert 'state' not in result and 'uid' not in result
+
+
+def test_the_same_run_again_keeps_it_and_writes_nothing(run_module, lock_path):
+    run_module(deploy_lock, mine(lock_path))
+    before = snapshot(lock_path.parent)
+    again = run_module(deploy_lock, mine(lock_path, owner='someone else'))
+    assert again['changed'] is False and again['action'] == 'keep'
+    assert again['lock']['owner'] == 'alice@laptop'
+    assert snapshot(lock_path.parent) == before
+
+
+def test_another_live_runs_lock_fails_at_once_saying_who_and_what_to_do(run_module, lock_path):
+    planted = bob(age=65)
+    content = plant(lock_path, planted)
+    began = time.time()
+    result = run_module(deploy_lock, mine(lock_path))
+    assert time.time() - began < 2
+    assert result['failed'] is True and result['changed'] is False
+    assert result['action'] == 'wait' and result['would_wait'] is True
+    assert result['held_by'] == planted
+    assert result['msg'].startswith(
+        'another deploy holds the lock %s: bob@another-controller (run %s, ansible-playbook PID 4242 on '
+        'another-controller), since %s (1 min ' % (lock_path, planted['run_id'], planted['since']))
+    assert 'Wait for it to finish. If that run is dead, the lock is taken over once it is older than 1800 s, ' \
+           'in 28 min ' in result['msg']
+    assert result['msg'].endswith('or remove %s by hand.' % lock_path)
+    assert lock_path.read_bytes() == content
+
+
+def test_an_expired_lock_is_taken_over(run_module, lock_path):
+    planted = bob(age=7200)
+    plant(lock_path, planted)
+    result = run_module(deploy_lock, mine(lock_path, timeout=600))
+    assert result['changed'] is True and result['action'] == 'take_over'
+    taken = result['taken_over']
+    assert taken['owner'] == 'bob@another-controller' and taken['run_id'] == planted['run_id']
+    assert 7200 <= taken['age'] <= 7203
+    assert taken['reason'] == 'it is 2 h 0 min old, older than the timeout of 600 s'
+    assert result['held_by'] == planted
+    assert json.loads(lock_path.read_text())['run_id'] == 'laptop-81234-1767261600'
+    assert result['msg'].startswith('took over the lock %s from bob@another-controller' % lock_path)
+
+
+def test_the_same_lock_is_kept_within_the_timeout(run_module, lock_path):
+    content = plant(lock_path, bob(age=500))
+    assert run_module(deploy_lock, mine(lock_path, timeout=600))['failed'] is True
+    assert lock_path.read_bytes() == content
+
+
+def test_a_run_named_dead_is_taken_over_at_once_and_only_that_one(run_module, lock_path):
+    planted = bob(age=5)
+    content = plant(lock_path, planted)
+    other = run_module(deploy_lock, mine(lock_path, takeover_run_ids=['another-controller-1-1']))
+    assert other['failed'] is True and lock_path.read_bytes() == content
+    result = run_module(deploy_lock, mine(lock_path, takeover_run_ids=[planted['run_id']]))
+    assert result['action'] == 'take_over'
+    assert result['taken_over']['reason'] == 'its run is gone: PID 4242 no longer runs on controller another-controller'
+    assert json.loads(lock_path.read_text())['owner'] == 'alice@laptop'
+
+
+@pytest.mark.parametrize('age, action', [(30, 'wait'), (4000, 'take_over')])
+def test_a_file_that_is_not_a_lock_counts_as_held_since_it_was_written(run_module, lock_path, age, action):
+    lock_path.write_text('garbage')
+    os.utime(str(lock_path), (time.time() - age, time.time() - age))
+    result = run_module(deploy_lock, mine(lock_path))
+    assert result['action'] == action
+    assert result['held_by']['unreadable'].startswith('not JSON')
+    if action == 'wait':
+        assert 'another deploy holds the lock %s: an unreadable lock file (not JSON' % lock_path in result['msg']
+        assert lock_path.read_text() == 'garbage'
+    else:
+        assert json.loads(lock_path.read_text())['owner'] == 'alice@laptop'
+
+
+# ------------------------------------------------------------------ releasing
+
+def test_release_only_by_the_run_that_holds_it(run_module, lock_path):
+    run_module(deploy_lock, mine(lock_path))
+    before = snapshot(lock_path.parent)
+    foreign = run_module(deploy_lock, mine(lock_path, state='absent', run_id='ci-1-1'))
+    assert foreign['changed'] is False and foreign['action'] == 'leave'
+    assert foreign['held_by']['owner'] == 'alice@laptop'
+    assert [w['event']['msg'] for w in foreign['warnings']] == [
+        "the lock %s is not this run's and was left in place: alice@laptop (run laptop-81234-1767261600, "
+        "ansible-playbook PID 81234 on laptop) holds it" % lock_path]
+    assert snapshot(lock_path.parent) == before
+
+    released = run_module(deploy_lock, mine(lock_path, state='absent'))
+    assert released['changed'] is True and released['action'] == 'release'
+    assert not lock_path.exists()
+    again = run_module(deploy_lock, mine(lock_path, state='absent'))
+    assert again['changed'] is False and again['action'] == 'none'
+    assert os.listdir(str(lock_path.parent)) == []
+
+
+# ------------------------------------------------------------------ check and diff mode
+
+@pytest.mark.parametrize('planted, args, action, changed', [
+    (None, {}, 'acquire', True),
+    ('expired', {'timeout': 600}, 'take_over', True),
+    ('ours', {'state': 'absent'}, 'release', True),
+    ('ours', {}, 'keep', False),
+    ('live', {}, 'wait', False),
+    ('live', {'state': 'absent'}, 'leave', False),
+])
+def test_check_mode_reports_and_writes_nothing(run_module, lock_path, planted, args, action, changed):
+    if planted == 'ours':
+        plant(lock_path, _lock.new_lock(mine(lock_path), time.time() - 10))
+    elif planted:
+        plant(lock_path, bob(age=7200 if planted == 'expired' else 60))
+    before = snapshot(lock_path.parent)
+    result = run_module(deploy_lock, mine(lock_path, **args), check_mode=True)
+    assert snapshot(lock_path.parent) == before
+    assert 'failed' not in result
+    assert (result['action'], result['changed']) == (action, changed)
+    assert result['would_wait'] is (action == 'wait')
+    if action == 'wait':
+        assert result['held_by']['owner'] == 'bob@another-controller'
+        assert result['warnings'][0]['event']['msg'].startswith(
+            'a real run would fail here: another deploy holds the lock %s: bob@another-controller' % lock_path)
+    if action in ('acquire', 'take_over'):
+        assert result['lock']['run_id'] == 'laptop-81234-1767261600'
+        assert result['msg'].startswith('would take')
+
+
+def test_diff_shows_the_lock_before_and_after(run_module, lock_path):
+    planted = bob(age=7200)
+    plant(lock_path, planted)
+    result = run_module(deploy_lock, mine(lock_path, timeout=600, _ansible_diff=True))
+    assert json.loads(result['diff']['before']) == planted
+    assert json.loads(result['diff']['after']) == json.loads(lock_path.read_text())
+    released = run_module(deploy_lock, mine(lock_path, state='absent', _ansible_diff=True))
+    assert json.loads(released['diff']['before'])['owner'] == 'alice@laptop'
+    assert released['diff']['after'] == ''
+    assert 'diff' not in run_module(deploy_lock, mine(lock_path, state='absent', _ansible_diff=True))
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize('args, message', [
+    ({'path': 'MISSING_DIR'}, 'cannot lock MISSING_DIR: its directory MISSING_PARENT does not exist'),
+    ({'path': 'relative/app.lock'}, 'path must be absolute, not relative/app.lock'),
+    ({'path': 'DIR'}, 'cannot lock DIR: it is a directory'),
+    ({'timeout': 0}, 'timeout must be 1 or more, not 0'),
+    ({'run_id': ''}, 'run_id is required'),
+    ({'state': 'locked'}, 'value of state must be one of: present, absent'),
+])
+def test_bad_input_fails_clearly_and_writes_nothing(run_module, lock_path, args, message):
+    names = {'MISSING_DIR': str(lock_path.parent / 'gone' / 'app.lock'),
+             'MISSING_PARENT': str(lock_path.parent / 'gone'), 'DIR': str(lock_path.parent)}
+    args = dict((k, names.get(v, v)) for k, v in args.items())
+    for name, value in names.items():
+        message = message.replace(name, value)
+    result = run_module(deploy_lock, dict(mine(lock_path), **args))
+    assert result['failed'] is True
+    assert message in result['msg']
+    assert os.listdir(str(lock_path.parent)) == []
+
+
+# ------------------------------------------------------------------ races
+
+def _race(lock_path, racers, barrier, results, **extra):
+    def one(index):
+        barrier.wait()
+        request = dict(mine(lock_path, run_id='racer-%d' % index))
+        try:
+            result, _warnings = _lock.apply(str(lock_path), 'present', request, **extra)
+            results.put((index, result['action']))
+        except _lock.LockError as exc:
+            results.put((index, exc.result.get('action', exc.msg)))
+    procs = [FORK.Process(target=one, args=(index,)) for index in range(racers)]
+    for proc in procs:
+        proc.start()
+    outcome = dict(results.get(timeout=60) for proc in procs)
+    for proc in procs:
+        proc.join(30)
+    return outcome
+
+
+@pytest.fixture
+def slow_reads(monkeypatch):
+    """Every racer reads the lock, then dawdles before deciding: the window a missing guard would lose in."""
+    real = _lock.read_lock
+
+    def read(path):
+        found = real(path)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(_lock, 'read_lock', read)
+
+
+@pytest.mark.parametrize('planted, winner', [(False, 'acquire'), (True, 'take_over')])
+def test_racing_processes_exactly_one_wins(lock_path, slow_reads, planted, winner):
+    if planted:
+        plant(lock_path, bob(age=7200))
+    racers = 6
+    outcome = _race(lock_path, racers, FORK.Barrier(racers), FORK.Queue(), timeout=600)
+    assert sorted(outcome.values()) == [winner] + ['wait'] * (racers - 1), outcome
+    holder = json.loads(lock_path.read_text())
+    assert outcome[int(holder['run_id'].split('-')[1])] == winner
+    assert os.listdir(str(lock_path.parent)) == ['.simpledeploy.lock']
+
+
+def test_the_race_test_catches_a_missing_guard(lock_path, slow_reads, monkeypatch):
+    """Without the flock the racers all read 'free' and all write: several 'win'."""
+    monkeypatch.setattr(_lock, '_guard', lambda directory, active: _lock.contextlib.nullcontext())
+    racers = 4
+    outcome = _race(lock_path, racers, FORK.Barrier(racers), FORK.Queue())
+    assert list(outcome.values()).count('acquire') > 1, outcome
+
+
+def _module_env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]), LANG='C.UTF-8',
+                LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1')
+
+
+def test_racing_module_processes_exactly_one_wins(lock_path, tmp_path):
+    """The module file run by Python, as Ansible runs it on a host, six times at once."""
+    procs = []
+    for index in range(6):
+        args_file = tmp_path / ('args-%d.json' % index)
+        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': mine(lock_path, run_id='racer-%d' % index)}))
+        procs.append(subprocess.Popen([sys.executable, '-m', deploy_lock.__name__, str(args_file)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_module_env(),
+                                      cwd=str(tmp_path), text=True))
+    results = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
+    winners = [index for index, result in enumerate(results) if result['changed']]
+    assert len(winners) == 1, results
+    holder = json.loads(lock_path.read_text())
+    assert holder['run_id'] == 'racer-%d' % winners[0]
+    for index, result in enumerate(results):
+        if index != winners[0]:
+            assert result['failed'] is True and result['held_by'] == holder
