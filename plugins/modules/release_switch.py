@@ -522,8 +522,8 @@ def main():
     def ready():
         answered = _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
         if not answered and params['rollback']:
-            raise StepFailed('%s did not answer %s within %s s' % (params['ready_url'], params['ready_status'],
-                                                                    params['ready_timeout']))
+            raise StepFailed('%s did not answer %s within %s s'
+                             % (params['ready_url'], params['ready_status'], params['ready_timeout']))
         return answered
 
     old_workers = _release.child_pids(main_pid) if strategy == 'reload' else []
@@ -537,8 +537,8 @@ def main():
                              backup=backup if vendor else None)
     now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     # Said before anything stops: a run killed from here on is finished by the next one.
-    _release.write_state(root, dict(info['state'], switching=dict(release=params['release'], started=now,
-                                                                   strategy=strategy)))
+    switching = dict(release=params['release'], started=now, strategy=strategy)
+    _release.write_state(root, dict(info['state'], switching=switching))
     try:
         result['window'] = switch.run(swap, strategy)
     except (StepFailed, OSError) as exc:

@@ -139,7 +139,7 @@ def child(project, mode, path=''):
     env = dict(os.environ, DJANGO_SECRET_KEY='x' * 20, SIMPLEDEPLOY_MARKER=_backup.BACKUP_MARKER,
                SIMPLEDEPLOY_DATABASE='default', SIMPLEDEPLOY_BACKUP_MODE=mode, SIMPLEDEPLOY_BACKUP_PATH=path)
     proc = subprocess.run([venv.python, 'manage.py', 'shell', '--verbosity', '0', '-c', _backup.CHILD_CODE],
-                          cwd=path_, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          cwd=path_, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     return _django.parse_marked_json(proc.stdout, _backup.BACKUP_MARKER)
 
 

@@ -724,12 +724,13 @@ def pg_server():
     os.chown(os.path.join(base, 'pw'), owner.pw_uid, owner.pw_gid)
     port = closed_port()
     as_pg = [runuser, '-u', 'postgres', '--']
-    quiet = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    quiet = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         subprocess.run(as_pg + [initdb, '-D', base + '/data', '-U', 'postgres', '--auth=scram-sha-256',
-                                '--pwfile=' + base + '/pw'], **quiet)
+                                '--pwfile=' + base + '/pw'], check=True, **quiet)
         subprocess.run(as_pg + [pg_ctl, '-D', base + '/data', '-l', base + '/log', '-w', 'start', '-o',
-                                '-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off' % (port, base)], **quiet)
+                                '-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off' % (port, base)],
+                       check=True, **quiet)
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip('could not start a PostgreSQL cluster: %s' % (exc.stderr or b'').decode()[-300:])
@@ -737,12 +738,12 @@ def pg_server():
     def sql(statement, database='postgres', user='postgres', password=PG_SUPERUSER_PASSWORD):
         env = dict(os.environ, PGPASSWORD=password)
         return subprocess.run([psql, '-h', '127.0.0.1', '-p', str(port), '-U', user, '-d', database, '-AtX',
-                               '-v', 'ON_ERROR_STOP=1', '-c', statement], env=env, text=True, **quiet).stdout
+                               '-v', 'ON_ERROR_STOP=1', '-c', statement], env=env, text=True, check=True,
+                              **quiet).stdout
 
     sql("CREATE ROLE person LOGIN PASSWORD '%s'" % PG_APP_PASSWORD)
     yield {'port': port, 'sql': sql}
-    subprocess.run(as_pg + [pg_ctl, '-D', base + '/data', '-m', 'immediate', 'stop'],
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    subprocess.run(as_pg + [pg_ctl, '-D', base + '/data', '-m', 'immediate', 'stop'], check=False, **quiet)
     shutil.rmtree(base, ignore_errors=True)
 
 
