@@ -590,8 +590,9 @@ def resume_plan(root, release, swap, switching=None):
 
     Returns {swap, staging, found, notes}: SWAP is false when code/ already
     holds RELEASE (a window killed after its swap: swapping again would push
-    the good old tree out of code.previous/); STAGING is 'remove' when
-    staging/ holds that same release again, 'aside' when it holds the tree
+    the good old tree out of code.previous/); STAGING, when code/ holds
+    RELEASE (whatever SWAP), is 'remove' when staging/ holds that same
+    release again, 'aside' when it holds the tree
     that was live (a swap killed between its exchange and its last rename,
     told by the SWITCHING record), else None; FOUND the release of each tree.
     Reads only.
@@ -599,10 +600,11 @@ def resume_plan(root, release, swap, switching=None):
     found = dict((key, tree_release(os.path.join(root, name)))
                  for key, name in (('code', CODE), ('previous', PREVIOUS), ('staging', STAGING)))
     plan = {'swap': bool(swap), 'staging': None, 'found': found, 'notes': []}
-    if not (swap and release and found['code'] == release):
+    if not (release and found['code'] == release):
         return plan
-    plan['swap'] = False
-    plan['notes'].append('code/ already holds release %s: not swapped again' % release)
+    if swap:
+        plan['swap'] = False
+        plan['notes'].append('code/ already holds release %s: not swapped again' % release)
     if found['staging'] == release:
         plan['staging'] = 'remove'
         plan['notes'].append('staging/ holds release %s too: removed' % release)

@@ -520,3 +520,12 @@ def test_undo_leaves_the_schema_alone_when_migrate_never_began(tmp_path):
 ])
 def test_failure_message(kwargs, expected):
     assert _release.failure_message('downtime window', 'migrate', 'boom.', 'person', **kwargs) == expected
+
+
+def test_resume_plan_removes_a_copy_of_the_live_release_even_without_a_swap(tmp_path):
+    root = make_root(tmp_path, {})
+    tree(root, 'code', {_release.RELEASE_FILE: 'b\n'})
+    tree(root, 'staging', {_release.RELEASE_FILE: 'b\n'})
+    plan = _release.resume_plan(root, 'b', False)
+    assert (plan['swap'], plan['staging'], plan['notes']) == (False, 'remove', ['staging/ holds release b too: removed'])
+    assert _release.resume_plan(root, 'c', False)['staging'] is None
