@@ -97,6 +97,8 @@ def deploy_summary(result):
     applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'
     if result.get('downtime'):
         window = 'downtime window %s s' % result.get('window')
+    elif result.get('strategy') == 'simple':
+        window = 'no downtime (nothing served before)'
     else:
         window = 'no downtime'
     return '%s: release %s live (was %s)%s; migrations applied: %s; stale bytecode removed: %d; %s' % (

@@ -73,7 +73,8 @@ def test_live_tree_is_exactly_release_v2(host):
         for name in filenames:
             if not name.endswith(".pyc"):
                 expected.add(os.path.relpath(os.path.join(dirpath, name), EXAMPLE_V2))
-    expected |= {"db.sqlite3", "media", ".env"}
+    # the shared data's links, and the marker naming the release the tree holds
+    expected |= {"db.sqlite3", "media", ".env", ".simpledeploy-release"}
     assert set(live_files(host)) == expected
     assert not host.file(CODE + "/people/legacy.py").exists
 
@@ -96,10 +97,14 @@ def test_previous_release_is_kept_aside_for_a_rollback(host):
     assert state["previous"]["release"] != state["current"]["release"]
 
 
-def test_environment_file_is_readable_by_the_app_user_only(host):
+def test_environment_file_is_readable_by_root_only(host):
+    # systemd reads it as root before it drops to the app user, who cannot change it
     env = host.file(ROOT + "/app.env")
-    assert env.user == "person"
-    assert env.mode == 0o600
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    assert "DJANGO_SECRET_KEY=" in env.content_string
+    assert host.run("runuser -u person -- cat %s/app.env" % ROOT).rc != 0
+    # the candidate checked before the switch is gone
+    assert not host.file(ROOT + "/app.env.next").exists
 
 
 @pytest.mark.parametrize("path", [CODE, CODE + "/people", CODE + "/manage.py"])

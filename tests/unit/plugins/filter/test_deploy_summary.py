@@ -83,3 +83,9 @@ def test_the_filter_is_registered_and_refuses_what_is_not_a_dict():
     assert FilterModule().filters()['deploy_summary'] is deploy_summary
     with pytest.raises(AnsibleFilterError, match='expects the deploy_result dict'):
         deploy_summary(['not', 'a', 'dict'])
+
+
+def test_a_first_deploy_took_nothing_down():
+    line = deploy_summary(result(previous_release=None, downtime=False, strategy_reason='auto: first deploy'))
+    assert line.startswith('person: release new live (was nothing), strategy simple (auto: first deploy)')
+    assert line.endswith('; no downtime (nothing served before)')
