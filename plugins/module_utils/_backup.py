@@ -32,6 +32,7 @@ import stat
 import tempfile
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
+    CHILD_PRELUDE,
     current_user,
     last_error_line,
     parse_marked_json,
@@ -121,22 +122,8 @@ def _sd_toc_tables(listing):
 # app's user. SIMPLEDEPLOY_BACKUP_MODE is probe (vendor and tools; changes
 # nothing), backup (into SIMPLEDEPLOY_BACKUP_PATH) or restore (from it). One
 # JSON line behind the marker; tracebacks and tool output go to stderr.
-CHILD_CODE = HELPERS + r'''
-import json as _j, os as _o, shutil as _sh, subprocess as _sp, sys as _s, traceback as _t
-
-
-def _sd_emit(obj):
-    _s.stdout.write("\n" + _o.environ["SIMPLEDEPLOY_MARKER"] + _j.dumps(obj) + "\n")
-    _s.stdout.flush()
-
-
-def _sd_fail(stage, exc=None, **extra):
-    if exc is not None:
-        _t.print_exc()
-        extra.setdefault("type", type(exc).__name__)
-        extra.setdefault("message", str(exc))
-    _sd_emit({"error": dict(stage=stage, **extra)})
-    _s.exit(3)
+CHILD_CODE = HELPERS + CHILD_PRELUDE + r'''
+import shutil as _sh, subprocess as _sp
 
 
 def _sd_last(text):

@@ -45,7 +45,9 @@ _RUNUSER_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
 # Django 4.2+ runs on). Parameters come from the environment, the result is one
 # JSON line behind PLAN_MARKER; tracebacks go to stderr. It must not create or
 # change anything: no database file, no django_migrations table.
-PLAN_CODE = r'''
+# How every piece of code run by ``manage.py shell -c`` reports: one JSON line
+# behind the marker in SIMPLEDEPLOY_MARKER, or an ``error`` object and exit 3.
+CHILD_PRELUDE = r'''
 import json as _j, os as _o, sys as _s, traceback as _t
 
 
@@ -61,6 +63,9 @@ def _sd_fail(stage, exc=None, **extra):
         extra.setdefault("message", str(exc))
     _sd_emit({"error": dict(stage=stage, **extra)})
     _s.exit(3)
+'''
+
+PLAN_CODE = CHILD_PRELUDE + r'''
 
 
 def _sd_base_kind(op):
