@@ -191,7 +191,7 @@ class Runner(object):
         with open(log) as handle:
             output = handle.read()
         return dict(rc=rc, killed=killed, seconds=round(time.time() - began, 1), log=log, verbose=verbose,
-                    vvv_traces=output.count('PODMAN EXEC') + output.count('ESTABLISH'), invocations=output.count('module_args'),
+                    vvv_traces=output.count('PODMAN EXEC') + output.count('ESTABLISH'),
                     tail=output[-3000:], secrets_seen=[s for s in SECRETS if s in output],
                     failed_lines=[line for line in output.splitlines() if line.startswith(('fatal:', 'failed:'))
                                   or 'the deploy failed at' in line][-6:])

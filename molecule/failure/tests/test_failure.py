@@ -115,8 +115,8 @@ def test_no_secret_in_any_output_even_at_vvv():
     verbose = dict((name, case["run"]) for name, case in CASES.items() if case["run"]["verbose"])
     assert len(verbose) >= 5
     for name, run in verbose.items():
-        # connection traces and every module's arguments (what -vvv adds), and the run failed
-        assert run["vvv_traces"] > 10 and run["invocations"] > 10 and run["rc"] != 0, (name, run["vvv_traces"])
+        # the connection traces -vvv adds (one per task and more), and the run failed
+        assert run["vvv_traces"] > 30 and run["rc"] != 0, (name, run["vvv_traces"])
 
 
 def test_backups_are_kept_root_only(host):
