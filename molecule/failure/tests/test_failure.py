@@ -74,6 +74,7 @@ def test_a_failure_after_the_stop_brings_the_old_release_back(name):
 @pytest.mark.parametrize("name", names("input"))
 def test_bad_input_changes_nothing_on_the_host(name):
     before, after = CASES[name]["before"], CASES[name]["after"]
+    assert before["fingerprint"], "no fingerprint taken"
     assert after == before
     assert after["page"] == "v2" and after["service"] == "active" and after["rows"] == 3
 
