@@ -38,6 +38,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._django import
     parse_marked_json,
     run_manage,
 )
+from ansible_collections.simpledeploy.django.plugins.module_utils import _migrate
 from ansible_collections.simpledeploy.django.plugins.module_utils._release import StepError
 
 BACKUP_MARKER = '@@simpledeploy.django.backup@@ '
@@ -504,10 +505,10 @@ class Database(object):
             shutil.rmtree(work, ignore_errors=True)
 
     def migrate_to(self, project, virtualenv, app, target):
-        """``manage.py migrate APP TARGET``: unapply what came after TARGET."""
-        rc, out, err = run_manage(self.module, project, virtualenv, ['migrate', app, target, '--noinput'],
-                                  settings=self.settings, env_file=self.env_file, run_as=self.run_as,
-                                  check_rc=False)
-        if rc != 0:
-            raise BackupError('manage.py migrate %s %s failed (rc=%s): %s' % (app, target, rc, last_error_line(err, out)))
-        return out
+        """``manage.py migrate APP TARGET``: unapply what came after TARGET (under the migrate lock)."""
+        try:
+            lines, _info = _migrate.migrate(self.module, project, virtualenv, [app, target], settings=self.settings,
+                                            env_file=self.env_file, run_as=self.run_as, alias=self.alias)
+        except _migrate.MigrateError as exc:
+            raise BackupError(str(exc))
+        return '\n'.join(lines)

@@ -187,6 +187,15 @@ options:
         (RV(simpledeploy.django.migration_status#module:reversible)). V(false) restores the backup
         directly; unset tries to migrate back and restores the backup when that fails.
     type: bool
+  migrate_lock_timeout:
+    description:
+      - With a PostgreSQL database, C(migrate) runs only while it holds a PostgreSQL advisory lock
+        (session level, on a connection of its own, the same key for every host and run), so that two
+        runs that share the database (two hosts, two playbooks, two AWX jobs) never migrate it at the
+        same time; the one that waited reads the plan again and finds nothing left to apply.
+      - Seconds to wait for that lock before the step C(migrate) fails (and the window is rolled back).
+    type: float
+    default: 600
 attributes:
   check_mode:
     support: full
@@ -311,6 +320,13 @@ migrate_output:
   type: list
   elements: str
   sample: ["Operations to perform:", "  Apply all migrations: people", "Running migrations:", "  Applying people.0002_person_weight... OK"]
+migrate_lock:
+  description:
+    - The lock C(migrate) ran under, V(vendor), V(lock) (null for SQLite) and V(waited), the seconds
+      spent waiting for it.
+  returned: when migrate ran
+  type: dict
+  sample: {"vendor": "postgresql", "lock": "postgresql advisory lock 5210961937245436370", "waited": 0.004}
 pruned_venvs:
   description: Virtualenvs removed after the window.
   returned: always
@@ -367,9 +383,8 @@ from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _migrate, _release
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import run_manage
 
 StepFailed = _release.StepError
 
@@ -404,6 +419,7 @@ def main():
             applied_leaves=dict(type='list', elements='dict', options=dict(
                 app=dict(type='str', required=True), name=dict(type='str', required=True))),
             reversible=dict(type='bool'),
+            migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
         ),
         supports_check_mode=True,
     )
@@ -501,13 +517,16 @@ def main():
     migrate_out = []
 
     def migrate():
-        rc, out, err = run_manage(module, live_project, live_venv, ['migrate', '--noinput'],
-                                  settings=params['settings'], env_file=params['env_file'],
-                                  run_as=params['run_as'], check_rc=False)
-        migrate_out.extend(out.splitlines())
-        if rc != 0:
-            lines = [line for line in (err or out).strip().splitlines() if line.strip()]
-            raise StepFailed('manage.py migrate failed (rc=%s): %s' % (rc, lines[-1] if lines else 'no output'))
+        # Under the database's advisory lock (PostgreSQL): one migrate at a time, even across runs.
+        try:
+            lines, result['migrate_lock'] = _migrate.migrate(
+                module, live_project, live_venv, settings=params['settings'], env_file=params['env_file'],
+                run_as=params['run_as'], alias=params['database'], lock_timeout=params['migrate_lock_timeout'])
+        except _migrate.MigrateError as exc:
+            migrate_out.extend(exc.lines)
+            result['migrate_lock'] = exc.info
+            raise
+        migrate_out.extend(lines)
 
     def backup():
         name = _backup.backup_name(result['release'], vendor, datetime.now(timezone.utc))
@@ -544,6 +563,7 @@ def main():
     except (StepFailed, OSError) as exc:
         kind = 'graceful reload' if strategy == 'reload' else 'downtime window'
         fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, strategy=strategy,
+                    migrate_lock=result.get('migrate_lock'),
                     backup=result['backup'], recovered=result['recovered'], restored=[], answered=None)
         if not params['rollback']:
             service = ('as the reload left it' if strategy == 'reload' else 'failed to start' if switch.step == 'start'

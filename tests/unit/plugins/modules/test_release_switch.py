@@ -414,7 +414,7 @@ def test_a_failure_after_a_migration_applied_migrates_it_back_with_code_and_venv
     assert schema(path) == before
     assert not [n for n in os.listdir(deployed) if n.startswith('.simpledeploy-backup-')]
     msg = result['msg']
-    assert msg.startswith('the downtime window failed at migrate: manage.py migrate failed (rc=1): ')
+    assert msg.startswith('the downtime window failed at migrate: manage.py migrate failed: RuntimeError: ')
     assert 'data migration exploded' in msg
     assert ('Restored: code of release v1, its virtualenv, schema migrated back people to 0001_initial, '
             'service person started.' in msg)
@@ -438,7 +438,7 @@ def test_an_irreversible_plan_that_fails_restores_the_schema_from_the_backup(
     assert '  Applying people.0003_fill... OK' in result['migrate_output']
     path = os.path.join(deployed, 'backups', backups(deployed)[0])
     why = ('not reversible' if reversible is False
-           else 'migrating back failed: manage.py migrate people 0001_initial failed (rc=1): ')
+           else 'migrating back failed: manage.py migrate people 0001_initial failed: ')
     assert result['restored'][0].startswith('schema: restored from backup %s (%s' % (path, why))
     assert result['restored'][1:] == ['code', 'service started']
     after = schema(db)
@@ -812,3 +812,79 @@ def test_postgresql_backup_and_restore_for_real(deployed_pg, systemctl, pg_serve
     assert set(after['tables']) ^ set(before['tables']) == set()
     assert after == before
     assert PG_APP_PASSWORD not in result.raw
+
+
+class AdvisoryLockHolder(object):
+    """Another session holding the migrate lock, as a concurrent run would (psql, kept open)."""
+
+    def __init__(self, port):
+        import subprocess
+        import time
+        from ansible_collections.simpledeploy.django.plugins.module_utils import _migrate
+        self.proc = subprocess.Popen(
+            [_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(port), '-U', 'person', '-d', 'person', '-AtX', '-q'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PGPASSWORD=PG_APP_PASSWORD))
+        self.proc.stdin.write('SELECT pg_advisory_lock(%d);\n\\echo held\n' % _migrate.lock_key())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        # psql answers "held" once the lock is ours (stdout is line-buffered here).
+        while self.proc.stdout.readline().strip() != 'held':
+            assert time.monotonic() < deadline and self.proc.poll() is None, 'psql could not take the lock'
+
+    def release(self):
+        self.proc.stdin.write('\\q\n')
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def test_a_migrate_waits_for_the_advisory_lock_another_run_holds(deployed_pg, systemctl, pg_server, run_module):
+    import threading
+    import time
+    holder = AdvisoryLockHolder(pg_server['port'])
+    seen = []
+
+    def release_once_the_module_waits():
+        # The module's child asks for the lock (and is refused) before this lets go.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not seen:
+            if pg_server['sql']("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                                "AND query LIKE 'SELECT pg_try_advisory_lock(%'").strip() != '0':
+                seen.append(time.monotonic())
+            time.sleep(0.05)
+        time.sleep(0.5)
+        holder.release()
+
+    thread = threading.Thread(target=release_once_the_module_waits)
+    thread.start()
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_lock_timeout=30))
+    finally:
+        thread.join()
+    assert seen, 'the module never asked for the advisory lock'
+    assert not result.get('failed'), result.get('msg')
+    lock = result['migrate_lock']
+    assert lock['vendor'] == 'postgresql' and lock['lock'].startswith('postgresql advisory lock ')
+    # it waited for the other session (at least the half second after it was seen asking)
+    assert lock['waited'] >= 0.4
+    assert '  Applying people.0002_person_weight... OK' in result['migrate_output']
+    applied = pg_server['sql']("SELECT name FROM django_migrations WHERE app = 'people' ORDER BY id",
+                               database='person').split()
+    assert applied == ['0001_initial', '0002_person_weight']
+
+
+def test_a_lock_that_is_never_released_fails_the_migrate_step_and_rolls_back(
+        deployed_pg, systemctl, pg_server, run_module):
+    holder = AdvisoryLockHolder(pg_server['port'])
+    before = pg_schema(pg_server['sql'])
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_lock_timeout=1))
+    finally:
+        holder.release()
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert 'manage.py migrate could not take the database lock: another migrate held the advisory lock' in result['msg']
+    assert result['migrate_lock']['waited'] >= 1
+    # nothing was migrated; the old release is back and serving
+    assert pg_schema(pg_server['sql']) == before
+    assert result['restored'] == ['code', 'service started']
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
