@@ -31,6 +31,8 @@ SD_COLLECTIONS=(
 SD_BASE_IMAGE=localhost/simpledeploy-base:bookworm
 SD_HOST_IMAGE=localhost/simpledeploy-host:bookworm
 SD_HOST_IMAGE_DIR=$SD_ROOT/molecule/images/host
+SD_PG_IMAGE=localhost/simpledeploy-postgresql:bookworm
+SD_PG_IMAGE_DIR=$SD_ROOT/molecule/images/postgresql
 SD_IMAGE_HASH_LABEL=io.simpledeploy.context-hash
 SD_DEBIAN_SUITE=bookworm
 SD_DEBIAN_MIRROR=${SD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -352,6 +354,23 @@ sd_ensure_host_image() {
   if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$SD_HOST_IMAGE")" ]; then
     podman rmi "$old" >/dev/null 2>&1 || true
   fi
+}
+
+# SD_PG_IMAGE (the host image plus PostgreSQL) from molecule/images/postgresql;
+# rebuilt when that directory or the host image changes.
+sd_ensure_pg_image() {
+  local want have
+  sd_check_podman
+  want=$({
+    (cd "$SD_PG_IMAGE_DIR" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    podman image inspect --format '{{.Id}}' "$SD_HOST_IMAGE"
+  } | sha256sum | cut -c1-16)
+  have=$(sd_image_label "$SD_PG_IMAGE" "$SD_IMAGE_HASH_LABEL" || true)
+  [ "$have" = "$want" ] && return 0
+  sd_log "building $SD_PG_IMAGE (context hash $want)"
+  sd_quiet podman build --pull=never --label "$SD_IMAGE_HASH_LABEL=$want" \
+    -t "$SD_PG_IMAGE" -f "$SD_PG_IMAGE_DIR/Containerfile" "$SD_PG_IMAGE_DIR" ||
+    sd_die "podman build of $SD_PG_IMAGE failed"
 }
 
 # podman is there and works with this project's containers.conf (checked once).

@@ -101,6 +101,15 @@ def deploy_summary(result):
         window = 'no downtime (nothing served before)'
     else:
         window = 'no downtime'
+    fleet = result.get('fleet')
+    if fleet:
+        if fleet.get('window') is not None:
+            window = 'down %s s (from the stop of every host to this one answering)' % fleet['window']
+        shared = ('this host migrated it' if result.get('migrated')
+                  else 'migrated once, by %s' % fleet.get('migrator'))
+        window += '; database shared by %s hosts: %s while all of them were stopped' % (fleet.get('hosts'), shared)
+        if not result.get('migrated'):
+            applied = '0 here'
     return '%s: release %s live (was %s)%s; migrations applied: %s; stale bytecode removed: %d; %s' % (
         app, result.get('release'), _short(result.get('previous_release')), how, applied,
         int(result.get('bytecode_removed') or 0), window)

@@ -301,7 +301,8 @@ def _sd_plan():
     except Exception as exc:
         _sd_fail("backend", exc)
     where = dict((k, str(conn.settings_dict.get(k) or "")) for k in ("NAME", "HOST", "PORT"))
-    result.update(vendor=vendor, database_exists=True)
+    result.update(vendor=vendor, database_exists=True,
+                  location=dict((k.lower(), where[k]) for k in ("NAME", "HOST", "PORT")))
     if vendor == "sqlite" and not conn.is_in_memory_db():
         result["database_exists"] = _o.path.exists(str(conn.settings_dict["NAME"]))
     if result["database_exists"]:
@@ -618,6 +619,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         database=database,
         database_exists=bool(data.get('database_exists')),
         vendor=data.get('vendor'),
+        location=data.get('location'),
         django_version=data.get('django_version'),
     )
     if check:

@@ -299,6 +299,14 @@ vendor:
   returned: success
   type: str
   sample: sqlite
+location:
+  description:
+    - Where the database is, from the project's settings, V(name), V(host) and V(port) (empty when
+      not set); never the user or the password. Hosts that report the same O(database) vendor and
+      location with a non-local V(host) share one database, which the role migrates once.
+  returned: success
+  type: dict
+  sample: {"name": "person", "host": "db.internal", "port": "5432"}
 django_version:
   description: The Django version of the virtualenv.
   returned: success

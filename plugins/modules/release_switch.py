@@ -356,6 +356,13 @@ failed_step:
   returned: failure after the stop (or during a graceful reload)
   type: str
   sample: migrate
+schema_as_before:
+  description:
+    - Whether the database schema is as it was before this run, because no migration was applied or
+      the rollback took it back. Hosts that share the database may serve their old release again only then.
+  returned: failure after the stop (or during a graceful reload)
+  type: bool
+  sample: true
 answered:
   description: Whether the old release answered O(ready_url) again after the rollback; null when not asked.
   returned: failure after the stop (or during a graceful reload)
@@ -572,6 +579,7 @@ def main():
                 _release.tree_release(os.path.join(root, _release.CODE)) or params['release'],
                 'the schema is as migrate left it, ' if 'migrate' in switch.attempted else '',
                 params['service'], service)
+            fail['schema_as_before'] = 'migrate' not in switch.attempted
             module.fail_json(msg=_release.failure_message(kind, switch.step, exc, params['service'], False,
                                                           backup=result['backup'], left=left), **fail)
         said = {}
@@ -586,6 +594,7 @@ def main():
                 fail['answered'] = _release.wait_for_url(params['ready_url'], params['ready_status'],
                                                          params['ready_timeout'])
             _release.write_state(root, dict((k, v) for k, v in info['state'].items() if k != 'switching'))
+        fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
         msg = _release.failure_message(
             kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
             _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],

@@ -14,6 +14,8 @@ only the service user can read):
                           or PostgreSQL database name
     DJANGO_DB_USER, DJANGO_DB_PASSWORD, DJANGO_DB_HOST, DJANGO_DB_PORT,
     DJANGO_DB_CONNECT_TIMEOUT   PostgreSQL only (needs psycopg installed)
+    DATABASE_URL          postgres://USER:PASSWORD@HOST:PORT/NAME: PostgreSQL,
+                          taking precedence over the DJANGO_DB_* variables
     DJANGO_MEDIA_ROOT     default BASE_DIR / "media"
     DJANGO_STATIC_ROOT    default BASE_DIR / "static"
 """
@@ -105,7 +107,32 @@ WSGI_APPLICATION = 'mysite.wsgi.application'
 # unless DJANGO_DB_ENGINE=postgresql.
 
 DB_ENGINE = env("DJANGO_DB_ENGINE", "sqlite3")
-if DB_ENGINE == "sqlite3":
+DATABASE_URL = env("DATABASE_URL")
+if DATABASE_URL is not None:
+    # postgres://USER:PASSWORD@HOST:PORT/NAME, the form dj-database-url reads;
+    # parsed here so that the example needs nothing but Django (and psycopg).
+    from urllib.parse import unquote, urlsplit
+
+    _url = urlsplit(DATABASE_URL)
+    if _url.scheme not in ("postgres", "postgresql") or len(_url.path) < 2:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must look like postgres://USER:PASSWORD@HOST:PORT/NAME "
+            "(scheme %r)." % _url.scheme
+        )
+    DATABASES = {
+        'default': {
+            'ENGINE': 'django.db.backends.postgresql',
+            'NAME': unquote(_url.path[1:]),
+            'USER': unquote(_url.username or ""),
+            'PASSWORD': unquote(_url.password or ""),
+            'HOST': _url.hostname or "",
+            'PORT': str(_url.port or ""),
+            'OPTIONS': {
+                'connect_timeout': int(env("DJANGO_DB_CONNECT_TIMEOUT", "10")),
+            },
+        }
+    }
+elif DB_ENGINE == "sqlite3":
     DATABASES = {
         'default': {
             'ENGINE': 'django.db.backends.sqlite3',

@@ -80,6 +80,8 @@ def test_fresh_database_everything_pending_nothing_created(run_module, django_ve
     assert result['database_exists'] is False
     assert result['django_version'] == django_venv.version
     assert result['vendor'] == 'sqlite'
+    # where the database is, from the settings: the SQLite file of this project
+    assert result['location'] == {'name': os.path.join(person_v1, 'db.sqlite3'), 'host': '', 'port': ''}
     assert keys(result)[0] == {'app': 'contenttypes', 'name': '0001_initial'}
     assert PERSON in keys(result) and WEIGHT not in keys(result)
     assert result['total'] == len(result['migrations']) == sum(result['by_app'].values())

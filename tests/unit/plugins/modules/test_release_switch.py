@@ -397,6 +397,7 @@ def test_a_failure_after_a_migration_applied_migrates_it_back_with_code_and_venv
     assert result['failed'] and result['failed_step'] == 'migrate'
     assert '  Applying people.0002_person_weight... OK' in result['migrate_output']
     assert result['restored'] == ['schema: migrated back people to 0001_initial', 'venv', 'code', 'service started']
+    assert result['schema_as_before'] is True
     # schema, rows and applied migrations as before; old code and venv serving again
     assert schema(db) == before
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
@@ -470,6 +471,8 @@ def test_rollback_false_leaves_everything_as_it_failed_and_says_so(deployed, sys
                                              applied_leaves=applied_leaves(deployed), reversible=True))
     assert result['failed'] and result['failed_step'] == 'migrate'
     assert result['restored'] == []
+    # 0002 applied before 0003 failed: hosts sharing this database must not start their old release
+    assert result['schema_as_before'] is False
     assert systemctl.read_text().splitlines() == ['stop person']
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'migrations', '0003_explode.py'))
     assert os.path.exists(os.path.join(deployed, 'code.previous', 'people', 'legacy.py'))

@@ -1,0 +1,1 @@
+../../fleet/tests/test_fleet.py
