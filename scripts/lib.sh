@@ -385,6 +385,7 @@ sd_check_podman() {
 sd_ensure_images() {
   sd_ensure_base_image
   sd_ensure_host_image
+  sd_ensure_pg_image
 }
 
 # Wait until systemd inside container NAME has booted ("running" or "degraded").

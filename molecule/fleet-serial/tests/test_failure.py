@@ -1,0 +1,27 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A release whose migration fails, deployed with serial: 1 on two hosts sharing one database."""
+
+import os
+
+from test_fleet import SECRETS
+
+
+def read(records, name):
+    with open(os.path.join(records, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def test_the_failed_deploy_migrated_back_on_the_host_that_migrated(records):
+    log = " ".join(read(records, "failed-deploy.log").split())
+    assert "the downtime window failed at migrate: manage.py migrate failed: RuntimeError: data migration " \
+           "exploded on purpose" in log
+    assert "schema migrated back people to 0001_initial" in log
+    for secret in SECRETS:
+        assert secret not in log
+
+
+def test_both_hosts_served_v1_again_after_the_failure(web, records):
+    for host in web:
+        page = read(records, "after-failure-%s.html" % host.backend.hostname)
+        assert "<th>height</th>" in page and "<th>weight</th>" not in page, host.backend.hostname
+        assert "Ada" in page, host.backend.hostname
