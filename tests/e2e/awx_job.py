@@ -9,22 +9,25 @@
         [--answers JSON] [--repo URL] [--collections-path PATHS] [--limit PATTERN] \\
         [--forks N] [--secret VALUE]... [--out DIR] [--show-output]
 
-It builds the private data directory AWX gives ansible-runner for a job:
+It builds, under --out DIR, the private data directory AWX gives
+ansible-runner for a job:
 
-    DIR/project/        examples/awx (the project's playbook and survey)
-    DIR/inventory/      the --inventory files or directories, copied
-    DIR/env/extravars   the job template's extra vars (--extra-vars-file), then
-                        the survey's answers as AWX sends them: strings, checked
-                        against examples/awx/survey.json as AWX checks them, and
-                        marked !unsafe (AWX does not template launch-time answers)
-    DIR/env/envvars     ANSIBLE_COLLECTIONS_PATH and what AWX sets for every job
-    DIR/env/cmdline     --check for a job of type check
-    DIR/artifacts/ID/   what ansible-runner writes: status, rc, stdout, job_events/
+    DIR/job/project/        examples/awx (the project's playbook and survey)
+    DIR/job/inventory/      the --inventory files or directories, copied
+    DIR/job/env/extravars   the job template's extra vars (--extra-vars-file),
+                            then the survey's answers as AWX sends them: strings,
+                            checked against examples/awx/survey.json as AWX
+                            checks them, and marked !unsafe (AWX does not
+                            template launch-time answers)
+    DIR/job/env/envvars     ANSIBLE_COLLECTIONS_PATH and what AWX sets for every job
+    DIR/job/env/cmdline     --check for a job of type check
+    DIR/job/artifacts/ID/   what ansible-runner writes: status, rc, stdout, job_events/
 
 and, unless --repo is given (or the vars file sets app_repo), a git repository
 DIR/app-repo with tags v1 and v2 made from examples/person/v1 and v2, which the
 playbook checks out at the version asked for. It runs the job with
-ansible_runner.run(), removes DIR/env (it holds the job template's secrets, and
+ansible_runner.run() in an environment without the caller's ANSIBLE_* and
+MOLECULE_* variables, removes DIR/job/env (it holds the job template's secrets:
 AWX removes a job's private data directory too), and prints one JSON object:
 
     status, rc         ansible-runner's (successful, failed, timeout, ...)
