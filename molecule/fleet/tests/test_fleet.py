@@ -18,7 +18,7 @@ def unit_times(host):
     out = host.check_output("systemctl show --timestamp=us+utc -p InactiveEnterTimestamp -p ActiveEnterTimestamp person")
     times = {}
     for line in out.splitlines():
-        key, _, value = line.partition("=")
+        key, value = (line.split("=", 1) + [""])[:2]
         assert value, "%s: %s is empty: the service never %s" % (host.backend.hostname, key, key)
         times[key] = datetime.strptime(value, "%a %Y-%m-%d %H:%M:%S.%f UTC").replace(tzinfo=timezone.utc)
     return times["InactiveEnterTimestamp"], times["ActiveEnterTimestamp"]

@@ -657,12 +657,12 @@ def test_the_window_marks_the_trees_and_says_it_is_open_until_it_is_done(deploye
         seen.append(json.load(open(os.path.join(deployed, '.simpledeploy.json'))))
         return real(*a, **k)
 
-    real = release_switch.run_manage
-    release_switch.run_manage = migrate_spy
+    real = release_switch._migrate.migrate
+    release_switch._migrate.migrate = migrate_spy
     try:
         result = run_module(release_switch, args(deployed))
     finally:
-        release_switch.run_manage = real
+        release_switch._migrate.migrate = real
     assert not result.get('failed'), result['msg']
     assert seen[0]['switching']['release'] == 'v2' and seen[0]['current']['release'] == 'v1'
     assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
