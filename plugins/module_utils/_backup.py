@@ -206,18 +206,10 @@ def _sd_postgresql(conn, mode, path, result):
 
 
 def _sd_main():
-    import django
-    from django.conf import settings
     mode = _o.environ["SIMPLEDEPLOY_BACKUP_MODE"]
     alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
     path = _o.environ.get("SIMPLEDEPLOY_BACKUP_PATH") or None
-    try:
-        settings.DATABASES
-        from django.apps import apps
-        if not apps.ready:
-            django.setup()
-    except Exception as exc:
-        _sd_fail("settings", exc)
+    settings = _sd_setup()
     from django.db import connections
     if alias not in settings.DATABASES:
         _sd_fail("database", type="UnknownDatabase",

@@ -63,6 +63,20 @@ def _sd_fail(stage, exc=None, **extra):
         extra.setdefault("message", str(exc))
     _sd_emit({"error": dict(stage=stage, **extra)})
     _s.exit(3)
+
+
+def _sd_setup():
+    """Load the settings and the apps (manage.py shell has usually done it); fail at stage "settings"."""
+    import django
+    from django.conf import settings
+    try:
+        settings.INSTALLED_APPS
+        from django.apps import apps
+        if not apps.ready:
+            django.setup()
+    except Exception as exc:
+        _sd_fail("settings", exc, settings_module=_o.environ.get("DJANGO_SETTINGS_MODULE"))
+    return settings
 '''
 
 PLAN_CODE = CHILD_PRELUDE + r'''
@@ -270,16 +284,9 @@ def _sd_missing(loader):
 
 def _sd_plan():
     import django
-    from django.conf import settings
     alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
     result = {"django_version": django.get_version(), "database": alias}
-    try:
-        settings.INSTALLED_APPS
-        from django.apps import apps
-        if not apps.ready:
-            django.setup()
-    except Exception as exc:
-        _sd_fail("settings", exc, settings_module=_o.environ.get("DJANGO_SETTINGS_MODULE"))
+    settings = _sd_setup()
     if _o.environ.get("SIMPLEDEPLOY_CHECK") == "1":
         from django.core import checks
         try:

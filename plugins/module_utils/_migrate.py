@@ -52,15 +52,7 @@ import time as _tm
 
 
 def _sd_main():
-    import django
-    from django.conf import settings
-    try:
-        settings.DATABASES
-        from django.apps import apps
-        if not apps.ready:
-            django.setup()
-    except Exception as exc:
-        _sd_fail("settings", exc)
+    settings = _sd_setup()
     from django.core.management import call_command
     from django.db import connections
     alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
