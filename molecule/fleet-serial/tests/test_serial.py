@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A release whose migration fails, deployed with serial: 1 on two hosts sharing one database."""
+"""serial: 1 on two hosts sharing one database: a release whose migration fails, then a code-only release."""
 
 import os
 
@@ -25,3 +25,14 @@ def test_both_hosts_served_v1_again_after_the_failure(web, records):
         page = read(records, "after-failure-%s.html" % host.backend.hostname)
         assert "<th>height</th>" in page and "<th>weight</th>" not in page, host.backend.hostname
         assert "Ada" in page, host.backend.hostname
+
+
+def test_a_code_only_release_reloaded_each_host_without_a_restart(web, records):
+    for host in web:
+        name = host.backend.hostname
+        page = read(records, "after-v3.html-%s" % name)
+        assert "<p>release v3</p>" in page and "<th>weight</th>" in page, name
+        # the same gunicorn master before and after: a graceful reload, not a stop and start
+        before, after = read(records, "mainpid-before-%s" % name).strip(), read(records, "mainpid-after-%s" % name).strip()
+        assert before == after and before not in ("", "0"), (name, before, after)
+        assert "<p>release v3</p>" in host.check_output("curl -fsS http://127.0.0.1:8000/"), name
