@@ -104,7 +104,7 @@ def deploy_summary(result):
     fleet = result.get('fleet')
     if fleet:
         if fleet.get('window') is not None:
-            window = 'down %s s (from the stop of every host to this one answering)' % fleet['window']
+            window = 'down %s s (stopped for the shared database\'s migration until it answered again)' % fleet['window']
         shared = ('this host migrated it' if result.get('migrated')
                   else 'migrated once, by %s' % fleet.get('migrator'))
         window += '; database shared by %s hosts: %s while all of them were stopped' % (fleet.get('hosts'), shared)
