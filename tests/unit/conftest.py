@@ -22,6 +22,8 @@ Fixtures:
     system_django_venv  a Django 5.2 venv from /usr/bin/python3 that every user can
                      run (under /var/tmp), for run_as tests; skips unless root
     world_readable_dir  a temporary directory every user can enter
+    attacker         run a function as an unprivileged user (nobody) in a forked
+                     child: the app user of the threat model; skips unless root
 """
 
 from __future__ import absolute_import, division, print_function
@@ -160,6 +162,81 @@ def world_readable_dir():
     os.chmod(path, 0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+class Attacker(object):
+    """An unprivileged user (``nobody``) acting in a child process of its own.
+
+    ``run(func, *args)`` forks, drops to the user's uid and gid (no
+    supplementary groups) and calls ``func(*args)`` there; it returns what
+    func returned (anything JSON can carry) or raises AssertionError with the
+    child's exception. ``start(func, *args)`` does the same in the
+    background and returns the child's PID (``stop(pid)`` kills and reaps it).
+    """
+
+    def __init__(self, name='nobody'):
+        import pwd
+        entry = pwd.getpwnam(name)
+        self.name, self.uid, self.gid = name, entry.pw_uid, entry.pw_gid
+
+    def _child(self, func, args, write_fd):
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(self.gid)
+            os.setuid(self.uid)
+            try:
+                payload = {'value': func(*args)}
+            except Exception as exc:  # reported to the parent
+                payload = {'error': '%s: %s' % (type(exc).__name__, exc)}
+            os.write(write_fd, json.dumps(payload).encode('utf-8'))
+            code = 0
+        finally:
+            os._exit(code)
+
+    def run(self, func, *args):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            self._child(func, args, write_fd)
+        os.close(write_fd)
+        chunks = []
+        while True:
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        payload = json.loads(b''.join(chunks).decode('utf-8') or '{"error": "the child died"}')
+        if 'error' in payload:
+            raise AssertionError('as %s: %s' % (self.name, payload['error']))
+        return payload['value']
+
+    def start(self, func, *args):
+        pid = os.fork()
+        if pid == 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            self._child(func, args, devnull)
+        return pid
+
+    @staticmethod
+    def stop(pid):
+        import signal
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+@pytest.fixture
+def attacker():
+    """The app user of the threat model: ``nobody``, acting in a child process (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip('acting as another user needs root')
+    return Attacker()
 
 
 def copy_example(version, dest):
