@@ -15,9 +15,16 @@ description:
     reports the live, previous and staged releases, whether a window was left open by a killed
     run, whether a virtualenv is ready, whether the service unit exists, and whether the role
     may use the directory at all.
-  - A directory is not safe when it is C(/), a system directory, a user's home directory (or
-    holds one), or when it exists with content and was not created by the collection. The
-    module reports the reason; the role stops on it before anything changes.
+  - A directory is not safe when it is C(/), a system directory, or when it exists with content
+    and was not created by the collection; and, judged by what it is on the host rather than its
+    spelling, when it is a symbolic link, goes through a link owned by someone other than root, has
+    a real path (or a parent) that is not a directory owned by root and writable by root alone, or
+    is in a temporary directory (C(/tmp), C(/var/tmp), C(/dev/shm), C(/run) and their aliases) or in
+    (or holds) a person's home directory. The module reports the reason; the role stops on it before
+    anything changes.
+  - With O(shared_dirs), also reports in RV(shared_problems) what under C(shared/) is not what the
+    role makes there (a link not owned by root, a file, ... where a directory belongs), read without
+    following any link.
   - Changes nothing.
 author:
   - simpledeploy developers (@simpledeploy)
@@ -35,6 +42,11 @@ options:
   service:
     description: A systemd unit whose existence to report.
     type: str
+  shared_dirs:
+    description: Directories under C(shared/) to look at for RV(shared_problems), relative paths.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -132,6 +144,20 @@ diff_mode:
   returned: always
   type: bool
   sample: false
+shared_problems:
+  description:
+    - What under C(shared/) is not what the role makes there, one message each, naming the path, who owns
+      it and what to do; empty when there is nothing wrong. A link owned by root is an operator's and no
+      problem.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - >-
+      /srv/person/shared/media is a symbolic link to /etc owned by person, where the role keeps a directory:
+      the app user can plant such a link to make root change another path. Nothing was changed. Look at who
+      made it, remove it (rm /srv/person/shared/media) and deploy again; to keep the data elsewhere, make the
+      link as root
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -141,7 +167,7 @@ service_exists:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _release
 
 
 def service_exists(module, unit):
@@ -160,10 +186,16 @@ def main():
             app=dict(type='str'),
             venv_key=dict(type='str', no_log=False),
             service=dict(type='str'),
+            shared_dirs=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
-    info = _release.inspect_root(module.params['root'], _release.home_dirs(), module.params['app'])
+    root = module.params['root']
+    info = _release.inspect_root(root, _release.home_dirs(), module.params['app'])
+    placement = _layout.placement_reason(root, _layout.human_homes()) if info['safe'] else None
+    if placement:
+        info.update(safe=False, reason=placement)
+    info['shared_problems'] = _layout.shared_problems(root, module.params['shared_dirs']) if info['safe'] else []
     info.pop('state')
     info.pop('root')
     info['venv_ready'] = _release.venv_ready(module.params['root'], module.params['venv_key'])

@@ -22,6 +22,8 @@ Fixtures:
     system_django_venv  a Django 5.2 venv from /usr/bin/python3 that every user can
                      run (under /var/tmp), for run_as tests; skips unless root
     world_readable_dir  a temporary directory every user can enter
+    root_parent      a directory that only root can write, outside every temporary
+                     directory (under /var/lib): where deploy roots may be; needs root
     attacker         run a function as an unprivileged user (nobody) in a forked
                      child: the app user of the threat model; skips unless root
 """
@@ -229,6 +231,17 @@ class Attacker(object):
         except ProcessLookupError:
             pass
         os.waitpid(pid, 0)
+
+
+@pytest.fixture
+def root_parent():
+    """A new directory under /var/lib (root's, 0755): deploy roots are refused under /tmp."""
+    if os.geteuid() != 0:
+        pytest.skip('a directory only root can write needs root')
+    path = tempfile.mkdtemp(prefix='simpledeploy-test-', dir='/var/lib')
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

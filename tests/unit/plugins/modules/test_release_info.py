@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -22,7 +23,8 @@ def snapshot(path):
     return sorted((dirpath, tuple(sorted(dirs)), tuple(sorted(files))) for dirpath, dirs, files in os.walk(path))
 
 
-def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, tmp_path):
+def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, root_parent):
+    tmp_path = pathlib.Path(root_parent)
     root = tmp_path / 'srv' / 'person'
     (root / 'venvs' / 'abc').mkdir(parents=True)
     (root / 'venvs' / 'abc' / '.simpledeploy-complete').write_text('abc\n')
@@ -36,7 +38,31 @@ def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, tmp_path
     assert (result['current_release'], result['previous_release'], result['current_venv']) == ('r2', 'r1', 'abc')
     assert result['venv_ready'] is True
     assert result['service_exists'] is None
+    assert result['shared_problems'] == []
     assert snapshot(str(tmp_path)) == before
+
+
+def test_a_root_in_a_temporary_directory_is_reported_unsafe(info, tmp_path):
+    result = info({'root': str(tmp_path / 'srv' / 'person'), 'app': 'person'})
+    assert result['safe'] is False and 'temporary directory /tmp' in result['reason']
+
+
+def test_a_link_the_app_user_planted_in_shared_is_reported(info, root_parent, attacker):
+    root = os.path.join(root_parent, 'srv', 'person')
+    os.makedirs(os.path.join(root, 'shared'))
+    os.chown(os.path.join(root, 'shared'), attacker.uid, attacker.gid)
+    with open(os.path.join(root, '.simpledeploy.json'), 'w') as handle:
+        handle.write('{"app": "person"}\n')
+    attacker.run(os.symlink, '/etc', os.path.join(root, 'shared', 'media'))
+    before = snapshot(root_parent)
+    result = info({'root': root, 'app': 'person', 'shared_dirs': ['media', 'static']})
+    assert result['safe'] is True
+    assert len(result['shared_problems']) == 1
+    assert 'shared/media is a symbolic link to /etc owned by nobody' in result['shared_problems'][0]
+    assert snapshot(root_parent) == before
+    os.unlink(os.path.join(root, 'shared', 'media'))
+    os.symlink('/etc', os.path.join(root, 'shared', 'media'))  # root's own: an operator's link
+    assert info({'root': root, 'app': 'person', 'shared_dirs': ['media']})['shared_problems'] == []
 
 
 def test_a_foreign_root_is_reported_unsafe_with_what_to_do(info, tmp_path):
