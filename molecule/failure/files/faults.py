@@ -42,6 +42,11 @@ print(json.dumps(dict(
 # Everything Ansible runs on the host: each `podman exec` is a session of
 # its own whose leader has parent 0 (the module, and its children such as
 # manage.py migrate). This shell is one too, and is spared.
+# As the app user, who owns shared/: media swapped for a link to /etc (and put back after).
+PLANT = ('runuser -u person -- sh -c "mv %s/shared/media %s/shared/media.away && ln -s /etc %s/shared/media"'
+         % (ROOT, ROOT, ROOT))
+UNPLANT = 'runuser -u person -- sh -c "rm %s/shared/media && mv %s/shared/media.away %s/shared/media"' % (
+    ROOT, ROOT, ROOT)
 KILL_MODULE = ('for p in $(ps -eo pid=,ppid= | awk \'$2 == 0 && $1 != 1 {print $1}\'); do '
                '[ "$p" -eq $$ ] || pkill -9 -s "$p"; done')
 SECRETS = ('molecule-secret-key-5f0c9e27d1', 'molecule-db-password-8a41c3')
@@ -229,15 +234,24 @@ def run_cases(runner, only):
         ('input', 'requirements-fail-to-install', dict(source='badreq')),
         ('input', 'health-url-never-answers', dict(source='v3', extra={
             'deploy_healthcheck_url': 'http://127.0.0.1:9/'})),
+        # the app user (it owns shared/) swaps its media directory for a link to /etc: the
+        # deploy must stop naming it, and /etc (in the fingerprint) must stay root's
+        ('input', 'app-user-planted-a-link-in-shared', dict(source='v3', setup=PLANT, teardown=UNPLANT)),
     ]
     report = []
     for kind, name, opts in cases:
         if only and name not in only:
             continue
+        opts = dict(opts)
+        setup, teardown = opts.pop('setup', None), opts.pop('teardown', None)
+        if setup:
+            runner.host(setup, check=True)
         before = runner.state(fingerprint=kind == 'input')
         run = runner.deploy(**opts)
         report.append(dict(kind=kind, name=name, run=run, before=before,
                            after=runner.state(fingerprint=kind == 'input')))
+        if teardown:
+            runner.host(teardown, check=True)
         sys.stderr.write('%s: rc=%s %.0f s\n' % (name, run['rc'], run['seconds']))
 
     # the lock: held by a live run elsewhere (refused at once), left by a dead one long ago (taken over)

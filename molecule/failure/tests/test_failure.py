@@ -38,6 +38,7 @@ MESSAGES = {
     "requirements-fail-to-install": "simpledeploy-no-such-package",
     "health-url-never-answers": "does not answer",
     "lock-held-by-another-run": "bob@another-controller",
+    "app-user-planted-a-link-in-shared": "/srv/person/shared/media is a symbolic link to /etc owned by person",
 }
 
 
