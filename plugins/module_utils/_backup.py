@@ -17,13 +17,30 @@ from settings this module guesses:
   pg_dump/pg_restore child through its ``PGPASSWORD`` environment only: never
   on a command line, never in any output.
 
-The child writes its file into a work directory the app's user owns, under
-the deploy root; this module then moves it into the backup directory
-(root's, mode 0700), and copies it back out for a restore.
+Files change hands between root and the app's user (who runs the child, and
+is the attacker of the threat model) through work directories under the
+deploy root, and root never acts through a path that user can change:
+
+- Backup: the child writes into a work directory of its user's (made by root
+  with an unpredictable name). Root then opens the file relative to that
+  directory's descriptor, without following links and without blocking (a
+  FIFO), refuses anything but a regular file of that user's with one link,
+  and copies exactly the size it had then into a new file it creates
+  (exclusive, no-follow, 0600) in the backup directory, flushed with the
+  directory. The app user's inode never enters root's directory, so a
+  descriptor kept open on it changes nothing of the backup.
+- Restore: root makes the work directory (its own, mode 0711: the app user
+  reaches a file there by name but cannot create or replace one), creates the
+  copy in it (exclusive, no-follow), writes, hands it over with fchown and
+  flushes it through the descriptor, then runs the child.
+- The backup directory (root's, mode 0700) is opened without following links
+  and refused, with the fix, when it is not a directory of root's with mode
+  0700 in a parent that only root can write.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import re
@@ -384,13 +401,143 @@ def stale_workdirs(root):
     return sorted(os.path.join(root, name) for name in names if name.startswith(WORKDIR_PREFIX))
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A file root reads in a directory another user can write: never a link, never a wait on a FIFO.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# A file root creates: a new inode, never an entry someone put there first.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1024 * 1024
+_KINDS = ((stat.S_ISLNK, 'a symbolic link'), (stat.S_ISDIR, 'a directory'), (stat.S_ISREG, 'a regular file'),
+          (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'), (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'))
+
+
+def _kind(mode):
+    """What a file of MODE is, in words."""
+    for test, word in _KINDS:
+        if test(mode):
+            return word
+    return 'a special file'
+
+
+def _found(name, dir_fd=None):
+    """What NAME (in DIR_FD) is, without following it: 'a symbolic link', 'missing', ..."""
+    try:
+        return _kind(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except FileNotFoundError:
+        return 'missing'
+    except OSError as exc:
+        return 'unreadable (%s)' % exc.strerror
+
+
+def _user(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return 'uid %d' % uid
+
+
+def _open_dir(path, what, dir_fd=None, name=None):
+    """A descriptor on the directory PATH (NAME in DIR_FD when given); its last component is never followed."""
+    try:
+        return os.open(name or path, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise BackupError('%s %s is %s, not a directory: remove it; it is made by this module'
+                              % (what, path, _found(name or path, dir_fd)))
+        raise BackupError('could not open %s %s: %s' % (what, path, exc.strerror))
+
+
+def _copy_exactly(source, target, size, what):
+    """Copy SIZE bytes from descriptor SOURCE to descriptor TARGET; no more, even if SOURCE grows.
+
+    Raises BackupError when SOURCE ends before SIZE (it shrank meanwhile).
+    """
+    left = size
+    while left:
+        chunk = os.read(source, min(_CHUNK, left))
+        if not chunk:
+            raise BackupError('%s shrank while it was copied (%d of %d bytes read): nothing was kept'
+                              % (what, size - left, size))
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(target, view):]
+        left -= len(chunk)
+
+
+def _create_in(dir_fd, directory, name):
+    """(descriptor, name) of a new file, mode 0600, NAME in DIR_FD or NAME-<n> when it is taken."""
+    base, ext = os.path.splitext(name)
+    candidate, count = name, 0
+    while True:
+        try:
+            return os.open(candidate, _CREATE_FLAGS, 0o600, dir_fd=dir_fd), candidate
+        except FileExistsError:
+            count += 1
+            candidate = '%s-%d%s' % (base, count, ext)
+        except OSError as exc:
+            raise BackupError('could not create %s: %s' % (os.path.join(directory, candidate), exc.strerror))
+
+
+def _backup_dir_fd(path):
+    """A descriptor on the backup directory PATH, made when missing (root's, mode 0700).
+
+    Never follows PATH when it is a link. Refuses (BackupError, with the fix)
+    a PATH that is not a directory of root's (of this process's user when not
+    root) with mode 0700, or that sits in a directory another user can write
+    (who could replace it between two runs).
+    """
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    me = os.geteuid()
+    try:
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o755)
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BackupError('could not make the parent %s of the backup directory %s: %s' % (parent, path, exc.strerror))
+    try:
+        info = os.fstat(parent_fd)
+        if info.st_uid != me or info.st_mode & 0o022:
+            raise BackupError('the backup directory %s is in %s, which %s (owner %s, mode %04o): keep backups in a '
+                              'directory only %s can write (chown %s %s; chmod go-w %s), or set backup_dir elsewhere'
+                              % (path, parent, 'other users can write' if info.st_mode & 0o022 else
+                                 'is not owned by %s' % _user(me), _user(info.st_uid), stat.S_IMODE(info.st_mode),
+                                 _user(me), _user(me), parent, parent))
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+            made = True
+        except FileExistsError:
+            made = False
+        except OSError as exc:
+            raise BackupError('could not make the backup directory %s: %s' % (path, exc.strerror))
+        fd = _open_dir(path, 'the backup directory', parent_fd, name)
+        try:
+            if made:
+                if me == 0:
+                    os.fchown(fd, 0, 0)
+                os.fchmod(fd, 0o700)
+            info = os.fstat(fd)
+            if info.st_uid != me or stat.S_IMODE(info.st_mode) != 0o700:
+                raise BackupError('the backup directory %s is owned by %s with mode %04o; it must be %s\'s with mode '
+                                  '0700, readable by no one else: chown %s %s && chmod 0700 %s'
+                                  % (path, _user(info.st_uid), stat.S_IMODE(info.st_mode), _user(me), _user(me),
+                                     path, path))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    finally:
+        os.close(parent_fd)
+
+
 def ensure_backup_dir(path):
-    """Create PATH (and its parents) for backups: root's, mode 0700. An existing one is left as it is."""
-    if not os.path.isdir(path):
-        os.makedirs(path, 0o700)
-        os.chmod(path, 0o700)
-        if os.geteuid() == 0:
-            os.chown(path, 0, 0)
+    """Make PATH (and its parents) for backups, root's, mode 0700, or check the existing one is that.
+
+    Raises BackupError, naming PATH and the fix, when it is a link, not a
+    directory, not root's with mode 0700, or in a directory others can write.
+    """
+    os.close(_backup_dir_fd(path))
 
 
 class Database(object):
@@ -446,55 +593,155 @@ class Database(object):
                                % (' and '.join(missing), self.run_as or current_user(), self.alias))
         return found, None
 
-    def _workdir(self):
-        """A directory under the deploy root that the child's user owns (the backup dir is root's)."""
-        path = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.root)
+    def _child_ids(self):
+        """(uid, gid) the children run as."""
         if self.run_as and self.run_as != current_user():
             entry = pwd.getpwnam(self.run_as)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+            return entry.pw_uid, entry.pw_gid
+        return os.geteuid(), os.getegid()
+
+    def _workdir(self, child_writes):
+        """A new directory under the deploy root, with an unpredictable name, ready for the child.
+
+        CHILD_WRITES (a backup): the child's user owns it, mode 0700. Else (a
+        restore) it stays root's, mode 0711: the child reaches the file root
+        puts there by its name, and can neither create nor replace an entry.
+        Set up through its descriptor; the path itself is an entry of the
+        deploy root, which only root can change.
+        """
+        path = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.root)
+        try:
+            fd = _open_dir(path, 'the work directory')
+            try:
+                if child_writes:
+                    uid, gid = self._child_ids()
+                    if uid != os.geteuid():
+                        os.fchown(fd, uid, gid)
+                else:
+                    os.fchmod(fd, 0o711)
+            finally:
+                os.close(fd)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return path
+
+    def _open_produced(self, work, name):
+        """A read descriptor and the size of the file the backup child left as WORK/NAME, checked.
+
+        Opened relative to the work directory's descriptor, never following a
+        link nor waiting on a FIFO; refused unless it is a regular file of the
+        child's user with one link (not a hard link to someone else's file).
+        """
+        partial = os.path.join(work, name)
+        how = ('refused, nothing was copied (the work directory is writable by %s: something running as that '
+               'user replaced the file)' % (self.run_as or current_user()))
+        work_fd = _open_dir(work, 'the work directory')
+        try:
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=work_fd)
+            except OSError as exc:
+                raise BackupError('the backup child did not leave a regular file at %s but %s (%s): %s'
+                                  % (partial, _found(name, work_fd), exc.strerror, how))
+        finally:
+            os.close(work_fd)
+        try:
+            info = os.fstat(fd)
+            uid = self._child_ids()[0]
+            if not stat.S_ISREG(info.st_mode):
+                raise BackupError('the backup child did not leave a regular file at %s but %s: %s'
+                                  % (partial, _kind(info.st_mode), how))
+            if info.st_uid != uid or info.st_nlink != 1:
+                raise BackupError('the backup file %s is owned by %s with %d links, not by %s with one: %s'
+                                  % (partial, _user(info.st_uid), info.st_nlink, _user(uid), how))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, info.st_size
 
     def backup(self, project, virtualenv, vendor, directory, name):
         """Back the database up into DIRECTORY/NAME (root's, 0600); returns its path, or None when
-        there is no database yet (a SQLite file not created yet)."""
-        ensure_backup_dir(directory)
-        work = self._workdir()
+        there is no database yet (a SQLite file not created yet).
+
+        The child writes WORK/NAME as the app's user; root copies exactly the
+        size that file had once the child was done into a new file of its own
+        (NAME-<n> when NAME is taken), flushed with the directory. The copy is
+        what is kept, never the app user's inode: what that user does to its
+        file afterwards (writes through a descriptor it kept, grows it) does not
+        reach the backup.
+        """
+        dir_fd = _backup_dir_fd(directory)
         try:
-            partial = os.path.join(work, name)
-            found = self._run(project, virtualenv, 'backup', partial)
-            if not found.get('exists'):
-                return None
-            target = os.path.join(directory, name)
-            base, ext = os.path.splitext(target)
-            count = 0
-            while os.path.lexists(target):
-                count += 1
-                target = '%s-%d%s' % (base, count, ext)
-            shutil.move(partial, target)
-            info = os.lstat(target)
-            if not stat.S_ISREG(info.st_mode):
-                os.unlink(target)
-                raise BackupError('the backup child did not leave a regular file at %s' % partial)
-            if os.geteuid() == 0:
-                os.chown(target, 0, 0)
-            os.chmod(target, 0o600)
-            return target
+            work = self._workdir(child_writes=True)
+            try:
+                found = self._run(project, virtualenv, 'backup', os.path.join(work, name))
+                if not found.get('exists'):
+                    return None
+                source, size = self._open_produced(work, name)
+                try:
+                    target_fd, target = _create_in(dir_fd, directory, name)
+                    try:
+                        if os.geteuid() == 0:
+                            os.fchown(target_fd, 0, 0)
+                        os.fchmod(target_fd, 0o600)
+                        _copy_exactly(source, target_fd, size, os.path.join(work, name))
+                        os.fsync(target_fd)
+                    except BaseException as exc:
+                        os.close(target_fd)
+                        os.unlink(target, dir_fd=dir_fd)
+                        if isinstance(exc, OSError):
+                            raise BackupError('could not write the backup %s: %s'
+                                              % (os.path.join(directory, target), exc.strerror))
+                        raise
+                    os.close(target_fd)
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(source)
+                return os.path.join(directory, target)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            os.close(dir_fd)
 
     def restore(self, project, virtualenv, path):
-        """Put the backup PATH back into the live database (the service must be stopped)."""
-        work = self._workdir()
+        """Put the backup PATH back into the live database (the service must be stopped).
+
+        Root copies PATH (its own file, never followed) into a new file it
+        creates in a work directory of its own, hands the copy to the child's
+        user through the descriptor, then runs the child on it.
+        """
+        name = os.path.basename(path)
         try:
-            copy = os.path.join(work, os.path.basename(path))
-            shutil.copyfile(path, copy)
-            if self.run_as and self.run_as != current_user():
-                entry = pwd.getpwnam(self.run_as)
-                os.chown(copy, entry.pw_uid, entry.pw_gid)
-            os.chmod(copy, 0o600)
-            return self._run(project, virtualenv, 'restore', copy)
+            source = os.open(path, _READ_FLAGS)
+        except OSError as exc:
+            raise BackupError('could not open the backup %s (%s): %s' % (path, _found(path), exc.strerror))
+        try:
+            info = os.fstat(source)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                raise BackupError('the backup %s is %s of %s: a backup is a regular file of %s\'s; not restored'
+                                  % (path, _kind(info.st_mode), _user(info.st_uid), _user(os.geteuid())))
+            work = self._workdir(child_writes=False)
+            try:
+                work_fd = _open_dir(work, 'the work directory')
+                try:
+                    copy_fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=work_fd)
+                    try:
+                        _copy_exactly(source, copy_fd, info.st_size, path)
+                        uid, gid = self._child_ids()
+                        if uid != os.geteuid():
+                            os.fchown(copy_fd, uid, gid)
+                        os.fsync(copy_fd)
+                    finally:
+                        os.close(copy_fd)
+                except OSError as exc:
+                    raise BackupError('could not copy the backup %s into %s: %s' % (path, work, exc.strerror))
+                finally:
+                    os.close(work_fd)
+                return self._run(project, virtualenv, 'restore', os.path.join(work, name))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            os.close(source)
 
     def migrate_to(self, project, virtualenv, app, target):
         """``manage.py migrate APP TARGET``: unapply what came after TARGET (under the migrate lock)."""
