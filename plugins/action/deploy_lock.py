@@ -3,10 +3,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The controller side of simpledeploy.django.deploy_lock (documented with the module).
 
-Fills in who this run is (owner, run_id, controller host, ansible-playbook
-PID and its start time) and, when the module finds the lock held by another
-run of this same controller, whether that run's ansible-playbook process is
-gone: then it runs the module again, naming that run in takeover_run_ids.
+Fills in who this run is (owner, run_id, controller host and machine ID,
+ansible-playbook PID and its start time) and, when the module finds the lock
+held by another run of this same controller (the same machine ID and host
+name), whether that run's ansible-playbook process is gone: then it runs the
+module again, naming that run in takeover_run_ids.
+
+The run ID is TOKEN-MACHINE-PID-START: a random token made once per
+ansible-playbook run and shared by its workers through a file in the run's
+own local temporary directory (ansible-playbook makes it, 0700, before it
+forks any worker, and removes it at exit), the hashed machine ID, the PID and
+the start time: two controllers cloned from one image (the same machine ID,
+even the same PIDs) still get two run IDs.
 
 Tasks run in worker processes forked by ansible-playbook for each task, so
 the run's process is the worker's parent (multiprocessing.parent_process()),
@@ -17,16 +25,21 @@ with the task).
 from __future__ import annotations
 
 import getpass
+import hashlib
 import multiprocessing
 import os
+import secrets
 import socket
 import subprocess
 import time
 
+from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible_collections.simpledeploy.django.plugins.module_utils._lock import holder_verdict
 
 MODULE = 'simpledeploy.django.deploy_lock'
+MACHINE_ID_FILES = ('/etc/machine-id', '/var/lib/dbus/machine-id')
+TOKEN_FILE = 'simpledeploy-deploy-lock-run-token'
 
 
 def pid_alive(pid):
@@ -80,18 +93,73 @@ def run_process():
     return parent.pid if parent is not None else os.getpid()
 
 
+def machine_id(files=MACHINE_ID_FILES, host=None):
+    """This controller's machine ID, hashed for this use (as systemd's app-specific IDs): 32 hex digits.
+
+    From the first of ``files`` that holds one, else from the host name. The
+    raw machine ID is not written anywhere (systemd asks not to expose it).
+    """
+    for path in files:
+        try:
+            with open(path) as handle:
+                found = handle.read().strip()
+        except OSError:
+            continue
+        if found:
+            return hashlib.sha256(('simpledeploy.django deploy_lock %s' % found).encode()).hexdigest()[:32]
+    host = host or socket.gethostname()
+    return hashlib.sha256(('simpledeploy.django deploy_lock host %s' % host).encode()).hexdigest()[:32]
+
+
+def _valid_token(text):
+    return len(text) == 16 and all(char in '0123456789abcdef' for char in text)
+
+
+def run_token(directory=None):
+    """A random token of this ansible-playbook run, the same in all its workers, or None when it cannot be kept.
+
+    Kept in ``directory`` (the run's local temporary directory): the first
+    worker links a file holding a new token into place, the others read it.
+    """
+    directory = directory or C.DEFAULT_LOCAL_TMP
+    path = os.path.join(directory, TOKEN_FILE)
+    temp = '%s.%d.%s' % (path, os.getpid(), secrets.token_hex(4))
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(secrets.token_hex(8))
+            try:
+                os.link(temp, path)  # atomic: the first one wins, whole
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temp)
+        with open(path) as handle:
+            token = handle.read().strip()
+    except (OSError, TypeError):
+        return None
+    return token if _valid_token(token) else None
+
+
 def controller_identity():
-    """owner, run_id, controller_host, controller_pid, controller_pid_started of this run."""
+    """owner, run_id, controller_host, controller_machine_id, controller_pid, controller_pid_started of this run."""
     host = socket.gethostname()
+    machine = machine_id(host=host)
     pid = run_process()
     started = process_started(pid)
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    run_id = '%s-%d' % (host, pid) if started is None else '%s-%d-%d' % (host, pid, int(started))
-    return dict(owner='%s@%s' % (user, host), run_id=run_id, controller_host=host, controller_pid=pid,
-                controller_pid_started=started)
+    token = run_token()
+    if token is None:  # no shared place: a token the run's workers can all compute (unique, not secret)
+        token = hashlib.sha256(('%s %d %s' % (machine, pid, started)).encode()).hexdigest()[:16]
+    run_id = '%s-%s-%d' % (token, machine[:16], pid)
+    if started is not None:
+        run_id += '-%d' % int(started)
+    return dict(owner='%s@%s' % (user, host), run_id=run_id, controller_host=host, controller_machine_id=machine,
+                controller_pid=pid, controller_pid_started=started)
 
 
 class ActionModule(ActionBase):
@@ -104,8 +172,8 @@ class ActionModule(ActionBase):
         del tmp
         args = dict(self._task.args)
         identity = controller_identity()
-        if args.get('controller_pid') is None:  # where this run lives: all three, or none of them
-            for key in ('controller_host', 'controller_pid', 'controller_pid_started'):
+        if args.get('controller_pid') is None:  # where this run lives: all four, or none of them
+            for key in ('controller_host', 'controller_machine_id', 'controller_pid', 'controller_pid_started'):
                 args[key] = identity[key]
         for key in ('run_id', 'owner'):
             if not args.get(key):
@@ -114,7 +182,8 @@ class ActionModule(ActionBase):
         outcome = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
         holder = outcome.get('held_by')
         if outcome.get('would_wait') and holder:
-            verdict = holder_verdict(holder, identity['controller_host'], pid_alive, process_started)
+            verdict = holder_verdict(holder, identity['controller_machine_id'], identity['controller_host'],
+                                     pid_alive, process_started)
             if verdict == 'dead':
                 dead = args.get('takeover_run_ids') or []
                 dead = dead.split(',') if isinstance(dead, str) else list(dead)

@@ -10,18 +10,35 @@ version_added: 0.1.0
 description:
   - Takes (O(state=present)) or releases (O(state=absent)) a lock file on the
     managed host, so that two runs never deploy the same app on the same host at once.
-  - The lock is a JSON file naming who holds it (RV(lock)). It is written whole
-    to a temporary file and renamed into place, under an exclusive C(flock) on its
-    directory, so of two runs racing for it exactly one gets it.
-  - A lock held by this run (the same O(run_id)) is kept, unchanged. Another
-    run's lock is taken over when it is older than O(timeout) seconds, or at once
-    when its run is known to be dead; otherwise the task fails at once, naming
-    who holds the lock, since when, and what to do.
+  - The lock is a JSON file naming who holds it (RV(lock)), in a directory only root
+    can write (the deploy role uses C(/run/simpledeploy/<app>.lock)). It is written
+    whole to a temporary file, flushed and renamed into place, under an exclusive
+    C(flock) on a guard file beside it (C(<name>.guard)), so of two runs racing for
+    it exactly one gets it. The guard is tried without blocking for 10 seconds at
+    most, then the task fails naming the process that holds it.
+  - Nothing there is followed through a link or opened as another user's file. The
+    directory must be a real directory owned by root (or by the user the module runs
+    as), not writable by group or others, under parents only root can change (sticky
+    ones such as C(/tmp) allowed); a missing directory is created, mode 0700. A lock
+    file that is a symbolic link or not a regular file is refused, never read.
+  - A lock held by this run (the same O(run_id)) is kept and renewed (RV(lock.renewed_epoch),
+    a heartbeat; the lock's owner does not change, so the task reports no change).
+    Another run's lock is taken over when its last renewal (or its taking) is older than
+    O(timeout) seconds, when it is dated more than 60 seconds in the future (an impossible
+    date, reported in a warning and handled as expired; a lock without a usable date
+    counts from its file's modification time), or at once when its run is known to be
+    dead; otherwise the task fails at once, naming who holds the lock, since when, and
+    what to do.
+  - No lock is taken or taken over, however old or whoever left it, while the window
+    of a deploy still runs on this host: the process that runs it
+    (M(simpledeploy.django.release_switch), given this lock's path in its C(lock) option)
+    holds an C(flock) on C(<name>.window) beside the lock, which the kernel drops when
+    that process ends. The task then fails naming that process (RV(window)).
   - Whether a run is dead is known on the controller only. The action plugin of
-    the same name checks, when another run of this controller (the same host name)
-    holds the lock, whether its C(ansible-playbook) process still runs there (and
-    is the same process, not a later one that got its PID), and takes over the lock
-    of a dead one by running the module again with its run ID in O(takeover_run_ids).
+    the same name checks, when another run of this controller (the same machine ID
+    and host name) holds the lock, whether its C(ansible-playbook) process still runs
+    there (and is the same process, not a later one that got its PID), and takes over
+    the lock of a dead one by running the module again with its run ID in O(takeover_run_ids).
   - O(state=absent) removes the lock only when this run holds it; another run's
     lock is left in place with a warning.
 author:
@@ -29,7 +46,11 @@ author:
 options:
   path:
     description:
-      - The lock file, an absolute path. Its directory must exist.
+      - The lock file, an absolute path.
+      - Its directory must be one only root can write (see the description); it is
+        created, mode 0700, when missing and its parent is such a directory. The guard
+        (C(<name>.guard)) and window (C(<name>.window)) files go beside it, C(<name>)
+        being the file name without C(.lock).
     type: path
     required: true
   state:
@@ -41,8 +62,9 @@ options:
   run_id:
     description:
       - Identifies this run; the same value in every task of one playbook run, another in the next.
-      - When not given, the action plugin sets C(HOST-PID-START) from the controller's host name
-        and the PID and start time of its C(ansible-playbook) process.
+      - When not given, the action plugin sets C(TOKEN-MACHINE-PID-START): a random token made once
+        per C(ansible-playbook) run, the controller's machine ID (hashed), and the PID and start
+        time of that C(ansible-playbook) process.
     type: str
   owner:
     description:
@@ -53,7 +75,14 @@ options:
     description:
       - The host name of the controller the run lives on.
       - Used only with O(controller_pid); when that is not given, the action plugin sets both
-        (and O(controller_pid_started)) to this controller's.
+        (and O(controller_machine_id) and O(controller_pid_started)) to this controller's.
+    type: str
+  controller_machine_id:
+    description:
+      - The machine ID of the controller the run lives on, hashed for this use (from
+        C(/etc/machine-id), else C(/var/lib/dbus/machine-id), else the host name); with
+        O(controller_host), what tells two controllers apart.
+      - When not given, the action plugin sets it with O(controller_pid).
     type: str
   controller_pid:
     description:
@@ -68,8 +97,8 @@ options:
     type: float
   timeout:
     description:
-      - Another run's lock older than this many seconds is taken over (its run is
-        taken for dead), wherever that run lives.
+      - Another run's lock not renewed for more than this many seconds is taken over (its
+        run is taken for dead), wherever that run lives, unless a window still runs.
     type: int
     default: 1800
   takeover_run_ids:
@@ -89,7 +118,7 @@ attributes:
   check_mode:
     support: full
     description:
-      - Reports what a real run would do and writes nothing.
+      - Reports what a real run would do and writes nothing (a missing directory is not created).
       - A lock held by another live run does not fail the task in check mode; it
         returns RV(would_wait=true) and RV(held_by) with a warning.
   diff_mode:
@@ -100,9 +129,12 @@ attributes:
     platforms: posix
     description: Runs on the managed host's Python 3.9 or newer, standard library only.
 notes:
-  - The flock on the lock's directory is held for the few milliseconds of a read and a
+  - The flock on the guard file is held for the few milliseconds of a read and a
     write, never for the whole deploy; a run that dies leaves its lock file behind, which
-    the next run takes over as described above.
+    the next run takes over as described above. No other user can hold it: the directory
+    is root's alone.
+  - A run longer than O(timeout) keeps its lock by calling this module again (O(state=present),
+    the same run): that renews it. The window's C(flock) covers the switch itself, however long.
   - Releasing the lock is not forced by a failure; call O(state=absent) in the C(always)
     section of a block.
 seealso:
@@ -112,7 +144,7 @@ seealso:
 EXAMPLES = r"""
 - name: Take the deploy lock
   simpledeploy.django.deploy_lock:
-    path: /srv/person/.simpledeploy.lock
+    path: /run/simpledeploy/person.lock
     timeout: 1800
   register: deploy_lock
 
@@ -125,14 +157,14 @@ EXAMPLES = r"""
   always:
     - name: Release the deploy lock
       simpledeploy.django.deploy_lock:
-        path: /srv/person/.simpledeploy.lock
+        path: /run/simpledeploy/person.lock
         state: absent
 
 - name: Take over the lock of a run known to be dead
   simpledeploy.django.deploy_lock:
-    path: /srv/person/.simpledeploy.lock
+    path: /run/simpledeploy/person.lock
     takeover_run_ids:
-      - ci-runner-4242-1767261600
+      - 5f3c9a0e1b2d4c6f-9a8b7c6d5e4f3a2b-4242-1767261600
 """
 
 RETURN = r"""
@@ -151,16 +183,21 @@ lock:
   type: dict
   sample:
     owner: alice@laptop
-    run_id: laptop-81234-1767261600
+    run_id: 0c1d2e3f4a5b6c7d-3d1219c7c4c5404a-81234-1767261600
     controller_host: laptop
+    controller_machine_id: 3d1219c7c4c5404aaa1f6d2a48adfda4
     controller_pid: 81234
     controller_pid_started: 1767261600.42
     since: "2026-01-01T10:00:05Z"
     since_epoch: 1767261605
+    renewed: "2026-01-01T10:20:05Z"
+    renewed_epoch: 1767262805
 held_by:
   description:
     - The lock of another run found at O(path) (for V(wait), V(take_over) and V(leave)), null otherwise.
     - A file that is not a lock holds only C(unreadable) (why), C(since) and C(since_epoch) (its modification time).
+    - A lock written by an older version has no C(controller_machine_id) (its run is then never judged dead
+      by the action plugin, only by its age).
   returned: always
   type: dict
   sample:
@@ -171,12 +208,14 @@ held_by:
     since: "2026-01-01T09:59:00Z"
     since_epoch: 1767261540
 age:
-  description: Seconds since the lock found at O(path) was taken, null when there was none.
+  description:
+    - Seconds since the lock found at O(path) was taken, null when there was none.
+    - Its expiry counts from its last renewal (C(renewed_epoch)) when later.
   returned: always
   type: int
   sample: 65
 would_wait:
-  description: Whether another live run holds the lock (the task fails then, unless in check mode).
+  description: Whether another live run or a live window holds the lock (the task fails then, unless in check mode).
   returned: always
   type: bool
   sample: false
@@ -193,17 +232,27 @@ taken_over:
     since_epoch: 1767254400
     age: 7205
     reason: it is 2 h 0 min old, older than the timeout of 1800 s
+window:
+  description:
+    - The window found running on this host (C(path) of the window file, C(pid) of the process holding its
+      C(flock) when C(/proc/locks) names it), null when none runs.
+    - While one runs the lock is neither taken nor taken over (RV(action=wait)).
+  returned: always
+  type: dict
+  sample:
+    path: /run/simpledeploy/person.window
+    pid: 31337
 msg:
   description: What happened, in one line; on a refusal, who holds the lock, since when and what to do.
   returned: always
   type: str
-  sample: took the lock /srv/person/.simpledeploy.lock
+  sample: took the lock /run/simpledeploy/person.lock
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simpledeploy.django.plugins.module_utils._lock import (
     DEFAULT_TIMEOUT,
-    FIELDS,
+    REQUEST,
     STATES,
     LockError,
     apply,
@@ -218,6 +267,7 @@ def main():
             run_id=dict(type='str'),
             owner=dict(type='str'),
             controller_host=dict(type='str'),
+            controller_machine_id=dict(type='str'),
             controller_pid=dict(type='int'),
             controller_pid_started=dict(type='float'),
             timeout=dict(type='int', default=DEFAULT_TIMEOUT),
@@ -230,7 +280,7 @@ def main():
         result, warnings = apply(
             params['path'],
             params['state'],
-            dict((key, params.get(key)) for key in FIELDS[:5]),
+            dict((key, params.get(key)) for key in REQUEST),
             timeout=params['timeout'],
             dead_run_ids=params['takeover_run_ids'],
             check_mode=module.check_mode,
@@ -239,6 +289,8 @@ def main():
     except LockError as exc:
         failure = dict(exc.result)
         failure.pop('msg', None)
+        for warning in failure.pop('warnings', []):
+            module.warn(warning)
         failure.setdefault('changed', False)
         module.fail_json(msg=exc.msg, **failure)
     for warning in warnings:

@@ -27,11 +27,14 @@ ANSIBLE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(ansible.__file__)
 FORK = multiprocessing.get_context('fork')
 
 
-def bob(age, host='another-controller', pid=4242):
-    """The lock another run wrote ``age`` seconds ago (the format molecule/failure plants)."""
+def bob(age, host='another-controller', pid=4242, machine=None):
+    """The lock another run wrote ``age`` seconds ago (the format molecule/failure plants, plus ``machine``)."""
     since = int(time.time()) - age
-    return dict(owner='bob@%s' % host, run_id='%s-%d-%d' % (host, pid, since), controller_host=host,
+    lock = dict(owner='bob@%s' % host, run_id='%s-%d-%d' % (host, pid, since), controller_host=host,
                 controller_pid=pid, since=_lock.iso_utc(since), since_epoch=since)
+    if machine:
+        lock['controller_machine_id'] = machine
+    return lock
 
 
 def plant(path, lock):
@@ -97,8 +100,35 @@ def test_identity_in_forked_workers_is_the_parents_and_the_same_in_each():
     assert first['controller_pid'] == os.getpid()
     assert first['controller_host'] == socket.gethostname()
     assert first['owner'].endswith('@' + socket.gethostname())
-    assert first['run_id'] == '%s-%d-%d' % (socket.gethostname(), os.getpid(), int(first['controller_pid_started']))
+    token, machine, pid, started = first['run_id'].split('-')
+    assert len(token) == 16 and int(token, 16) >= 0
+    assert machine == action.machine_id()[:16] == first['controller_machine_id'][:16]
+    assert (int(pid), int(started)) == (os.getpid(), int(first['controller_pid_started']))
     assert action.controller_identity() == first  # the same seen from the run's own process
+
+
+def test_the_token_is_random_per_run_and_shared_by_its_workers(tmp_path):
+    """Kept in the run's own temporary directory: another run (another directory) gets another token."""
+    one, other = tmp_path / 'run-1', tmp_path / 'run-2'
+    one.mkdir()
+    other.mkdir()
+    first = action.run_token(str(one))
+    assert first == action.run_token(str(one)) and len(first) == 16
+    assert action.run_token(str(other)) != first
+    assert sorted(os.listdir(str(one))) == [action.TOKEN_FILE]
+    assert action.run_token(str(tmp_path / 'gone')) is None
+
+
+def test_machine_id_is_hashed_and_falls_back(tmp_path):
+    first, second = tmp_path / 'machine-id', tmp_path / 'dbus-machine-id'
+    first.write_text('3d1219c7c4c5404aaa1f6d2a48adfda4\n')
+    second.write_text('0123456789abcdef0123456789abcdef\n')
+    hashed = action.machine_id([str(first), str(second)])
+    assert len(hashed) == 32 and '3d1219c7' not in hashed
+    assert action.machine_id([str(tmp_path / 'none'), str(second)]) != hashed
+    first.write_text('')  # an empty /etc/machine-id (a container image): the next file
+    assert action.machine_id([str(first), str(second)]) == action.machine_id([str(second)])
+    assert action.machine_id([], host='a') != action.machine_id([], host='b')
 
 
 # ------------------------------------------------------------------ real ansible-playbook runs
@@ -167,7 +197,8 @@ def test_playbook_runs_one_at_a_time_on_the_same_controller(playbook, lock_path,
     # the lock names the ansible-playbook process itself, not a worker that died with the task
     assert held['controller_pid'] == first.pid
     assert held['controller_host'] == socket.gethostname()
-    assert held['run_id'].startswith('%s-%d-' % (socket.gethostname(), first.pid))
+    assert held['controller_machine_id'] == action.machine_id()
+    assert held['run_id'].split('-')[1:3] == [action.machine_id()[:16], str(first.pid)]
 
     second = start('second')
     out = second.communicate(timeout=120)[0]
@@ -190,7 +221,7 @@ def test_playbook_runs_one_at_a_time_on_the_same_controller(playbook, lock_path,
 
 def test_playbook_takes_over_the_lock_of_a_dead_run_of_this_controller_at_once(playbook, lock_path):
     start, record = playbook
-    planted = bob(age=30, host=socket.gethostname(), pid=_dead_pid())
+    planted = bob(age=30, host=socket.gethostname(), pid=_dead_pid(), machine=action.machine_id())
     plant(lock_path, planted)
     run = start('next', release=False)
     out = run.communicate(timeout=120)[0]
@@ -210,4 +241,15 @@ def test_playbook_waits_for_a_live_run_of_another_controller(playbook, lock_path
     assert run.returncode != 0
     assert 'another deploy holds the lock %s: bob@another-controller' % lock_path in out
     assert 'still runs on this controller' not in out
+    assert lock_path.read_bytes() == content
+
+
+def test_playbook_waits_for_a_run_of_another_machine_with_the_same_host_name(playbook, lock_path):
+    """Two controllers named alike (CI runners, cloned VMs): a PID gone here says nothing of a run there.
+    The old plugin compared host names only and took this lock over at once."""
+    content = plant(lock_path, bob(age=30, host=socket.gethostname(), pid=_dead_pid(), machine='f' * 32))
+    run = playbook[0]('next')
+    out = run.communicate(timeout=120)[0]
+    assert run.returncode != 0, out
+    assert 'another deploy holds the lock %s: bob@%s' % (lock_path, socket.gethostname()) in out
     assert lock_path.read_bytes() == content

@@ -93,13 +93,26 @@ def test_takes_a_free_lock_writing_who_and_since(run_module, lock_path):
     assert 'state' not in result and 'uid' not in result
 
 
-def test_the_same_run_again_keeps_it_and_writes_nothing(run_module, lock_path):
-    run_module(deploy_lock, mine(lock_path))
-    before = snapshot(lock_path.parent)
+def test_the_same_run_again_keeps_it_and_renews_it(run_module, lock_path):
+    taken = run_module(deploy_lock, mine(lock_path))['lock']
     again = run_module(deploy_lock, mine(lock_path, owner='someone else'))
     assert again['changed'] is False and again['action'] == 'keep'
     assert again['lock']['owner'] == 'alice@laptop'
-    assert snapshot(lock_path.parent) == before
+    written = json.loads(lock_path.read_text())
+    assert written == again['lock'] == dict(taken, renewed=written['renewed'], renewed_epoch=written['renewed_epoch'])
+    assert written['renewed_epoch'] >= taken['since_epoch']
+    assert again['msg'] == 'this run holds the lock %s already; refreshed its renewal time' % lock_path
+
+
+def test_a_run_longer_than_the_timeout_keeps_its_lock_by_renewing_it(run_module, lock_path):
+    """Taken two hours ago, renewed now: another run with a 10 min timeout waits (the old code took it over)."""
+    plant(lock_path, _lock.new_lock(mine(lock_path), time.time() - 7200))
+    renewed = run_module(deploy_lock, mine(lock_path, timeout=600))
+    assert renewed['action'] == 'keep' and 'failed' not in renewed
+    other = run_module(deploy_lock, mine(lock_path, run_id='next-run', timeout=600))
+    assert other['failed'] is True and other['action'] == 'wait'
+    assert json.loads(lock_path.read_text())['run_id'] == 'laptop-81234-1767261600'
+    assert '(2 h 0 min ago, renewed 0 s ago)' in other['msg'] or '(2 h 0 min ago, renewed 1 s ago)' in other['msg']
 
 
 def test_another_live_runs_lock_fails_at_once_saying_who_and_what_to_do(run_module, lock_path):
@@ -183,7 +196,7 @@ def test_release_only_by_the_run_that_holds_it(run_module, lock_path):
     assert not lock_path.exists()
     again = run_module(deploy_lock, mine(lock_path, state='absent'))
     assert again['changed'] is False and again['action'] == 'none'
-    assert os.listdir(str(lock_path.parent)) == []
+    assert os.listdir(str(lock_path.parent)) == ['.simpledeploy.guard']
 
 
 # ------------------------------------------------------------------ check and diff mode
@@ -231,7 +244,7 @@ def test_diff_shows_the_lock_before_and_after(run_module, lock_path):
 # ------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize('args, message', [
-    ({'path': 'MISSING_DIR'}, 'cannot lock MISSING_DIR: its directory MISSING_PARENT does not exist'),
+    ({'path': 'MISSING_DIR'}, 'cannot lock MISSING_DIR: cannot create its directory MISSING_PARENT: No such file'),
     ({'path': 'relative/app.lock'}, 'path must be absolute, not relative/app.lock'),
     ({'path': 'DIR'}, 'cannot lock DIR: it is a directory'),
     ({'timeout': 0}, 'timeout must be 1 or more, not 0'),
@@ -239,8 +252,8 @@ def test_diff_shows_the_lock_before_and_after(run_module, lock_path):
     ({'state': 'locked'}, 'value of state must be one of: present, absent'),
 ])
 def test_bad_input_fails_clearly_and_writes_nothing(run_module, lock_path, args, message):
-    names = {'MISSING_DIR': str(lock_path.parent / 'gone' / 'app.lock'),
-             'MISSING_PARENT': str(lock_path.parent / 'gone'), 'DIR': str(lock_path.parent)}
+    names = {'MISSING_DIR': str(lock_path.parent / 'gone' / 'deeper' / 'app.lock'),
+             'MISSING_PARENT': str(lock_path.parent / 'gone' / 'deeper'), 'DIR': str(lock_path.parent)}
     args = dict((k, names.get(v, v)) for k, v in args.items())
     for name, value in names.items():
         message = message.replace(name, value)
@@ -275,8 +288,8 @@ def slow_reads(monkeypatch):
     """Every racer reads the lock, then dawdles before deciding: the window a missing guard would lose in."""
     real = _lock.read_lock
 
-    def read(path):
-        found = real(path)
+    def read(path, dir_fd=None):
+        found = real(path, dir_fd)
         time.sleep(0.2)
         return found
 
@@ -292,12 +305,12 @@ def test_racing_processes_exactly_one_wins(lock_path, slow_reads, planted, winne
     assert sorted(outcome.values()) == [winner] + ['wait'] * (racers - 1), outcome
     holder = json.loads(lock_path.read_text())
     assert outcome[int(holder['run_id'].split('-')[1])] == winner
-    assert os.listdir(str(lock_path.parent)) == ['.simpledeploy.lock']
+    assert sorted(os.listdir(str(lock_path.parent))) == ['.simpledeploy.guard', '.simpledeploy.lock']
 
 
 def test_the_race_test_catches_a_missing_guard(lock_path, slow_reads, monkeypatch):
     """Without the flock the racers all read 'free' and all write: several 'win'."""
-    monkeypatch.setattr(_lock, '_guard', lambda directory, active: _lock.contextlib.nullcontext())
+    monkeypatch.setattr(_lock, '_guard', lambda dir_fd, path, wait, active: _lock.contextlib.nullcontext())
     racers = 4
     outcome = _race(lock_path, racers, FORK.Barrier(racers), FORK.Queue())
     assert list(outcome.values()).count('acquire') > 1, outcome
