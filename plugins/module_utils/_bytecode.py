@@ -11,6 +11,14 @@ Private to simpledeploy.django; used by the pyc_cleanup module.  Three layers:
 * execute() - carries a Plan out, tolerating files that vanished meanwhile.
 
 cleanup() ties them together for the module.  Runs on Python 3.9+, stdlib only.
+
+Nothing below the root is reached by path: the root is opened once, each
+directory is opened relative to its parent's descriptor with O_NOFOLLOW (and,
+for the removal, checked to be the very directory walked), each file and
+directory is removed by its name relative to its directory's descriptor.  So
+a user who can write a directory of the tree and swaps one of its
+subdirectories for a link, at any moment, cannot lead the walk or the removal
+out of the tree: the swapped directory is skipped and reported instead.
 """
 
 import errno
@@ -142,10 +150,18 @@ class Plan(object):
     """What a cleanup removes.
 
     files: (path, size) of each file, dirs: paths, children first, bytes:
-    the files' apparent size.
+    the files' apparent size, skipped_dirs: the directories (relative to
+    root) found replaced while the cleanup ran - by a link, a file or
+    another directory - and so neither entered nor removed from.
+
+    The directories walked, by index in the walk's order (0 is the root):
+    paths, names (the last component), parents (-1 for the root) and idents
+    ((st_dev, st_ino) as walked).  file_dirs holds the index of each file's
+    directory, dir_indexes that of each entry of dirs.
     """
 
-    __slots__ = ('root', 'mode', 'files', 'dirs', 'bytes', 'excluded_outside')
+    __slots__ = ('root', 'mode', 'files', 'dirs', 'bytes', 'excluded_outside', 'skipped_dirs',
+                 'paths', 'names', 'parents', 'idents', 'file_dirs', 'dir_indexes')
 
     def __init__(self, root, mode):
         self.root = root
@@ -154,13 +170,24 @@ class Plan(object):
         self.files = []
         self.dirs = []
         self.bytes = 0
+        self.skipped_dirs = []
+        self.paths = []
+        self.names = []
+        self.parents = []
+        self.idents = []
+        self.file_dirs = []
+        self.dir_indexes = []
 
     def relative_paths(self, skip=()):
         """Every path the plan removes, relative to root; directories end with '/'."""
-        cut = len(self.root) if self.root.endswith('/') else len(self.root) + 1
+        cut = len(_prefix(self.root))
         paths = [path[cut:] for path, dummy in self.files if path not in skip]
         paths.extend(path[cut:] + '/' for path in self.dirs if path not in skip)
         return paths
+
+
+def _prefix(path):
+    return path if path.endswith('/') else path + '/'
 
 
 def _oserror(action, path, exc):
@@ -168,92 +195,272 @@ def _oserror(action, path, exc):
     return BytecodeError('cannot %s %s: %s' % (action, path, reason), path=path)
 
 
-def plan_cleanup(root, mode='stale', exclude=()):
+# Every directory below the root is opened relative to its parent's
+# descriptor with O_NOFOLLOW: a directory that someone who can write its
+# parent swapped for a link fails to open (ELOOP; ENOTDIR for a file)
+# instead of leading the walk or the removal somewhere else.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+_NOT_A_DIRECTORY = (errno.ELOOP, errno.ENOTDIR)
+
+
+def _open_root(path):
+    """A descriptor of the directory path names, opened once.
+
+    Links in path itself are resolved here, once (path is the operator's,
+    and a current -> releases/3 link is usual); the directory they lead to is
+    opened without following a link, and everything below it is reached
+    from this descriptor only.
+    """
+    try:
+        return os.open(os.path.realpath(path), _DIR_FLAGS)
+    except FileNotFoundError:
+        raise BytecodeError('path %s does not exist' % path, path=path)
+    except OSError as exc:
+        if exc.errno in _NOT_A_DIRECTORY:
+            raise BytecodeError('path %s is not a directory (or was replaced while it was opened)' % path, path=path)
+        raise _oserror('open directory', path, exc)
+
+
+def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
     """Walk root once with os.scandir and return the Plan; remove nothing.
 
-    Symbolic links are never followed (root itself may be one) and never
-    removed outside mode all's __pycache__ directories.  Excluded
-    directories are not entered.  A directory goes when everything it held
-    goes; the root and directories that were empty before never go, except
-    __pycache__ directories in mode all.
+    Every directory below root is opened relative to its parent's
+    descriptor, never following a link (root itself may be one: root_fd,
+    when given, is its descriptor from _open_root).  A directory replaced by
+    a link or a file between its listing and its opening is not entered and
+    is listed in plan.skipped_dirs.  Symbolic links are never removed
+    outside mode all's __pycache__ directories.  Excluded directories are
+    not entered.  A directory goes when everything it held goes; the root
+    and directories that were empty before never go, except __pycache__
+    directories in mode all.
     """
     if mode not in MODES:
         raise ValueError('mode must be one of %s, not %r' % (', '.join(MODES), mode))
     root = os.path.abspath(root)
+    if root_fd is None:
+        root_fd = _open_root(root)
+        try:
+            return plan_cleanup(root, mode, exclude, root_fd)
+        finally:
+            os.close(root_fd)
     excluded = ExcludeMatcher(root, exclude)
     check_files = excluded.active
     plan = Plan(root, mode)
     plan.excluded_outside = excluded.outside
     purge = mode == 'all'
     # One record per directory entered, in pre-order (a parent before its children).
-    paths = []
-    parents = []
+    paths = plan.paths
+    parents = plan.parents
     totals = []
     remaining = []
     forced = []
-    stack = [(root, '', -1, _ORDINARY, None)]
-    while stack:
-        path, rel, parent, kind, parent_names = stack.pop()
-        try:
-            with os.scandir(path) as listing:
-                entries = list(listing)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # vanished meanwhile; its parent keeps counting it, so stays
-        except OSError as exc:
-            raise _oserror('read directory', path, exc)
-        index = len(paths)
-        paths.append(path)
-        parents.append(parent)
-        totals.append(len(entries))
-        forced.append(kind == _PURGE)
-        files = {}
-        subdirs = []
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                subdirs.append(entry)
-            elif kind == _PURGE or (entry.name.endswith(BYTECODE_SUFFIXES) and entry.is_file(follow_symlinks=False)):
-                files[entry.name] = entry
-        names = None
-        if not purge and kind == _ORDINARY and (files or subdirs):
-            # the sources beside: any entry (a symlinked foo.py counts)
-            names = frozenset(entry.name for entry in entries)
-        gone = 0
-        if files:
-            if kind == _PURGE:
-                doomed = files
+    # index -> [descriptor, its children still on the stack]: a directory's
+    # descriptor is closed once its last child is opened.
+    held = {}
+    stack = [('', '', -1, _ORDINARY, None)]
+    try:
+        while stack:
+            name, rel, parent, kind, parent_names = stack.pop()
+            path = _prefix(root) + rel if rel else root
+            if parent < 0:
+                fd = root_fd
             else:
-                doomed = classify(files, mode, parent_names if kind == _CACHE else names, kind == _CACHE)
-            for name in doomed:
-                entry = files[name]
-                if check_files and excluded(rel + '/' + name if rel else name):
-                    continue
-                gone += 1
+                holder = held[parent]
                 try:
-                    size = entry.stat(follow_symlinks=False).st_size
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=holder[0])
                 except FileNotFoundError:
-                    continue
+                    fd = None  # vanished meanwhile; its parent keeps counting it, so stays
                 except OSError as exc:
-                    raise _oserror('stat', entry.path, exc)
-                plan.files.append((entry.path, size))
-                plan.bytes += size
-        for entry in subdirs:
-            name = entry.name
-            sub_rel = rel + '/' + name if rel else name
-            if excluded.active and excluded(sub_rel):
-                continue
-            if kind == _PURGE:
-                stack.append((entry.path, sub_rel, index, _PURGE, None))
-            elif name == PYCACHE and kind == _ORDINARY:
-                stack.append((entry.path, sub_rel, index, _PURGE if purge else _CACHE, names))
-            else:
-                stack.append((entry.path, sub_rel, index, _ORDINARY, None))
-        remaining.append(len(entries) - gone)
+                    if exc.errno not in _NOT_A_DIRECTORY:
+                        raise _oserror('read directory', path, exc)
+                    # Replaced by a link or a file since it was listed: not
+                    # entered, and its parent, still counting it, stays.
+                    plan.skipped_dirs.append(rel)
+                    fd = None
+                finally:
+                    holder[1] -= 1
+                    if holder[1] == 0:
+                        del held[parent]
+                        if holder[0] != root_fd:
+                            os.close(holder[0])
+                if fd is None:
+                    continue
+            kept = False
+            try:
+                try:
+                    stat = os.fstat(fd)
+                    with os.scandir(fd) as listing:
+                        entries = list(listing)
+                except OSError as exc:
+                    raise _oserror('read directory', path, exc)
+                index = len(paths)
+                paths.append(path)
+                parents.append(parent)
+                plan.names.append(name)
+                plan.idents.append((stat.st_dev, stat.st_ino))
+                totals.append(len(entries))
+                forced.append(kind == _PURGE)
+                files = {}
+                subdirs = []
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry)
+                    elif kind == _PURGE or (entry.name.endswith(BYTECODE_SUFFIXES)
+                                            and entry.is_file(follow_symlinks=False)):
+                        files[entry.name] = entry
+                names = None
+                if not purge and kind == _ORDINARY and (files or subdirs):
+                    # the sources beside: any entry (a symlinked foo.py counts)
+                    names = frozenset(entry.name for entry in entries)
+                gone = 0
+                if files:
+                    if kind == _PURGE:
+                        doomed = files
+                    else:
+                        doomed = classify(files, mode, parent_names if kind == _CACHE else names, kind == _CACHE)
+                    here = _prefix(path)
+                    for name in doomed:
+                        entry = files[name]
+                        if check_files and excluded(rel + '/' + name if rel else name):
+                            continue
+                        gone += 1
+                        try:
+                            size = entry.stat(follow_symlinks=False).st_size
+                        except FileNotFoundError:
+                            continue
+                        except OSError as exc:
+                            raise _oserror('stat', here + name, exc)
+                        plan.files.append((here + name, size))
+                        plan.file_dirs.append(index)
+                        plan.bytes += size
+                pushed = 0
+                for entry in subdirs:
+                    name = entry.name
+                    sub_rel = rel + '/' + name if rel else name
+                    if excluded.active and excluded(sub_rel):
+                        continue
+                    if kind == _PURGE:
+                        stack.append((name, sub_rel, index, _PURGE, None))
+                    elif name == PYCACHE and kind == _ORDINARY:
+                        stack.append((name, sub_rel, index, _PURGE if purge else _CACHE, names))
+                    else:
+                        stack.append((name, sub_rel, index, _ORDINARY, None))
+                    pushed += 1
+                remaining.append(len(entries) - gone)
+                if pushed:
+                    held[index] = [fd, pushed]
+                    kept = True
+            finally:
+                if not kept and fd != root_fd:
+                    os.close(fd)
+    finally:
+        for holder in held.values():
+            if holder[0] != root_fd:
+                os.close(holder[0])
     # Children come after their parent in the records: walk them backwards.
     for index in range(len(paths) - 1, 0, -1):
         if remaining[index] == 0 and (totals[index] or forced[index]):
             plan.dirs.append(paths[index])
+            plan.dir_indexes.append(index)
             remaining[parents[index]] -= 1
     return plan
+
+
+class _PathError(Exception):
+    """An OSError met on a path, carried out of the opener."""
+
+    def __init__(self, action, path, error):
+        super(_PathError, self).__init__(action, path, error)
+        self.action = action
+        self.path = path
+        self.error = error
+
+
+# An _Opener keeps at most this many descriptors open (a very deep tree is
+# opened again from the deepest one it holds).
+_HELD = 64
+
+
+class _Opener(object):
+    """Opens again the directories a Plan walked, for the removal.
+
+    Each is opened relative to its parent's descriptor, from the root's, with
+    O_NOFOLLOW, and must be the very directory walked (same st_dev and
+    st_ino): one that vanished, became a link or a file, or is another
+    directory now gives None, so nothing in or below it is touched.  Keeps
+    the descriptors of the last chain opened (the next directory in walk
+    order usually shares most of it).  One per thread.
+    """
+
+    def __init__(self, plan, root_fd):
+        self.plan = plan
+        self.chain = [0]
+        self.fds = [root_fd]
+        self.lost = set()      # indexes that could not be opened as walked
+        self.replaced = set()  # of them, those that are something else now
+
+    def open(self, index):
+        """The descriptor of the directory of that index, or None."""
+        parents = self.plan.parents
+        chain = []
+        while index > 0:
+            if index in self.lost:
+                return None
+            chain.append(index)
+            index = parents[index]
+        chain.append(0)
+        chain.reverse()
+        keep = 1
+        limit = min(len(chain), len(self.chain))
+        while keep < limit and chain[keep] == self.chain[keep]:
+            keep += 1
+        self._trim(keep)
+        while self.fds[-1] is None:
+            self.chain.pop()
+            self.fds.pop()
+        for index in chain[len(self.chain):]:
+            fd = self._open_one(index, self.fds[-1])
+            if fd is None:
+                self.lost.add(index)
+                return None
+            if len(self.fds) >= _HELD:
+                os.close(self.fds[-1])
+                self.fds[-1] = None
+            self.chain.append(index)
+            self.fds.append(fd)
+        return self.fds[-1]
+
+    def _open_one(self, index, parent_fd):
+        plan = self.plan
+        try:
+            fd = os.open(plan.names[index], _DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in _NOT_A_DIRECTORY:
+                self.replaced.add(index)
+                return None
+            raise _PathError('open directory', plan.paths[index], exc)
+        try:
+            stat = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise _PathError('open directory', plan.paths[index], exc)
+        if (stat.st_dev, stat.st_ino) != plan.idents[index]:
+            os.close(fd)
+            self.replaced.add(index)
+            return None
+        return fd
+
+    def _trim(self, length):
+        while len(self.chain) > length:
+            self.chain.pop()
+            fd = self.fds.pop()
+            if fd is not None:
+                os.close(fd)
+
+    def close(self):
+        self._trim(1)
 
 
 # os.unlink releases the GIL: after the walk, a few threads keep every core in
@@ -265,47 +472,77 @@ _CHUNK = 256
 
 
 class _Unlinker(object):
-    """Unlinks one contiguous slice of plan.files; never raises."""
+    """Unlinks one contiguous slice of plan.files, each by its name relative
+    to its directory's descriptor (from an _Opener of its own); never raises."""
 
-    def __init__(self, files, stop):
-        self.files = files
+    def __init__(self, plan, root_fd, start, stop, halt):
+        self.plan = plan
+        self.root_fd = root_fd
+        self.start = start
         self.stop = stop
+        self.halt = halt
         self.removed = 0
         self.freed = 0
         self.skipped = []
-        self.error = None
+        self.replaced = set()
+        self.error = None  # (action, path, OSError)
 
     def __call__(self):
+        plan = self.plan
+        files = plan.files
+        file_dirs = plan.file_dirs
         unlink = os.unlink
-        stop = self.stop
-        for path, size in self.files:
-            if stop.is_set():
-                return
-            try:
-                unlink(path)
-            except FileNotFoundError:
-                self.skipped.append(path)
-                continue
-            except OSError as exc:
-                self.error = exc
-                stop.set()
-                return
-            self.removed += 1
-            self.freed += size
+        halt = self.halt
+        opener = _Opener(plan, self.root_fd)
+        current = -1
+        fd = None
+        cut = 0
+        try:
+            for position in range(self.start, self.stop):
+                if halt.is_set():
+                    return
+                path, size = files[position]
+                index = file_dirs[position]
+                if index != current:
+                    current = index
+                    fd = opener.open(index)
+                    cut = len(_prefix(plan.paths[index]))
+                if fd is None:
+                    self.skipped.append(path)
+                    continue
+                try:
+                    unlink(path[cut:], dir_fd=fd)
+                except (FileNotFoundError, IsADirectoryError):
+                    self.skipped.append(path)  # gone, or a directory now: not a file to remove
+                    continue
+                except OSError as exc:
+                    self.error = ('remove', path, exc)
+                    halt.set()
+                    return
+                self.removed += 1
+                self.freed += size
+        except _PathError as exc:
+            self.error = (exc.action, exc.path, exc.error)
+            halt.set()
+        finally:
+            self.replaced = opener.replaced
+            opener.close()
 
 
-def _unlink_all(files, workers):
-    """Unlink files with up to workers threads; return the _Unlinker of each slice."""
-    stop = threading.Event()
-    if workers <= 1 or len(files) < 2 * _CHUNK:
-        slices = [_Unlinker(files, stop)]
+def _unlink_all(plan, root_fd, workers):
+    """Unlink plan.files with up to workers threads; return the _Unlinker of each slice."""
+    halt = threading.Event()
+    total = len(plan.files)
+    if workers <= 1 or total < 2 * _CHUNK:
+        slices = [_Unlinker(plan, root_fd, 0, total, halt)]
         slices[0]()
         return slices
     # Contiguous slices keep a directory's files together; plenty of slices
     # (taken in turn by the threads) even out slow and fast directories.
-    count = max(workers * 8, len(files) // 4096)
-    size = max(_CHUNK, -(-len(files) // count))
-    slices = [_Unlinker(files[start:start + size], stop) for start in range(0, len(files), size)]
+    # The threads share only the root's descriptor.
+    count = max(workers * 8, total // 4096)
+    size = max(_CHUNK, -(-total // count))
+    slices = [_Unlinker(plan, root_fd, start, min(start + size, total), halt) for start in range(0, total, size)]
     pending = list(reversed(slices))
     lock = threading.Lock()
 
@@ -325,41 +562,81 @@ def _unlink_all(files, workers):
     return slices
 
 
-def execute(plan, workers=None):
+def execute(plan, workers=None, root_fd=None):
     """Remove what plan lists: the files (with up to workers threads, default
-    WORKERS), then the directories, children first.  Return the set of paths
-    skipped because they vanished meanwhile or, for directories, were no
-    longer empty.  Any other failure stops the removal and raises
+    WORKERS), then the directories, children first.
+
+    Everything is reached from the root's descriptor (root_fd, or plan.root
+    opened again and checked to be the directory walked), each directory
+    opened relative to its parent's without following a link: a directory
+    that is no longer the one walked (a link, a file or another directory
+    now) is skipped with all it holds, and its path relative to the root is
+    added to plan.skipped_dirs.  Return the set of paths skipped because
+    they vanished meanwhile, lie in such a directory or, for directories,
+    were no longer empty.  Any other failure stops the removal and raises
     BytecodeError naming the path, with the figures of what was already
     removed in its partial attribute."""
-    slices = _unlink_all(plan.files, WORKERS if workers is None else workers)
+    if root_fd is None:
+        root_fd = _open_root(plan.root)
+        try:
+            stat = os.fstat(root_fd)
+            if plan.idents and (stat.st_dev, stat.st_ino) != plan.idents[0]:
+                raise BytecodeError('path %s is no longer the directory that was walked (it was replaced); '
+                                    'nothing was removed: run again' % plan.root, path=plan.root)
+            return execute(plan, workers, root_fd)
+        finally:
+            os.close(root_fd)
+    slices = _unlink_all(plan, root_fd, WORKERS if workers is None else workers)
     skipped = set()
+    replaced = set()
     removed_files = 0
     freed = 0
     failure = None
     for job in slices:
         skipped.update(job.skipped)
+        replaced.update(job.replaced)
         removed_files += job.removed
         freed += job.freed
         if job.error is not None and failure is None:
             failure = job.error
     removed_dirs = 0
     if failure is None:
-        for path in plan.dirs:
-            try:
-                os.rmdir(path)
-            except FileNotFoundError:
-                skipped.add(path)
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    skipped.add(path)  # something new appeared in it: keep it
+        opener = _Opener(plan, root_fd)
+        try:
+            for position, path in enumerate(plan.dirs):
+                index = plan.dir_indexes[position]
+                try:
+                    parent_fd = opener.open(plan.parents[index])
+                except _PathError as exc:
+                    failure = (exc.action, exc.path, exc.error)
+                    break
+                if parent_fd is None:
+                    skipped.add(path)
                     continue
-                failure = exc
-                break
-            removed_dirs += 1
+                try:
+                    os.rmdir(plan.names[index], dir_fd=parent_fd)
+                except FileNotFoundError:
+                    skipped.add(path)
+                    continue
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                        skipped.add(path)  # something new appeared in it: keep it
+                        continue
+                    if exc.errno == errno.ENOTDIR:
+                        skipped.add(path)  # a link or a file now: not ours
+                        replaced.add(index)
+                        continue
+                    failure = ('remove', path, exc)
+                    break
+                removed_dirs += 1
+        finally:
+            replaced.update(opener.replaced)
+            opener.close()
+    cut = len(_prefix(plan.root))
+    plan.skipped_dirs.extend(plan.paths[index][cut:] for index in sorted(replaced))
     if failure is not None:
-        error = _oserror('remove', failure.filename or plan.root, failure)
+        action, path, exc = failure
+        error = _oserror(action, path, exc)
         error.partial = dict(changed=bool(removed_files or removed_dirs), removed_files=removed_files,
                              removed_dirs=removed_dirs, bytes=freed)
         raise error
@@ -377,10 +654,15 @@ def diff_text(paths, truncated, total):
 def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, diff=False):
     """Plan, and unless check_mode remove, the bytecode under path.
 
+    path is opened once (links in it resolved then); the walk and the
+    removal go from that descriptor and never follow a link below it.
+
     Returns the module's result: changed, removed_files, removed_dirs, bytes,
     paths (sorted, relative, at most list_limit), paths_truncated, mode,
-    excluded_outside (exclude entries outside path, ignored) and diff when
-    asked.  Raises BytecodeError on bad arguments or a failing path.
+    excluded_outside (exclude entries outside path, ignored), skipped_dirs
+    (sorted, relative, each ending with '/': directories found replaced while
+    the cleanup ran, left alone with all they hold) and diff when asked.
+    Raises BytecodeError on bad arguments or a failing path.
     """
     if mode not in MODES:
         raise BytecodeError('mode must be one of %s, not %r' % (', '.join(MODES), mode))
@@ -390,12 +672,16 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
         raise BytecodeError('path %s does not exist' % path, path=path)
     if not os.path.isdir(path):
         raise BytecodeError('path %s is not a directory' % path, path=path)
-    # The whole walk first: a tree that cannot be read is reported with
-    # nothing removed, and check mode sees exactly what a real run removes.
-    plan = plan_cleanup(path, mode, exclude)
-    skipped = ()
-    if not check_mode and (plan.files or plan.dirs):
-        skipped = execute(plan)
+    root_fd = _open_root(path)
+    try:
+        # The whole walk first: a tree that cannot be read is reported with
+        # nothing removed, and check mode sees exactly what a real run removes.
+        plan = plan_cleanup(path, mode, exclude, root_fd)
+        skipped = ()
+        if not check_mode and (plan.files or plan.dirs):
+            skipped = execute(plan, root_fd=root_fd)
+    finally:
+        os.close(root_fd)
     freed = plan.bytes
     removed_files = len(plan.files)
     removed_dirs = len(plan.dirs)
@@ -417,6 +703,7 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
         paths_truncated=truncated,
         mode=mode,
         excluded_outside=plan.excluded_outside,
+        skipped_dirs=sorted(set(rel + '/' for rel in plan.skipped_dirs)),
     )
     if diff:
         result['diff'] = dict(

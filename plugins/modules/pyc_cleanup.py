@@ -21,8 +21,19 @@ description:
   - A directory is removed only when the cleanup emptied it; a directory that
     was empty before (an empty C(media/)) is never removed, nor is O(path) itself.
     Files that are not bytecode are never touched.
-  - Symbolic links are never followed (O(path) itself may be one). A symbolic link
-    is only ever removed as part of a C(__pycache__) directory in O(mode=all).
+  - Symbolic links below O(path) are never followed, neither by the walk nor by
+    the removal, even when someone who can write a directory in the tree swaps a
+    directory for a link while the module runs. O(path) is opened once when the
+    module starts (links in O(path) itself are resolved then, so a C(current) link
+    to a release works); every directory below it is opened relative to its
+    parent's open descriptor without following a link, and every file and
+    directory is removed by its name relative to its directory's descriptor.
+  - A directory that is no longer the one the walk saw when the module comes to
+    it (replaced by a link, a file or another directory) is skipped with all it
+    holds, returned in RV(skipped_dirs) and reported in a warning; what it held is
+    not counted as removed. A symbolic link is only ever removed as part of a
+    C(__pycache__) directory in O(mode=all), and then the link itself, not what
+    it points to.
   - One C(os.scandir) pass over the tree, then the removals; fast on trees of
     100,000 files.
 author:
@@ -74,6 +85,9 @@ notes:
     RV(removed_dirs) and RV(bytes) of what was removed before it.
   - A file that vanishes while the module runs is skipped, and a directory that
     something new appeared in is kept; neither is an error.
+  - The guarantee against links covers everything below O(path). O(path) itself
+    (and each directory above it) is trusted as given; it should not be writable
+    by another user, since whoever can swap it chooses the tree that is cleaned.
 seealso:
   - name: PEP 3147 - PYC Repository Directories
     description: How C(__pycache__) and legacy bytecode files are looked up.
@@ -151,6 +165,17 @@ excluded_outside:
   type: list
   elements: str
   sample: []
+skipped_dirs:
+  description:
+    - Directories, relative to O(path) and ending with C(/), that were replaced
+      (by a link, a file or another directory) while the module ran and were
+      therefore neither entered nor removed from. Empty unless something else
+      changes the tree at the same time; each run that skips one also warns.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - uploads/pkg/
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -185,6 +210,10 @@ def main():
         failure = dict(changed=False)
         failure.update(exc.partial)
         module.fail_json(msg=exc.msg, path=exc.path, **failure)
+    if result['skipped_dirs']:
+        module.warn('Skipped under %s, because something replaced them (by a link, a file or another directory) '
+                    'while pyc_cleanup ran; nothing in them was removed: %s. Something else changes this tree: '
+                    'find out what before relying on its bytecode.' % (params['path'], ', '.join(result['skipped_dirs'])))
     module.exit_json(**result)
 
 

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from ansible_collections.simpledeploy.django.plugins.module_utils import _bytecode
 from ansible_collections.simpledeploy.django.plugins.module_utils._bytecode import (
     BytecodeError,
     ExcludeMatcher,
@@ -385,6 +386,13 @@ def test_bad_list_limit_and_mode(tmp_path):
 
 # ---------------------------------------------------------------- races and failures
 
+def _scanned(arg):
+    """The path os.scandir was given: the walk passes a directory descriptor."""
+    if isinstance(arg, int):
+        return os.readlink('/proc/self/fd/%d' % arg)
+    return arg
+
+
 def test_file_vanished_between_plan_and_execute(project):
     plan = plan_cleanup(str(project), 'stale')
     vanished = str(project / 'mysite' / 'legacy.pyc')
@@ -407,8 +415,10 @@ def test_directory_vanished_during_walk(project, monkeypatch):
     target = str(project / 'oldapp' / 'sub')
 
     def scandir(path):
-        if path == target:
+        if os.path.isdir(target) and _scanned(path) == target:
+            monkeypatch.setattr(os, 'scandir', real_scandir)  # rmtree lists too
             shutil.rmtree(target)
+            monkeypatch.setattr(os, 'scandir', scandir)
         return real_scandir(path)
 
     monkeypatch.setattr(os, 'scandir', scandir)
@@ -422,7 +432,7 @@ def test_unreadable_directory_fails_naming_it(project, monkeypatch):
     target = str(project / 'polls')
 
     def scandir(path):
-        if path == target:
+        if _scanned(path) == target:
             raise PermissionError(13, 'Permission denied', path)
         return real_scandir(path)
 
@@ -440,7 +450,7 @@ def test_walk_failure_late_removes_nothing(project, monkeypatch):
     order = []
 
     def recording(path):
-        order.append(path)
+        order.append(_scanned(path))
         return real_scandir(path)
 
     monkeypatch.setattr(os, 'scandir', recording)
@@ -448,7 +458,7 @@ def test_walk_failure_late_removes_nothing(project, monkeypatch):
     last = order[-1]
 
     def failing(path):
-        if path == last:
+        if _scanned(path) == last:
             raise PermissionError(13, 'Permission denied', path)
         return real_scandir(path)
 
@@ -489,6 +499,176 @@ def test_undeletable_file_fails_naming_it_with_partial_figures(tmp_path):
     # the figures tell what really went before the failure (a/x.pyc or nothing)
     went = 0 if os.path.exists(str(tmp_path / 'a' / 'x.pyc')) else 1
     assert info.value.partial == dict(changed=bool(went), removed_files=went, removed_dirs=0, bytes=went)
+
+
+# ---------------------------------------------------------------- the app user swaps a directory for a link
+
+# What the app user (nobody) keeps in a directory of its own inside the tree:
+# stale bytecode the cleanup plans to remove.
+ATTACKER_PKG = {
+    'pkg/mod.py': '',
+    'pkg/legacy.pyc': 'app',                          # orphan: planned
+    'pkg/__pycache__/gone.cpython-312.pyc': 'app',    # source gone: planned
+    'pkg/__pycache__/mod.cpython-312.pyc': 'app',     # kept
+}
+# Root's directory elsewhere on the host, holding the same names.
+OUTSIDE = {
+    'mod.py': 'root',
+    'legacy.pyc': 'root',
+    '__pycache__/gone.cpython-312.pyc': 'root',
+}
+
+
+@pytest.fixture
+def attacked_tree(attacker, world_readable_dir, tmp_path):
+    """tree/ (root's) with app/old.pyc (stale, root's) and shared/ (the app
+    user's, filled by the app user, who also planted links to the outside
+    directory); outside/ is root's, out of the tree."""
+    tree = os.path.join(world_readable_dir, 'tree')
+    make(tree, {'app/views.py': '', 'app/old.pyc': 'root', 'shared': None})
+    os.chown(os.path.join(tree, 'shared'), attacker.uid, attacker.gid)
+    outside = tmp_path / 'outside'
+    make(outside, OUTSIDE)
+
+    def fill(shared, target):
+        make(shared, ATTACKER_PKG)
+        os.symlink(target, os.path.join(shared, 'linked'))
+        os.symlink(os.path.join(target, '__pycache__'), os.path.join(shared, '__pycache__'))
+        return sorted(os.listdir(shared))
+
+    assert attacker.run(fill, os.path.join(tree, 'shared'), str(outside)) == ['__pycache__', 'linked', 'pkg']
+    return tree, str(outside)
+
+
+def _replace(directory, replacement, target):
+    """As the app user: move directory away and put replacement in its place."""
+    os.rename(directory, directory + '.moved')
+    if replacement == 'link':
+        os.symlink(target, directory)
+    elif replacement == 'directory':
+        make(directory, dict((rel[len('pkg/'):], 'new') for rel in ATTACKER_PKG))
+    elif replacement == 'file':
+        make(os.path.dirname(directory), {os.path.basename(directory): 'not a directory'})
+    return os.path.lexists(directory)
+
+
+@pytest.mark.parametrize('replacement', ['link', 'directory'])
+def test_directory_swapped_between_plan_and_removal_is_skipped(attacker, attacked_tree, monkeypatch, replacement):
+    """The app user swaps its shared/pkg for a link to root's outside/ (or for
+    a new directory) after the walk planned shared/pkg/legacy.pyc and
+    shared/pkg/__pycache__/gone...: nothing is removed through it."""
+    tree, outside = attacked_tree
+    pkg = os.path.join(tree, 'shared', 'pkg')
+    outside_before = snapshot(outside)
+    real_execute = _bytecode.execute
+    swapped = []
+
+    def swap_then_execute(plan, *args, **kwargs):
+        assert os.path.join(pkg, 'legacy.pyc') in [path for path, size in plan.files]
+        swapped.append(attacker.run(_replace, pkg, replacement, outside))
+        return real_execute(plan, *args, **kwargs)
+
+    monkeypatch.setattr(_bytecode, 'execute', swap_then_execute)
+    result = cleanup(tree)
+    assert swapped == [True]
+    assert snapshot(outside) == outside_before
+    for rel in ('legacy.pyc', '__pycache__/gone.cpython-312.pyc'):
+        assert os.path.exists(os.path.join(pkg + '.moved', rel))
+        if replacement == 'directory':
+            assert os.path.exists(os.path.join(pkg, rel))
+    assert result['skipped_dirs'] == ['shared/pkg/']
+    assert result['paths'] == ['app/old.pyc']
+    assert (result['removed_files'], result['removed_dirs'], result['bytes']) == (1, 0, len('root'))
+    assert not os.path.exists(os.path.join(tree, 'app', 'old.pyc'))
+
+
+class _Listing(object):
+    """What os.scandir returns, over entries already read."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+@pytest.mark.parametrize('replacement, skipped', [('link', ['shared/pkg/']), ('file', ['shared/pkg/']),
+                                                  ('gone', [])])
+def test_directory_swapped_during_the_walk_is_not_entered(attacker, attacked_tree, monkeypatch, replacement,
+                                                          skipped):
+    """The app user swaps shared/pkg right after the walk listed shared/ (so
+    the walk saw a directory there) and before the walk enters it."""
+    tree, outside = attacked_tree
+    shared = os.path.join(tree, 'shared')
+    pkg = os.path.join(shared, 'pkg')
+    outside_before = snapshot(outside)
+    real_scandir = os.scandir
+    swapped = []
+
+    def scandir(path):
+        with real_scandir(path) as listing:
+            entries = list(listing)
+        if not swapped and _scanned(path) == shared:
+            assert [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)] == ['pkg']
+            swapped.append(attacker.run(_replace, pkg, replacement, outside))
+        return _Listing(entries)
+
+    monkeypatch.setattr(os, 'scandir', scandir)
+    result = cleanup(tree)
+    monkeypatch.setattr(os, 'scandir', real_scandir)
+    assert swapped == [replacement != 'gone']
+    assert snapshot(outside) == outside_before
+    assert result['skipped_dirs'] == skipped
+    assert result['paths'] == ['app/old.pyc']
+    assert os.path.exists(os.path.join(pkg + '.moved', 'legacy.pyc'))
+
+
+@pytest.mark.parametrize('mode', ['stale', 'all'])
+def test_links_planted_by_the_app_user_are_not_followed(attacked_tree, mode):
+    tree, outside = attacked_tree
+    outside_before = snapshot(outside)
+    result = cleanup(tree, mode)
+    assert snapshot(outside) == outside_before
+    assert os.path.islink(os.path.join(tree, 'shared', 'linked'))
+    assert os.path.islink(os.path.join(tree, 'shared', '__pycache__'))
+    if mode == 'stale':
+        assert result['paths'] == ['app/old.pyc', 'shared/pkg/__pycache__/gone.cpython-312.pyc', 'shared/pkg/legacy.pyc']
+    assert result['skipped_dirs'] == []
+
+
+def test_root_replaced_between_plan_and_execute_removes_nothing(tmp_path):
+    """execute() on its own opens the root again and checks it is the one walked."""
+    make(tmp_path, {'releases/2/old.pyc': 'x', 'releases/3/old.pyc': 'y', 'releases/3/keep.py': ''})
+    current = str(tmp_path / 'current')
+    os.symlink(str(tmp_path / 'releases' / '2'), current)
+    plan = plan_cleanup(current)
+    os.unlink(current)
+    os.symlink(str(tmp_path / 'releases' / '3'), current)
+    with pytest.raises(BytecodeError, match='no longer the directory that was walked') as info:
+        execute(plan)
+    assert info.value.path == current
+    assert sorted(os.listdir(str(tmp_path / 'releases' / '3'))) == ['keep.py', 'old.pyc']
+    assert os.listdir(str(tmp_path / 'releases' / '2')) == ['old.pyc']
+
+
+@pytest.mark.parametrize('workers', [1, 4])
+def test_deeper_than_the_descriptors_kept(tmp_path, workers):
+    """A chain deeper than an opener keeps open (_HELD) is still removed whole."""
+    spec = {'keep.py': ''}
+    rel = ''
+    for depth in range(_bytecode._HELD * 2):
+        rel += 'd%d/' % depth
+        for number in range(6):
+            spec[rel + 'm%d.pyc' % number] = 'x'
+    make(tmp_path, spec)
+    plan = plan_cleanup(str(tmp_path))
+    assert len(plan.files) == 6 * 2 * _bytecode._HELD
+    assert execute(plan, workers=workers) == set()
+    assert snapshot(tmp_path) == {'keep.py'}
+    assert plan.skipped_dirs == []
 
 
 # ---------------------------------------------------------------- the danger, for real

@@ -14,6 +14,8 @@ import sys
 import pytest
 
 import ansible
+import ansible.module_utils.common.warnings
+from ansible_collections.simpledeploy.django.plugins.module_utils import _bytecode
 from ansible_collections.simpledeploy.django.plugins.modules import pyc_cleanup
 
 
@@ -119,7 +121,8 @@ def test_unreadable_directory_fails_naming_it(run_module, tree, monkeypatch):
     locked = str(tree)
 
     def scandir(path):
-        if path == locked:
+        # the walk lists each directory through its descriptor
+        if (os.readlink('/proc/self/fd/%d' % path) if isinstance(path, int) else path) == locked:
             raise PermissionError(13, 'Permission denied', path)
         return real_scandir(path)
 
@@ -131,6 +134,60 @@ def test_unreadable_directory_fails_naming_it(run_module, tree, monkeypatch):
     assert result['path'] == locked
     assert result['changed'] is False
     assert listing(tree) == before
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Module warnings pile up from one in-process run to the next: start with none
+    (and as on a managed host, where they go to the result)."""
+    monkeypatch.setattr(ansible.module_utils._internal, 'is_controller', False)
+    monkeypatch.setattr(ansible.module_utils.common.warnings, '_global_warnings', {})
+
+
+def _swap_for_link(directory, target):
+    os.rename(directory, directory + '.moved')
+    os.symlink(target, directory)
+    return os.readlink(directory)
+
+
+def test_directory_swapped_for_a_link_before_the_removal(run_module, attacker, world_readable_dir, tmp_path,
+                                                         monkeypatch, fresh_warnings):
+    """The app user owns uploads/ in the tree; after the walk planned its
+    stale bytecode, it swaps uploads/pkg for a link to a directory of root's
+    holding the same names. Root's files stay; the run warns and says which
+    directory it skipped."""
+    root = os.path.join(world_readable_dir, 'tree')
+    make(root, dict(TREE, uploads=None))
+    os.chown(os.path.join(root, 'uploads'), attacker.uid, attacker.gid)
+    pkg = os.path.join(root, 'uploads', 'pkg')
+    attacker.run(make, pkg, {'__pycache__/gone.cpython-312.pyc': 'app', 'legacy.pyc': 'app'})
+    outside = tmp_path / 'etc-like'
+    make(outside, {'__pycache__/gone.cpython-312.pyc': 'root', 'legacy.pyc': 'root'})
+    real_execute = _bytecode.execute
+
+    def swap_then_execute(plan, *args, **kwargs):
+        assert attacker.run(_swap_for_link, pkg, str(outside)) == str(outside)
+        return real_execute(plan, *args, **kwargs)
+
+    monkeypatch.setattr(_bytecode, 'execute', swap_then_execute)
+    result = run_module(pyc_cleanup, {'path': root, 'exclude': ['venv']})
+    assert listing(outside) == ['__pycache__/', '__pycache__/gone.cpython-312.pyc', 'legacy.pyc']
+    assert listing(pkg + '.moved') == ['__pycache__/', '__pycache__/gone.cpython-312.pyc', 'legacy.pyc']
+    assert result['skipped_dirs'] == ['uploads/pkg/']
+    assert result['changed'] is True
+    assert result['paths'] == ['app/__pycache__/forms.cpython-312.pyc', 'app/helpers.pyc',
+                               'gone/', 'gone/__pycache__/', 'gone/__pycache__/__init__.cpython-311.pyc']
+    assert result['removed_files'] == 3
+    [warning] = [item['event']['msg'] for item in result['warnings']]
+    assert warning.startswith('Skipped under %s, because something replaced them' % root)
+    assert 'nothing in them was removed: uploads/pkg/.' in warning
+
+
+def test_normal_tree_skips_nothing_and_warns_nothing(run_module, tree, fresh_warnings):
+    result = run_module(pyc_cleanup, {'path': str(tree)})
+    assert result['skipped_dirs'] == []
+    assert 'warnings' not in result
+    assert result['removed_files'] == 4
 
 
 def test_undeletable_file_fails_with_what_went(run_module, tree):
