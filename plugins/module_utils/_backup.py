@@ -34,8 +34,8 @@ deploy root, and root never acts through a path that user can change:
   copy in it (exclusive, no-follow), writes, hands it over with fchown and
   flushes it through the descriptor, then runs the child.
 - The backup directory (root's, mode 0700) is opened without following links
-  and refused, with the fix, when it is not a directory of root's with mode
-  0700 in a parent that only root can write.
+  and refused, with the fix, when it is not a directory of root's in a parent
+  that only root can write (one of root's with another mode is set to 0700).
 """
 
 from __future__ import annotations
@@ -437,14 +437,14 @@ def _user(uid):
         return 'uid %d' % uid
 
 
-def _open_dir(path, what, dir_fd=None, name=None):
+def _open_dir(path, what, dir_fd=None, name=None, fix='it is made by this module: remove what is there'):
     """A descriptor on the directory PATH (NAME in DIR_FD when given); its last component is never followed."""
     try:
         return os.open(name or path, _DIR_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise BackupError('%s %s is %s, not a directory: remove it; it is made by this module'
-                              % (what, path, _found(name or path, dir_fd)))
+            raise BackupError('%s %s is %s, not a directory (links are not followed): %s'
+                              % (what, path, _found(name or path, dir_fd), fix))
         raise BackupError('could not open %s %s: %s' % (what, path, exc.strerror))
 
 
@@ -483,9 +483,10 @@ def _backup_dir_fd(path):
     """A descriptor on the backup directory PATH, made when missing (root's, mode 0700).
 
     Never follows PATH when it is a link. Refuses (BackupError, with the fix)
-    a PATH that is not a directory of root's (of this process's user when not
-    root) with mode 0700, or that sits in a directory another user can write
-    (who could replace it between two runs).
+    a PATH that is a link or not a directory, a directory that is not root's
+    (this process's user's when not root), or one in a directory another user
+    can write (who could replace it between two runs). A directory of root's
+    with another mode is set to 0700 through its descriptor.
     """
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
@@ -511,18 +512,21 @@ def _backup_dir_fd(path):
             made = False
         except OSError as exc:
             raise BackupError('could not make the backup directory %s: %s' % (path, exc.strerror))
-        fd = _open_dir(path, 'the backup directory', parent_fd, name)
+        fd = _open_dir(path, 'the backup directory', parent_fd, name,
+                       fix='set backup_dir to a real directory (where a link points), or remove %s and let the next '
+                       'run make it' % path)
         try:
-            if made:
-                if me == 0:
-                    os.fchown(fd, 0, 0)
-                os.fchmod(fd, 0o700)
+            if made and me == 0:
+                os.fchown(fd, 0, 0)
             info = os.fstat(fd)
-            if info.st_uid != me or stat.S_IMODE(info.st_mode) != 0o700:
-                raise BackupError('the backup directory %s is owned by %s with mode %04o; it must be %s\'s with mode '
-                                  '0700, readable by no one else: chown %s %s && chmod 0700 %s'
-                                  % (path, _user(info.st_uid), stat.S_IMODE(info.st_mode), _user(me), _user(me),
-                                     path, path))
+            if info.st_uid != me:
+                raise BackupError('the backup directory %s is owned by %s; it must be %s\'s, mode 0700 (another '
+                                  'user could read or replace the backups): chown %s %s && chmod 0700 %s, or remove '
+                                  'it and let the next run make it' % (path, _user(info.st_uid), _user(me), _user(me),
+                                                                       path, path))
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                # ours, held by its descriptor, in a parent only we can write: safe to set
+                os.fchmod(fd, 0o700)
         except BaseException:
             os.close(fd)
             raise
@@ -532,10 +536,11 @@ def _backup_dir_fd(path):
 
 
 def ensure_backup_dir(path):
-    """Make PATH (and its parents) for backups, root's, mode 0700, or check the existing one is that.
+    """Make PATH (and its parents) for backups, root's, mode 0700, or check the existing one is root's.
 
     Raises BackupError, naming PATH and the fix, when it is a link, not a
-    directory, not root's with mode 0700, or in a directory others can write.
+    directory, not root's, or in a directory others can write; an existing
+    directory of root's is set to mode 0700.
     """
     os.close(_backup_dir_fd(path))
 

@@ -131,6 +131,9 @@ def test_ensure_backup_dir_creates_it_private(tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o700
     _backup.ensure_backup_dir(path)  # an existing one that is right is kept
     assert os.stat(path).st_uid == os.geteuid()
+    os.chmod(path, 0o755)
+    _backup.ensure_backup_dir(path)  # one of ours with another mode is made private
+    assert os.stat(path).st_mode & 0o777 == 0o700
 
 
 def _planted_link(path, tmp_path):
@@ -139,12 +142,20 @@ def _planted_link(path, tmp_path):
     os.symlink(str(elsewhere), path)
 
 
+def _nobodys_dir(path, tmp_path):
+    os.mkdir(path, 0o700)
+    entry = pwd.getpwnam('nobody')
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
 @pytest.mark.parametrize('plant, expected', [
-    (_planted_link, r'is a symbolic link, not a directory'),
-    (lambda path, tmp: os.mkdir(path, 0o755), r'with mode 0755; it must be .* with mode 0700.*chmod 0700 '),
-    (lambda path, tmp: open(path, 'w').close(), r'is a regular file, not a directory'),
-    (lambda path, tmp: os.chmod(os.path.dirname(path), 0o777), r'other users can write .*chmod go-w '),
-], ids=['link', 'mode-0755', 'file', 'parent-writable'])
+    pytest.param(_planted_link, r'is a symbolic link, not a directory .*set backup_dir to a real directory', id='link'),
+    pytest.param(_nobodys_dir, r'is owned by nobody; it must be .*chown .*chmod 0700 ', id='foreign-owner',
+                 marks=pytest.mark.skipif(os.geteuid() != 0, reason='giving a directory away needs root')),
+    pytest.param(lambda path, tmp: open(path, 'w').close(), r'is a regular file, not a directory', id='file'),
+    pytest.param(lambda path, tmp: os.chmod(os.path.dirname(path), 0o777), r'other users can write .*chmod go-w ',
+                 id='parent-writable'),
+])
 def test_ensure_backup_dir_refuses_what_it_did_not_make_without_following_it(tmp_path, plant, expected):
     root = tmp_path / 'srv'
     root.mkdir(mode=0o755)
