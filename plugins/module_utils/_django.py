@@ -21,17 +21,13 @@ import pwd
 import re
 import shutil
 
+from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
 from ansible_collections.simpledeploy.django.plugins.module_utils._compat import judge_plan
 
 
-# Key names whose values are masked in every module output.
-SECRET_KEY_PATTERN = re.compile(
-    r'SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|DATABASE_URL|DSN', re.IGNORECASE)
-
-# Values shorter than this are not registered as secrets: Ansible masks every
-# occurrence of a no_log value in the whole result, numbers included, so a
-# value like "1" would turn every count and "0001_initial" into asterisks.
-MIN_SECRET_LENGTH = 4
+# Which values of the app environment are masked: see _secrets.secret_strings.
+SECRET_KEY_PATTERN = _secrets.SECRET_KEY_PATTERN
+MIN_SECRET_LENGTH = _secrets.MIN_LENGTH
 
 # Prefix of the one stdout line that carries the plan as JSON.
 PLAN_MARKER = '@@simpledeploy.django.migration_plan@@ '
@@ -398,6 +394,24 @@ def read_env_file(path):
     return result
 
 
+def app_env(environment=None, env_file=None):
+    """The application's own variables: those of ``env_file``, then ``environment`` (winning).
+
+    Values are made strings (``None`` -> empty, booleans -> ``1``/``0``).
+    Raises OSError or ValueError when ``env_file`` cannot be read.
+    """
+    env = {}
+    if env_file:
+        env.update(read_env_file(env_file))
+    for key, value in (environment or {}).items():
+        if value is None:
+            value = ''
+        elif isinstance(value, bool):
+            value = '1' if value else '0'
+        env[str(key)] = str(value)
+    return env
+
+
 def build_env(settings=None, environment=None, env_file=None):
     """Return the environment for manage.py.
 
@@ -407,23 +421,15 @@ def build_env(settings=None, environment=None, env_file=None):
     wins over a value in the file or the dict).
     """
     env = {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1'}
-    if env_file:
-        env.update(read_env_file(env_file))
-    for key, value in (environment or {}).items():
-        if value is None:
-            value = ''
-        elif isinstance(value, bool):
-            value = '1' if value else '0'
-        env[str(key)] = str(value)
+    env.update(app_env(environment, env_file))
     if settings:
         env['DJANGO_SETTINGS_MODULE'] = settings
     return env
 
 
-def secret_values(env):
-    """Return the values of ``env`` whose keys look secret (see SECRET_KEY_PATTERN)."""
-    return set(value for key, value in env.items()
-               if SECRET_KEY_PATTERN.search(key) and len(value) >= MIN_SECRET_LENGTH)
+def secret_values(env, public=()):
+    """The strings of the app environment ``env`` to mask: see ``_secrets.secret_strings``."""
+    return _secrets.secret_strings(env, public)
 
 
 def current_user():
@@ -483,8 +489,11 @@ def run_manage(module, project_path, virtualenv, args, settings=None, environmen
 
     Fails the module (fail_json) when manage.py or the virtualenv's python is
     missing, the env file cannot be read, or, with ``check_rc``, when the
-    command exits non-zero. Values of secret-looking variables are registered
-    in ``module.no_log_values``. Returns ``(rc, stdout, stderr)``.
+    command exits non-zero. The values of the app environment (``env_file``,
+    ``environment``) that can be secrets are registered in
+    ``module.no_log_values`` (``_secrets.secret_strings``), and masked in the
+    returned stderr too, the longest first, with the userinfo of every URL
+    shown as ``***``. Returns ``(rc, stdout, stderr)``.
     """
     args = [str(arg) for arg in args]
     manage_py = os.path.join(project_path, 'manage.py')
@@ -497,11 +506,14 @@ def run_manage(module, project_path, virtualenv, args, settings=None, environmen
                              'Django installed (python3 -m venv %s; %s -m pip install '
                              '-r requirements.txt)' % (python, virtualenv, python))
     try:
+        public = [project_path, virtualenv] + _secrets.public_strings(
+            getattr(module, 'argument_spec', {}), getattr(module, 'params', {}))
+        secrets = secret_values(app_env(environment, env_file), public)
         env = build_env(settings=settings, environment=environment, env_file=env_file)
     except (OSError, ValueError) as exc:
         module.fail_json(msg='could not read env_file: %s' % exc)
     env.update(extra_env or {})
-    module.no_log_values.update(secret_values(env))
+    module.no_log_values.update(secrets)
     if run_as and run_as != current_user() and os.geteuid() != 0:
         module.fail_json(msg='run_as=%s needs root to switch user: run the task with become: true'
                              % run_as)
@@ -510,9 +522,12 @@ def run_manage(module, project_path, virtualenv, args, settings=None, environmen
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     rc, out, err = module.run_command(argv, cwd=project_path, environ_update=env)
+    # Not stdout: callers parse it (the result is masked by Ansible anyway).
+    err = _secrets.protect(err, secrets)
     if rc != 0 and check_rc:
         msg = 'manage.py %s failed (rc=%d): %s' % (_shown(args), rc, last_error_line(err, out))
-        module.fail_json(msg=msg, rc=rc, stdout=out, stderr=err, cmd=argv)
+        module.fail_json(msg=_secrets.protect(msg, secrets), rc=rc, stdout=_secrets.protect(out, secrets),
+                         stderr=err, cmd=argv)
     return rc, out, err
 
 
@@ -600,13 +615,14 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         # Django did not get as far as the plan code: manage.py, Django or an app failed
         # while starting up (django.setup()).
         where = last_traceback_location(err)
-        module.fail_json(msg='Django could not start (manage.py shell, rc=%d): %s%s; fix the '
-                             'project or its virtualenv'
-                             % (rc, last_error_line(err, out), ' (at %s)' % where if where else ''),
-                         rc=rc, stdout=out, stderr=err, cmd=cmd)
+        module.fail_json(msg=_secrets.protect(
+            'Django could not start (manage.py shell, rc=%d): %s%s; fix the project or its virtualenv'
+            % (rc, last_error_line(err, out), ' (at %s)' % where if where else ''), module.no_log_values),
+            rc=rc, stdout=_secrets.protect(out, module.no_log_values), stderr=err, cmd=cmd)
     if 'error' in data:
         error = data['error']
-        fail = dict(msg=plan_error_message(error, database), rc=rc, stdout=out, stderr=err,
+        fail = dict(msg=_secrets.protect(plan_error_message(error, database), module.no_log_values),
+                    rc=rc, stdout=_secrets.protect(out, module.no_log_values), stderr=err,
                     cmd=cmd, stage=error.get('stage'))
         if error.get('stage') == 'checks':
             fail['checks'] = error.get('messages', []) + error.get('warnings', [])

@@ -33,9 +33,24 @@ description:
   - It fails, with a one-line C(msg) naming what to fix and Django's own output in RV(stderr),
     when C(manage.py) or the virtualenv is missing, the settings cannot be loaded, the database
     cannot be reached, the migrations conflict or the recorded history is inconsistent.
-  - Values of environment variables whose names contain C(SECRET), C(PASSWORD), C(PASSWD),
-    C(TOKEN), C(KEY), C(CREDENTIAL), C(DATABASE_URL) or C(DSN) (from O(env_file) or
-    O(environment)) are masked in every output of the module.
+  - The values of O(env_file) and O(environment) that can be secrets are masked (shown as
+    C(********)) in every output of the module, whatever their names - C(msg), RV(stderr), the
+    result, the arguments shown with C(-v) - by value - every value of 6 characters or more that
+    is not a number, a boolean word (C(true), C(false), C(yes), C(no), C(on), C(off), any case), an
+    IP address, C(localhost) or the name of a Django database backend (C(postgresql), C(sqlite3),
+    C(django.db.backends.mysql)...);
+    values of 4 characters or more, numbers included, of variables whose names contain C(SECRET),
+    C(PASSWORD), C(PASSWD), C(PASS), C(TOKEN), C(KEY), C(CREDENTIAL), C(DATABASE_URL) or C(DSN);
+    and, for every value that is or holds a URL, its userinfo (C(user:password)), the password
+    alone, the pieces of the password between the URL delimiters C(/), C(:), C(@), C(?) and C(#) that are 6 characters
+    or more (what a URL parser's error shows of a password holding them unencoded), and their
+    percent-decoded forms. The userinfo of a URL in a message of the module is shown as C(***).
+  - Shorter values, numbers and booleans are not masked, so that counts and names such as
+    C(0001_initial) stay readable; a secret shorter than 6 characters is therefore not protected by
+    masking. A value that is not secret but long enough (a host name, a path) is masked wherever it
+    occurs, except when the module's other options hold it (the app's name in O(project_path), for example,
+    which Ansible logs in clear) and inside the app labels and migration names the module reports
+    (those are in the project's code).
 author:
   - simpledeploy developers (@simpledeploy)
 requirements:
@@ -81,10 +96,9 @@ options:
   environment:
     description:
       - Extra environment variables for Django; they win over O(env_file).
-      - Like the variables of O(env_file), values whose names look secret (see the description)
-        are masked in every output. The option is deliberately not C(no_log) as a whole, because Ansible
-        would then mask every occurrence of every value, so a value like V(1) would turn counts
-        and migration names such as C(0001_initial) in the result into asterisks.
+      - The option is C(no_log), so the host's journal never logs its values. Its values are
+        masked in the module's output by the rule in the description (a value like V(1) stays
+        shown, so that counts and migration names are not turned into asterisks).
     type: dict
   database:
     description:
@@ -302,11 +316,21 @@ vendor:
 location:
   description:
     - Where the database is, from the project's settings, V(name), V(host) and V(port) (empty when
-      not set); never the user or the password. Hosts that report the same O(database) vendor and
-      location with a non-local V(host) share one database, which the role migrates once.
+      not set); never the user or the password.
+    - A value that comes from O(env_file) or O(environment) and is masked (see the description) is
+      shown as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER); RV(remote_database) says what the role needs
+      to know of the host.
   returned: success
   type: dict
   sample: {"name": "person", "host": "db.internal", "port": "5432"}
+remote_database:
+  description:
+    - Whether the database is a server on another machine - not SQLite, and a C(host) that is set,
+      is not C(localhost), C(127.0.0.1) or C(::1) and is not a Unix socket directory - which several
+      hosts may share (the role then migrates it once). Computed before any masking.
+  returned: success
+  type: bool
+  sample: true
 django_version:
   description: The Django version of the virtualenv.
   returned: success
@@ -337,7 +361,18 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import migration_plan
+from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import app_env, migration_plan
+
+LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
+
+
+def identifiers(report):
+    """App labels and migration names of a report: the project's code, never secrets."""
+    found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
+    for item in report.get('migrations', []) + report.get('applied_leaves', []):
+        found.update((item['app'], item['name']))
+    return found
 
 
 def main():
@@ -347,7 +382,7 @@ def main():
             virtualenv=dict(type='path', required=True),
             settings=dict(type='str'),
             env_file=dict(type='path'),
-            environment=dict(type='dict'),
+            environment=dict(type='dict', no_log=True),
             database=dict(type='str', default='default'),
             run_as=dict(type='str'),
             check=dict(type='bool', default=False),
@@ -356,6 +391,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # no_log registered every value of environment ("1" included), the only no_log option:
+    # keep those the rule masks.
+    module.no_log_values.clear()
+    module.no_log_values.update(_secrets.secret_strings(
+        app_env(params['environment']), _secrets.public_strings(module.argument_spec, params)))
     report = migration_plan(
         module,
         params['project_path'],
@@ -368,6 +408,13 @@ def main():
         check=params['check'],
         detect_missing=params['detect_missing'],
     )
+    host = (report.get('location') or {}).get('host') or ''
+    report['remote_database'] = (report.get('vendor') != 'sqlite' and host not in LOCAL_HOSTS
+                                 and not host.startswith('/'))
+    # A value found in an app label or a migration name is in the code: keep the plan exact.
+    names = identifiers(report)
+    module.no_log_values.difference_update([value for value in module.no_log_values
+                                            if any(value in name for name in names)])
     module.exit_json(changed=False, **report)
 
 

@@ -104,26 +104,36 @@ def test_build_env(tmp_path, kwargs, file_text, expected):
 
 # -------------------------------------------------------------- secret_values
 
-@pytest.mark.parametrize('key, secret', [
-    ('DJANGO_SECRET_KEY', True),
-    ('DJANGO_DB_PASSWORD', True),
-    ('db_passwd', True),
-    ('GITHUB_TOKEN', True),
-    ('AWS_ACCESS_KEY_ID', True),
-    ('GOOGLE_APPLICATION_CREDENTIALS', True),
-    ('DATABASE_URL', True),
-    ('SENTRY_DSN', True),
-    ('DJANGO_DEBUG', False),
-    ('DJANGO_ALLOWED_HOSTS', False),
-    ('DJANGO_DB_HOST', False),
+@pytest.mark.parametrize('key, value, secret', [
+    # by value, whatever the key is called
+    ('DJANGO_SECRET_KEY', 'some-value-1234', True),
+    ('EMAIL_HOST_PASS', 'mail-pass-5e1d', True),
+    ('DB_PASS', 'db-pass-0c7a', True),
+    ('DJANGO_ALLOWED_HOSTS', 'example.com', True),
+    ('SOMETHING', 'abcdef', True),
+    # short values, numbers and booleans are never masked by value
+    ('DJANGO_DEBUG', '1', False),
+    ('DJANGO_DEBUG', 'True', False),
+    ('FEATURE', 'off', False),
+    ('ENABLED', 'FALSE', False),
+    ('WORKERS', '123456', False),
+    ('RATIO', '0.75', False),
+    ('NAME', 'abcde', False),
+    # ... except under a name that looks secret, from 4 characters on
+    ('API_KEY', '1234', True),
+    ('DB_PASS', 'abcd', True),
+    ('DB_PASS', 'abc', False),
+    ('DJANGO_SECRET_KEY', '', False),
 ])
-def test_secret_values_by_key(key, secret):
-    assert secret_values({key: 'some-value-1234'}) == ({'some-value-1234'} if secret else set())
+def test_secret_values_by_value(key, value, secret):
+    assert secret_values({key: value}) == ({value} if secret else set())
 
 
-def test_secret_values_skips_values_too_short_to_mask():
-    # Ansible masks every occurrence of a no_log value, numbers included.
-    assert secret_values({'DJANGO_SECRET_KEY': '', 'API_KEY': '1', 'TOKEN': 'abcd'}) == {'abcd'}
+def test_secret_values_of_urls_hold_their_userinfo_and_its_pieces():
+    found = secret_values({'REDIS_URL': 'redis://:r3dis-Pass%2Fword@cache:6379/0'})
+    assert {'redis://:r3dis-Pass%2Fword@cache:6379/0', 'r3dis-Pass%2Fword', 'r3dis-Pass/word',
+            'r3dis-Pass'} <= found
+    assert 'cache' not in ' '.join(found.difference(['redis://:r3dis-Pass%2Fword@cache:6379/0']))
 
 
 # ---------------------------------------------------------------- manage_argv
@@ -275,6 +285,33 @@ def test_run_manage_check_rc_false_returns_failure(ansible_module, django_venv, 
                                 environment=SECRET, check_rc=False)
     assert rc != 0
     assert "Unknown command: 'nosuchcommand'" in err
+
+
+SLASH_URL = 'redis://cacheuser:Tr0ub4dor/c0rrectHorse@cache.internal:6379/0'
+PRINT_PIECES = ('import os, sys; from urllib.parse import urlsplit; url = os.environ["CACHE_URL"]; '
+                'sys.stderr.write("url %s user:pw %s port " % (url, urlsplit(url).netloc)); urlsplit(url).port')
+
+
+@pytest.mark.parametrize('check_rc', [False, True])
+def test_run_manage_masks_the_app_environment_in_what_it_returns(ansible_module, django_venv, person_v1,
+                                                                 check_rc):
+    env = dict(SECRET, CACHE_URL=SLASH_URL, EMAIL_HOST_PASS='mail-pass-5e1d')
+    if check_rc:
+        with pytest.raises(Failed) as failed:
+            run_manage(ansible_module, person_v1, django_venv.path, ['shell', '-c', PRINT_PIECES],
+                       environment=env)
+        shown = failed.value.args[0]
+        assert "Port could not be cast to integer value as '********'" in shown['msg']
+        err = shown['stderr']
+    else:
+        rc, dummy, err = run_manage(ansible_module, person_v1, django_venv.path, ['shell', '-c', PRINT_PIECES],
+                                    environment=env, check_rc=False)
+        assert rc != 0
+    # the whole URL first (longest first), then the pieces Python's parser cut it into
+    assert 'url ******** user:pw cacheuser:******** port' in err
+    for part in (SLASH_URL, 'Tr0ub4dor/c0rrectHorse', 'Tr0ub4dor', 'c0rrectHorse', 'cacheuser:Tr0ub4dor'):
+        assert part not in err, part
+    assert {'mail-pass-5e1d', SLASH_URL, 'Tr0ub4dor', 'c0rrectHorse'} <= ansible_module.no_log_values
 
 
 @pytest.mark.parametrize('what', ['manage.py', 'virtualenv', 'env_file'])

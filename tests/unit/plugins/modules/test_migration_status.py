@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.simpledeploy.django.plugins.modules import migration_status
 
 SECRET_VALUE = 'unit-test-secret-9c1e-do-not-print'
@@ -289,8 +291,10 @@ def test_unreachable_database(run_module, django_venv, person_v1):
                DJANGO_DB_PORT=str(port), DJANGO_DB_NAME='people',
                DJANGO_DB_PASSWORD='pg-password-never-shown')
     result = run_module(migration_status, args_for(django_venv, person_v1, environment=env))
+    # the name comes from the environment and is 6 characters long: masked (the rule of
+    # _secrets.secret_strings); the vendor and an IP address never are
     assert_clear_failure(result, "the database 'default' could not be reached "
-                                 '(postgresql host=127.0.0.1 port=%d name=people): '
+                                 '(postgresql host=127.0.0.1 port=%d name=********): '
                                  'OperationalError: ' % port)
     assert 'Connection refused' in result['msg']
     assert result['stage'] == 'connect'
@@ -343,6 +347,89 @@ def test_short_non_secret_values_are_not_masked(run_module, django_venv, person_
     assert SECRET_VALUE not in result.raw
     shown = result['invocation']['module_args']['environment']
     assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'DJANGO_DEBUG': '1'}
+
+
+# What Django's own errors show of a DATABASE_URL whose password holds an unencoded "/":
+# urlsplit reads "Tr0ub4dor" as the port ("Port could not be cast to integer value as ...").
+SLASH_PASSWORD = 'Tr0ub4dor/c0rrectHorse'
+SLASH_URL = 'postgres://appuser:%s@db.internal:5432/person' % SLASH_PASSWORD
+
+
+def test_a_database_url_password_with_a_slash_is_never_shown_even_in_part(run_module, django_venv, person_v1):
+    result = run_module(migration_status, args_for(django_venv, person_v1,
+                                                   environment=dict(ENV, DATABASE_URL=SLASH_URL)))
+    assert result['failed'] is True
+    # Django's error is still there, the piece of the password it quotes is not
+    assert 'Port could not be cast to integer value as ' in result['msg']
+    assert "as '********'" in result['msg']
+    for part in (SLASH_URL, 'appuser:' + SLASH_PASSWORD, SLASH_PASSWORD, 'Tr0ub4dor', 'c0rrectHorse'):
+        assert part not in result.raw, part
+
+
+@pytest.mark.parametrize('source', ['environment', 'env_file'])
+def test_secrets_are_masked_by_value_whatever_their_names(run_module, django_venv, person_v1, tmp_path, source):
+    secrets = {'EMAIL_HOST_PASS': 'mail-pass-5e1d', 'DB_PASS': 'db-pass-0c7a',
+               'REDIS_URL': 'redis://:r3dis-pw-9f%2Fx@cache.internal:6379/0'}
+    with open(os.path.join(person_v1, 'mysite', 'settings.py'), 'a', encoding='utf-8') as handle:
+        handle.write('\nfrom urllib.parse import unquote, urlsplit\n'
+                     'print("mail", os.environ["EMAIL_HOST_PASS"], os.environ["DB_PASS"])\n'
+                     'print("redis", os.environ["REDIS_URL"], unquote(urlsplit(os.environ["REDIS_URL"]).password))\n'
+                     'raise ImproperlyConfigured("cannot log in with " + os.environ["EMAIL_HOST_PASS"] + " / "\n'
+                     '                           + os.environ["DB_PASS"] + " to " + os.environ["REDIS_URL"])\n')
+    env = dict(ENV, **secrets)
+    args = {'project_path': person_v1, 'virtualenv': django_venv.path}
+    if source == 'environment':
+        args['environment'] = env
+    else:
+        (tmp_path / 'env').write_text(''.join('%s=%s\n' % item for item in env.items()))
+        args['env_file'] = str(tmp_path / 'env')
+    result = run_module(migration_status, args)
+    assert result['failed'] is True and result['stage'] == 'settings'
+    assert 'cannot log in with ******** / ******** to ********' in result['msg']
+    assert 'mail ******** ********' in result['stdout']
+    for value in list(secrets.values()) + ['r3dis-pw-9f%2Fx', 'r3dis-pw-9f/x', SECRET_VALUE]:
+        assert value not in result.raw, value
+
+
+def test_short_values_numbers_and_booleans_are_not_masked(run_module, django_venv, person_v1):
+    # environment is no_log, which registers every value: "1" would turn the counts into
+    # VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and "0001_initial" into "000********_initial"
+    env = dict(ENV, FEATURE_A='1', FEATURE_B='True', FEATURE_C='off', WORKERS='3')
+    result = run_module(migration_status, args_for(django_venv, person_v1, environment=env))
+    assert result.get('failed') is not True, result.get('msg')
+    assert isinstance(result['total'], int) and result['total'] > 10
+    assert result['by_app']['people'] == 1
+    assert PERSON in keys(result)
+    assert result['remote_database'] is False
+    shown = result['invocation']['module_args']['environment']
+    assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'FEATURE_A': '1',
+                     'FEATURE_B': 'True', 'FEATURE_C': 'off', 'WORKERS': '3'}
+
+
+def test_the_journal_never_holds_the_environment(run_module, django_venv, person_v1, monkeypatch):
+    logged = []
+    # what AnsibleModule would send to the host's journal (syslog)
+    monkeypatch.setattr(AnsibleModule, 'log', lambda self, msg, log_args=None: logged.append(msg))
+    env = dict(ENV, DB_PASS='db-pass-0c7a', DATABASE_URL=SLASH_URL)
+    run_module(migration_status, args_for(django_venv, person_v1, environment=env))
+    assert any(msg.startswith('Invoked with ') for msg in logged)
+    text = '\n'.join(logged)
+    assert 'environment=NOT_LOGGING_PARAMETER' in text
+    for value in (SECRET_VALUE, 'db-pass-0c7a', SLASH_PASSWORD, 'Tr0ub4dor'):
+        assert value not in text, value
+
+
+def test_names_from_the_code_and_the_options_stay_readable(run_module, django_venv, person_v1):
+    # "people" (an app label) and "person" (in the project's path) are values of the
+    # environment, long enough to mask: they are no secrets and the plan stays exact
+    project = os.path.join(os.path.dirname(person_v1), 'person')
+    os.rename(person_v1, project)
+    env = dict(ENV, APP_LABEL='people', APP_NAME='person', DJANGO_DB_ENGINE='sqlite3')
+    result = run_module(migration_status, args_for(django_venv, project, environment=env))
+    assert result.get('failed') is not True, result.get('msg')
+    assert PERSON in keys(result)
+    assert result['location']['name'] == os.path.join(project, 'db.sqlite3')
+    assert SECRET_VALUE not in result.raw
 
 
 # ------------------------------------------------- the example project itself
