@@ -156,7 +156,8 @@ class Plan(object):
 
     The directories walked, by index in the walk's order (0 is the root):
     paths, names (the last component), parents (-1 for the root) and idents
-    ((st_dev, st_ino) as walked).  file_dirs holds the index of each file's
+    ((st_dev, st_ino) as walked, for the root and the directories files are
+    removed from; None for the others).  file_dirs holds the index of each file's
     directory, dir_indexes that of each entry of dirs.
     """
 
@@ -288,7 +289,6 @@ def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
             kept = False
             try:
                 try:
-                    stat = os.fstat(fd)
                     with os.scandir(fd) as listing:
                         entries = list(listing)
                 except OSError as exc:
@@ -297,7 +297,10 @@ def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
                 paths.append(path)
                 parents.append(parent)
                 plan.names.append(name)
-                plan.idents.append((stat.st_dev, stat.st_ino))
+                plan.idents.append(None)
+                if parent < 0:
+                    stat = os.fstat(fd)  # the root: execute() on its own checks it
+                    plan.idents[index] = (stat.st_dev, stat.st_ino)
                 totals.append(len(entries))
                 forced.append(kind == _PURGE)
                 files = {}
@@ -333,6 +336,13 @@ def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
                         plan.files.append((here + name, size))
                         plan.file_dirs.append(index)
                         plan.bytes += size
+                    if plan.file_dirs and plan.file_dirs[-1] == index and index:
+                        # files go from here: the removal checks it is this very directory
+                        try:
+                            stat = os.fstat(fd)
+                        except OSError as exc:
+                            raise _oserror('read directory', path, exc)
+                        plan.idents[index] = (stat.st_dev, stat.st_ino)
                 pushed = 0
                 for entry in subdirs:
                     name = entry.name
@@ -385,17 +395,20 @@ class _Opener(object):
     """Opens again the directories a Plan walked, for the removal.
 
     Each is opened relative to its parent's descriptor, from the root's, with
-    O_NOFOLLOW, and must be the very directory walked (same st_dev and
-    st_ino): one that vanished, became a link or a file, or is another
-    directory now gives None, so nothing in or below it is touched.  Keeps
-    the descriptors of the last chain opened (the next directory in walk
-    order usually shares most of it).  One per thread.
+    O_NOFOLLOW, and the directory asked for, when files are removed from it,
+    must be the very one walked (same st_dev and st_ino; the directories
+    above it need not be: none of them can lead anywhere else without a
+    link, and a directory is only removed when empty): one that vanished,
+    became a link or a file, or is another directory now gives None, so
+    nothing in or below it is touched.  Keeps the descriptors of the last chain opened (the
+    next directory in walk order usually shares most of it).  One per thread.
     """
 
     def __init__(self, plan, root_fd):
         self.plan = plan
         self.chain = [0]
         self.fds = [root_fd]
+        self.checked = [True]  # whether chain[i] was found to be the one walked
         self.lost = set()      # indexes that could not be opened as walked
         self.replaced = set()  # of them, those that are something else now
 
@@ -416,8 +429,8 @@ class _Opener(object):
             keep += 1
         self._trim(keep)
         while self.fds[-1] is None:
-            self.chain.pop()
-            self.fds.pop()
+            self._trim(len(self.chain) - 1)
+        last = chain[-1]
         for index in chain[len(self.chain):]:
             fd = self._open_one(index, self.fds[-1])
             if fd is None:
@@ -428,12 +441,24 @@ class _Opener(object):
                 self.fds[-1] = None
             self.chain.append(index)
             self.fds.append(fd)
+            self.checked.append(False)
+        if not self.checked[-1] and self.plan.idents[last] is not None:
+            try:
+                stat = os.fstat(self.fds[-1])
+            except OSError as exc:
+                raise _PathError('open directory', self.plan.paths[last], exc)
+            if (stat.st_dev, stat.st_ino) != self.plan.idents[last]:
+                self._trim(len(self.chain) - 1)
+                self.lost.add(last)
+                self.replaced.add(last)
+                return None
+            self.checked[-1] = True
         return self.fds[-1]
 
     def _open_one(self, index, parent_fd):
         plan = self.plan
         try:
-            fd = os.open(plan.names[index], _DIR_FLAGS, dir_fd=parent_fd)
+            return os.open(plan.names[index], _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -441,20 +466,11 @@ class _Opener(object):
                 self.replaced.add(index)
                 return None
             raise _PathError('open directory', plan.paths[index], exc)
-        try:
-            stat = os.fstat(fd)
-        except OSError as exc:
-            os.close(fd)
-            raise _PathError('open directory', plan.paths[index], exc)
-        if (stat.st_dev, stat.st_ino) != plan.idents[index]:
-            os.close(fd)
-            self.replaced.add(index)
-            return None
-        return fd
 
     def _trim(self, length):
         while len(self.chain) > length:
             self.chain.pop()
+            self.checked.pop()
             fd = self.fds.pop()
             if fd is not None:
                 os.close(fd)
