@@ -30,7 +30,7 @@ description:
     dead; otherwise the task fails at once, naming who holds the lock, since when, and
     what to do.
   - No lock is taken or taken over, however old or whoever left it, while the window
-    of a deploy still runs on this host: the process that runs it
+    of a deploy still runs on this host. The process that runs it
     (M(simpledeploy.django.release_switch), given this lock's path in its C(lock) option)
     holds an C(flock) on C(<name>.window) beside the lock, which the kernel drops when
     that process ends. The task then fails naming that process (RV(window)).
@@ -62,7 +62,7 @@ options:
   run_id:
     description:
       - Identifies this run; the same value in every task of one playbook run, another in the next.
-      - When not given, the action plugin sets C(TOKEN-MACHINE-PID-START): a random token made once
+      - When not given, the action plugin sets C(TOKEN-MACHINE-PID-START), a random token made once
         per C(ansible-playbook) run, the controller's machine ID (hashed), and the PID and start
         time of that C(ansible-playbook) process.
     type: str
@@ -131,10 +131,10 @@ attributes:
 notes:
   - The flock on the guard file is held for the few milliseconds of a read and a
     write, never for the whole deploy; a run that dies leaves its lock file behind, which
-    the next run takes over as described above. No other user can hold it: the directory
+    the next run takes over as described above. No other user can hold it, the directory
     is root's alone.
   - A run longer than O(timeout) keeps its lock by calling this module again (O(state=present),
-    the same run): that renews it. The window's C(flock) covers the switch itself, however long.
+    the same run), which renews it. The window's C(flock) covers the switch itself, however long.
   - Releasing the lock is not forced by a failure; call O(state=absent) in the C(always)
     section of a block.
 seealso:

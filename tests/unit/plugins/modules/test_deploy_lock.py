@@ -8,9 +8,14 @@ tests/unit/plugins/action/test_deploy_lock_action.py."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import multiprocessing
 import os
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -338,3 +343,249 @@ def test_racing_module_processes_exactly_one_wins(lock_path, tmp_path):
     for index, result in enumerate(results):
         if index != winners[0]:
             assert result['failed'] is True and result['held_by'] == holder
+
+
+# ------------------------------------------------------------------ attacks and faults (issue 9)
+
+def run_module_file(tmp_path, args, timeout=30):
+    """The module file run by Python as on a host; its JSON result and seconds taken, or (None, seconds) when hung."""
+    args_file = tmp_path / ('args-%s.json' % time.monotonic_ns())
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    began = time.monotonic()
+    proc = subprocess.Popen([sys.executable, '-m', deploy_lock.__name__, str(args_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_module_env(), cwd=str(tmp_path), text=True)
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None, time.monotonic() - began
+    return json.loads(out), time.monotonic() - began
+
+
+def _wait_for(path, seconds=10):
+    deadline = time.time() + seconds
+    while not os.path.exists(str(path)) and time.time() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(str(path)), 'the helper process did not get ready'
+
+
+@pytest.fixture
+def holder_process(tmp_path):
+    """start(func, *args) -> PID of a forked root process running func(ready, *args); killed at the end."""
+    pids = []
+
+    def start(func, *args):
+        ready = tmp_path / ('ready-%d' % len(pids))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                func(str(ready), *args)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+        _wait_for(ready)
+        return pid
+
+    def stop(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+    start.stop = stop
+    yield start
+    for pid in pids:
+        stop(pid)
+
+
+def _flock_forever(ready, path):
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    open(ready, 'w').close()
+    while True:
+        time.sleep(1)
+
+
+def _window_file(lock_path):
+    """Spelled out here (not _lock.window_file()), so that the test runs against any _lock."""
+    return str(lock_path)[:-len('.lock')] + '.window'
+
+
+def _window_forever(ready, lock_path):
+    """What release_switch's process does for its window (_lock.hold_window(); see test_lock.py): hold the flock."""
+    fd = os.open(_window_file(lock_path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    open(ready, 'w').close()
+    while True:
+        time.sleep(1)
+
+
+def test_a_blocking_flock_on_the_lock_directory_no_longer_hangs_the_module(tmp_path, lock_path, holder_process):
+    """The old module took a blocking flock on the directory: whoever held one hung every deploy."""
+    holder_process(_flock_forever, str(lock_path.parent))
+    result, seconds = run_module_file(tmp_path, mine(lock_path), timeout=20)
+    assert result is not None, 'the module hung behind a flock on %s' % lock_path.parent
+    assert seconds < 10
+    assert result['action'] == 'acquire' and result['changed'] is True, result
+
+
+def test_a_stuck_guard_holder_fails_within_the_bound_naming_it(tmp_path, lock_path, holder_process):
+    """A process (root's: no other user can reach the guard) stuck holding the guard: the module does not wait for
+    it for ever, nor does it act without it. The old module flocked the directory, not the guard, and acted."""
+    guard = str(lock_path)[:-len('.lock')] + '.guard'  # spelled out, so that the test runs against any _lock
+    open(guard, 'a').close()
+    os.chmod(guard, 0o600)
+    pid = holder_process(_flock_forever, guard)
+    result, seconds = run_module_file(tmp_path, mine(lock_path), timeout=30)
+    assert result is not None and result.get('failed') is True, result
+    assert _lock.GUARD_WAIT <= seconds < _lock.GUARD_WAIT + 5
+    assert result['msg'] == (
+        'cannot take or release the lock %s: another process (PID %d) has held %s for over 10 s without letting '
+        'go; a deploy_lock task takes it for milliseconds. Look at that process (ps -fp PID), then run the deploy '
+        'again.' % (lock_path, pid, guard))
+    assert not lock_path.exists()
+    assert guard == _lock.guard_file(str(lock_path))
+
+
+def _reach(directory):
+    """As the app user: try to open, flock, create in the lock directory; the errno of each."""
+    found = []
+    for name, flags in (('', os.O_RDONLY), ('app.guard', os.O_RDONLY), ('app.guard', os.O_RDWR | os.O_CREAT),
+                        ('app.window', os.O_RDONLY), ('app.lock', os.O_RDONLY),
+                        ('evil', os.O_WRONLY | os.O_CREAT)):
+        try:
+            fd = os.open(os.path.join(directory, name), flags, 0o644)
+        except OSError as exc:
+            found.append(errno.errorcode[exc.errno])
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            found.append('held %s' % name)
+    return found
+
+
+def test_the_app_user_cannot_reach_hold_or_plant_anything_in_the_lock_directory(
+        tmp_path, world_readable_dir, attacker, holder_process):
+    """/run/lock was world-writable: nobody could flock it or plant files. The new directory is root's alone."""
+    directory = os.path.join(world_readable_dir, 'simpledeploy')
+    path = os.path.join(directory, 'app.lock')
+    taken, _seconds = run_module_file(tmp_path, mine(path))
+    assert taken['action'] == 'acquire', taken
+    holder_process(_window_forever, path)  # even the window file, live
+    assert stat.S_IMODE(os.lstat(directory).st_mode) == 0o700
+    assert attacker.run(_reach, directory) == ['EACCES'] * 6
+    assert sorted(os.listdir(directory)) == ['app.guard', 'app.lock', 'app.window']
+
+
+def _hold_directory_and_say_so(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    open(os.path.join(directory, 'ready'), 'w').close()
+    while True:
+        time.sleep(1)
+
+
+def test_a_world_writable_lock_directory_held_by_the_app_user_is_refused_at_once(
+        tmp_path, world_readable_dir, attacker):
+    """The attack on /run/lock: nobody holds a blocking flock on the world-writable directory. The old module
+    hung there for good; the new one refuses the directory, at once, naming it and what to do."""
+    directory = os.path.join(world_readable_dir, 'lock')
+    os.mkdir(directory)
+    os.chmod(directory, 0o1777)
+    pid = attacker.start(_hold_directory_and_say_so, directory)
+    try:
+        _wait_for(os.path.join(directory, 'ready'))
+        path = os.path.join(directory, 'simpledeploy-app.lock')
+        result, seconds = run_module_file(tmp_path, mine(path), timeout=20)
+    finally:
+        attacker.stop(pid)
+    assert result is not None, 'the module hung behind the app user\'s flock on %s' % directory
+    assert seconds < 10
+    assert result['failed'] is True
+    assert result['msg'].startswith('cannot lock %s: its directory %s is writable by group or others (mode 1777), '
+                                    'so another user could replace, plant or hold the lock' % (path, directory))
+    assert os.listdir(directory) == ['ready']
+
+
+def test_a_future_dated_lock_is_taken_over_not_honoured_forever(run_module, lock_path):
+    since = int(time.time()) + 10 * 365 * 86400
+    forged = dict(bob(age=0), since=_lock.iso_utc(since), since_epoch=since)
+    plant(lock_path, forged)
+    result = run_module(deploy_lock, mine(lock_path, timeout=600))
+    assert result['action'] == 'take_over', result
+    assert result['taken_over']['reason'].startswith('it is dated %s, ' % forged['since'])
+    assert result['taken_over']['reason'].endswith('in the future (an impossible date, handled as expired)')
+    assert [w['event']['msg'] for w in result['warnings']] == [
+        'the lock %s held by %s has an impossible date: %s' % (lock_path, _lock.describe_holder(forged),
+                                                               result['taken_over']['reason'])]
+    assert json.loads(lock_path.read_text())['run_id'] == 'laptop-81234-1767261600'
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_symlinked_lock_is_refused_and_its_target_never_shown(run_module, lock_path, tmp_path, check_mode):
+    secret = tmp_path / 'secret'
+    secret.write_text('TOPSECRET root-only data\n')
+    os.chmod(str(secret), 0o600)
+    old = time.time() - 7200  # old enough that the old module took the "lock" over, showing it in --diff
+    os.utime(str(secret), (old, old))
+    lock_path.symlink_to(secret)
+    result = run_module(deploy_lock, mine(lock_path, timeout=600, _ansible_diff=True), check_mode=check_mode)
+    assert 'TOPSECRET' not in result.raw
+    assert result['failed'] is True
+    assert result['msg'].startswith('refusing %s: it is a symbolic link, which is never followed here' % lock_path)
+    assert os.readlink(str(lock_path)) == str(secret)
+    assert secret.read_text() == 'TOPSECRET root-only data\n' and os.stat(str(secret)).st_mtime == old
+
+
+@pytest.mark.parametrize('kind', ['link', 'world-writable'])
+def test_a_lock_directory_that_is_a_link_or_world_writable_is_refused(run_module, tmp_path, kind):
+    real = tmp_path / 'real'
+    real.mkdir()
+    directory = tmp_path / 'locks'
+    if kind == 'link':
+        directory.symlink_to(real)
+    else:
+        directory.mkdir()
+        os.chmod(str(directory), 0o777)
+    result = run_module(deploy_lock, mine(directory / 'app.lock'))
+    assert result['failed'] is True
+    what = 'is a symbolic link' if kind == 'link' else 'is writable by group or others (mode 0777)'
+    assert result['msg'].startswith('cannot lock %s: its directory %s %s' % (directory / 'app.lock', directory, what))
+    assert os.listdir(str(real)) == [] and (kind == 'link' or os.listdir(str(directory)) == [])
+
+
+@pytest.mark.parametrize('how', ['expired', 'dead controller', 'impossible date'])
+def test_a_live_window_blocks_take_over_until_its_process_dies(run_module, lock_path, holder_process, how):
+    """A controller vanished (lost connection) while its release_switch still runs on the host: "run it again"
+    must not start a second window. The old module took the lock over at once."""
+    planted = bob(age=7200 if how == 'expired' else (-86400 if how == 'impossible date' else 30))
+    content = plant(lock_path, planted)
+    args = mine(lock_path, timeout=600, takeover_run_ids=[planted['run_id']] if how == 'dead controller' else [])
+    pid = holder_process(_window_forever, str(lock_path))
+    window = _window_file(lock_path)
+
+    refused = run_module(deploy_lock, args)
+    assert refused['failed'] is True and refused['action'] == 'wait', refused
+    assert refused['window'] == dict(path=window, pid=pid)
+    assert refused['msg'].startswith('the window of a deploy still runs on this host: PID %d holds %s, the process '
+                                     'that runs a deploy\'s switch (release_switch)' % (pid, window))
+    assert lock_path.read_bytes() == content
+    checked = run_module(deploy_lock, args, check_mode=True)
+    assert 'failed' not in checked and checked['would_wait'] is True and lock_path.read_bytes() == content
+
+    holder_process.stop(pid)  # the kernel drops the window with its process
+    taken = run_module(deploy_lock, args)
+    assert taken['action'] == 'take_over' and taken['window'] is None, taken
+    assert json.loads(lock_path.read_text())['run_id'] == 'laptop-81234-1767261600'
+    assert window == _lock.window_file(str(lock_path))  # where release_switch's hold_window() holds it
+
+
+def test_a_released_lock_is_not_taken_while_the_window_still_runs(run_module, lock_path, holder_process):
+    """The controller lost its connection, ran its rescue and released the lock; the window still runs on."""
+    pid = holder_process(_window_forever, str(lock_path))
+    result = run_module(deploy_lock, mine(lock_path, run_id='next-run'))
+    assert result['failed'] is True and result['action'] == 'wait'
+    assert 'PID %d holds' % pid in result['msg'] and '(the lock %s: it is free)' % lock_path in result['msg']
+    assert not lock_path.exists()
