@@ -196,6 +196,20 @@ options:
       - Seconds to wait for that lock before the step C(migrate) fails (and the window is rolled back).
     type: float
     default: 600
+  lock:
+    description:
+      - The deploy lock of M(simpledeploy.django.deploy_lock) this run holds. From its first change to its
+        exit, the module holds a kernel lock (C(flock)) on the lock's C(.window) file beside it, which dies with
+        this process; while it lives, no run can take (or take over) that deploy lock, so two windows never
+        overlap, even when the controller that started this one vanished.
+      - Its directory is checked as M(simpledeploy.django.deploy_lock) does (root's, writable by root alone,
+        no link). Another window of the same lock still running fails the task, before anything changes.
+    type: path
+  lock_run_id:
+    description:
+      - With O(lock), the run ID that must still hold that lock (RV(simpledeploy.django.deploy_lock#module:lock)
+        C(.run_id)); when another run took it over meanwhile, the task fails before anything changes.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -385,12 +399,13 @@ recovery:
     notes: ["code/ already holds release 3f2a9c0d1e4b5a67: not swapped again"]
 """
 
+import contextlib
 import os
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _migrate, _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _lock, _migrate, _release
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 
 StepFailed = _release.StepError
@@ -427,6 +442,8 @@ def main():
                 app=dict(type='str', required=True), name=dict(type='str', required=True))),
             reversible=dict(type='bool'),
             migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
+            lock=dict(type='path'),
+            lock_run_id=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -483,6 +500,13 @@ def main():
         module.exit_json(**result)
     if not info['ours']:
         module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone' % (root, _release.MARKER))
+    # Held from here, the first change, until this process ends (the kernel drops it then).
+    window = contextlib.ExitStack()
+    if params['lock']:
+        try:
+            window.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
+        except _lock.LockError as exc:
+            module.fail_json(msg=exc.msg, changed=False)
     _release.apply_resume(root, resume)
     for path in _backup.stale_workdirs(root):
         _release.remove_tree(path)

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 V2 = os.path.join(REPO, 'examples', 'person', 'v2')
 ROOT = '/srv/person'
-LOCK = '/run/lock/simpledeploy-person.lock'
+LOCK = '/run/simpledeploy/person.lock'
 DB_STATE = '''
 import json, sqlite3
 c = sqlite3.connect("file:%s/shared/db.sqlite3?mode=ro", uri=True)

@@ -891,3 +891,73 @@ def test_a_lock_that_is_never_released_fails_the_migrate_step_and_rolls_back(
     assert pg_schema(pg_server['sql']) == before
     assert result['restored'] == ['code', 'service started']
     assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+
+
+@pytest.fixture
+def held_lock(tmp_path, run_module):
+    """A deploy lock in a root-only directory, taken by the run 'run-a'; returns its path."""
+    from ansible_collections.simpledeploy.django.plugins.modules import deploy_lock
+    lock_dir = tmp_path / 'lockdir'
+    lock_dir.mkdir(mode=0o700)
+    path = str(lock_dir / 'person.lock')
+    taken = run_module(deploy_lock, dict(path=path, run_id='run-a', owner='alice@ctl', controller_host='ctl',
+                                         controller_pid=os.getpid(), timeout=1800))
+    assert not taken.get('failed'), taken
+    return path
+
+
+def test_a_window_still_running_elsewhere_stops_the_switch_before_any_change(deployed, systemctl, run_module,
+                                                                             held_lock):
+    """A real process (the earlier run's module, whose controller vanished) holds the window's flock."""
+    import subprocess
+    import time
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
+    holder = subprocess.Popen([sys.executable, '-c', 'import fcntl, os, sys, time\n'
+                               'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n'
+                               'fcntl.flock(fd, fcntl.LOCK_EX)\nprint("held", flush=True)\ntime.sleep(60)\n',
+                               _lock.window_file(held_lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        before = sorted(os.listdir(deployed))
+        began = time.monotonic()
+        result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a'))
+        assert result['failed'] and 'another deploy window of this app is still running' in result['msg']
+        assert 'PID %d' % holder.pid in result['msg']
+        assert time.monotonic() - began < 30
+        assert sorted(os.listdir(deployed)) == before and not systemctl.exists()
+        assert applied(deployed) == ['0001_initial']
+    finally:
+        holder.kill()
+        holder.wait()
+    result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a'))
+    assert not result.get('failed'), result
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+
+
+def test_a_run_whose_lock_was_taken_over_opens_no_window(deployed, systemctl, run_module, held_lock):
+    result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-b'))
+    assert result['failed'] and 'this run (run-b) no longer holds the deploy lock' in result['msg']
+    assert not systemctl.exists() and os.path.isdir(os.path.join(deployed, 'staging'))
+
+
+def test_while_the_window_runs_no_other_run_can_take_the_lock(deployed, systemctl, run_module, held_lock,
+                                                               monkeypatch):
+    """Inside the window (paused at its migrate step), another run's deploy_lock is refused, even with the
+    holder's run declared dead."""
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
+    seen = []
+    real_migrate = release_switch._migrate.migrate
+
+    def migrate_and_try(*a, **kw):
+        try:
+            _lock.apply(held_lock, 'present', dict(run_id='run-b', owner='bob@ctl2'), timeout=1,
+                        dead_run_ids=['run-a'])
+            seen.append('taken')
+        except _lock.LockError as exc:
+            seen.append(exc.msg)
+        return real_migrate(*a, **kw)
+
+    monkeypatch.setattr(release_switch._migrate, 'migrate', migrate_and_try)
+    result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a'))
+    assert not result.get('failed'), result
+    assert len(seen) == 1 and 'window' in seen[0], seen
