@@ -11,8 +11,10 @@ Then, each on a fresh copy of the tree (copy time excluded), times:
 
   find -name '*.pyc' -delete
   find -name __pycache__ -prune -exec rm -rf {} +
-  cleanup() in mode all: what the module runs (one os.scandir walk with an
-    lstat of each file to remove for the bytes figure, then the unlinks in
+  cleanup() in mode all: what the module runs (one os.scandir walk over
+    directory descriptors, each directory opened O_NOFOLLOW from its
+    parent's, with an lstat of each file to remove for the bytes figure,
+    then the unlinks by name relative to each directory's descriptor in
     WORKERS threads, then the rmdirs), also with 1 unlink thread, and in
     check mode (the walk alone)
   cleanup() in mode stale
