@@ -28,8 +28,9 @@ description:
     to a release works); every directory below it is opened relative to its
     parent's open descriptor without following a link, and every file and
     directory is removed by its name relative to its directory's descriptor.
-  - A directory that is no longer the one the walk saw when the module comes to
-    it (replaced by a link, a file or another directory) is skipped with all it
+  - A directory found replaced by a link or a file when the walk or the removal
+    comes to it, or, when files are to be removed from it, found to be another
+    directory than the one walked (device and inode), is skipped with all it
     holds, returned in RV(skipped_dirs) and reported in a warning; what it held is
     not counted as removed. A symbolic link is only ever removed as part of a
     C(__pycache__) directory in O(mode=all), and then the link itself, not what
