@@ -405,7 +405,7 @@ from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _lock, _migrate, _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _lock, _migrate, _release, _secrets
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 
 StepFailed = _release.StepError
@@ -573,7 +573,8 @@ def main():
         answered = _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
         if not answered and params['rollback']:
             raise StepFailed('%s did not answer %s within %s s'
-                             % (params['ready_url'], params['ready_status'], params['ready_timeout']))
+                             % (_secrets.redact_urls(params['ready_url']), params['ready_status'],
+                                params['ready_timeout']))
         return answered
 
     old_workers = _release.child_pids(main_pid) if strategy == 'reload' else []
@@ -604,8 +605,9 @@ def main():
                 'the schema is as migrate left it, ' if 'migrate' in switch.attempted else '',
                 params['service'], service)
             fail['schema_as_before'] = 'migrate' not in switch.attempted
-            module.fail_json(msg=_release.failure_message(kind, switch.step, exc, params['service'], False,
-                                                          backup=result['backup'], left=left), **fail)
+            msg = _release.failure_message(kind, switch.step, exc, params['service'], False,
+                                           backup=result['backup'], left=left)
+            module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
         said = {}
         undo_error = None
         try:
@@ -623,7 +625,7 @@ def main():
             kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
             _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],
             fail['answered'], undo_error, result['backup'])
-        module.fail_json(msg=msg, **fail)
+        module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
     result['steps'] = switch.steps
     result['ready'] = switch.answered
     result['migrated'] = params['migrate']
