@@ -27,7 +27,6 @@ Python 3.9+, standard library only.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat

@@ -21,7 +21,7 @@ description:
     as), not writable by group or others, under parents only root can change (sticky
     ones such as C(/tmp) allowed); a missing directory is created, mode 0700. A lock
     file that is a symbolic link or not a regular file is refused, never read.
-  - A lock held by this run (the same O(run_id)) is kept and renewed (RV(lock.renewed_epoch),
+  - A lock held by this run (the same O(run_id)) is kept and renewed (C(renewed_epoch) in RV(lock),
     a heartbeat; the lock's owner does not change, so the task reports no change).
     Another run's lock is taken over when its last renewal (or its taking) is older than
     O(timeout) seconds, when it is dated more than 60 seconds in the future (an impossible

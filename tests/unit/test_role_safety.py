@@ -31,8 +31,7 @@ def tasks(node):
             continue
         yield task
         for key in ('block', 'rescue', 'always'):
-            for inner in tasks(task.get(key)):
-                yield inner
+            yield from tasks(task.get(key))
 
 
 def offenders(task_list):

@@ -268,8 +268,9 @@ def app(system_django_venv, world_readable_dir, migrated_database, copy_person, 
     live = os.path.join(project, 'db.sqlite3')
     with open(migrated_database(system_django_venv, 'v1'), 'rb') as src, open(live, 'wb') as dst:
         dst.write(src.read())
-    with contextlib.closing(sqlite3.connect(live)) as conn, conn:
-        conn.execute("INSERT INTO people_person (name, height) VALUES ('Ada', 1.65), ('Grace', 1.7)")
+    with contextlib.closing(sqlite3.connect(live)) as conn:
+        with conn:
+            conn.execute("INSERT INTO people_person (name, height) VALUES ('Ada', 1.65), ('Grace', 1.7)")
     for path in (project, live):
         os.chown(path, attacker.uid, attacker.gid)
     return App(world_readable_dir, system_django_venv, ansible_module, project, live)
@@ -328,8 +329,9 @@ def assert_victim_untouched(app):
 
 def test_a_restore_never_writes_through_a_link_the_app_user_planted_in_its_work_directory(app, attacker, monkeypatch):
     backup = app.backup()
-    with contextlib.closing(sqlite3.connect(app.live)) as conn, conn:
-        conn.execute("DELETE FROM people_person")
+    with contextlib.closing(sqlite3.connect(app.live)) as conn:
+        with conn:
+            conn.execute("DELETE FROM people_person")
     planted = []
     original = _backup.Database._workdir
 
@@ -459,8 +461,9 @@ def test_writes_through_a_descriptor_the_app_user_kept_do_not_reach_the_backup(a
 
 def test_a_backup_round_trips_through_restore_as_the_app_user(app):
     target = app.backup()
-    with contextlib.closing(sqlite3.connect(app.live)) as conn, conn:
-        conn.execute("DELETE FROM people_person")
+    with contextlib.closing(sqlite3.connect(app.live)) as conn:
+        with conn:
+            conn.execute("DELETE FROM people_person")
     assert app.names() == []
     found = app.db.restore(app.project, app.venv.path, target)
     assert found['vendor'] == 'sqlite'

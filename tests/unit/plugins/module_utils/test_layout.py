@@ -248,8 +248,8 @@ def test_an_operators_link_owned_by_root_is_kept_and_nothing_goes_through_it(roo
     assert _layout.shared_problems(root, ['media']) == []
 
 
-def test_a_link_swapped_in_between_the_look_and_the_open_is_not_followed(root_parent, attacker, victim,
-                                                                        monkeypatch):
+def test_a_link_swapped_in_between_the_look_and_the_open_is_not_followed(
+        root_parent, attacker, victim, monkeypatch):
     """The race made deterministic: the app user swaps shared/media for a link right after the
     module looked at it (a directory) and before it opens it."""
     root = deployed(root_parent, attacker, ['media'])

@@ -940,8 +940,8 @@ def test_a_run_whose_lock_was_taken_over_opens_no_window(deployed, systemctl, ru
     assert not systemctl.exists() and os.path.isdir(os.path.join(deployed, 'staging'))
 
 
-def test_while_the_window_runs_no_other_run_can_take_the_lock(deployed, systemctl, run_module, held_lock,
-                                                               monkeypatch):
+def test_while_the_window_runs_no_other_run_can_take_the_lock(
+        deployed, systemctl, run_module, held_lock, monkeypatch):
     """Inside the window (paused at its migrate step), another run's deploy_lock is refused, even with the
     holder's run declared dead."""
     from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
