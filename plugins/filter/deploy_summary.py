@@ -84,14 +84,16 @@ def deploy_summary(result):
         if result.get('code_changed'):
             what = 'would replace release %s with %s%s' % (
                 _short(result.get('current_release')), result.get('release'), _files(result.get('files')))
+        elif result.get('restarted'):
+            what = 'would keep release %s and restart it to apply a changed unit or environment' % result.get('release')
         else:
             what = 'would keep release %s (new virtualenv or migrations)' % result.get('release')
         return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s' % (
             app, what, pending, how, 'yes' if result.get('downtime') else 'no')
+    if result.get('restarted'):
+        return '%s: release %s already live; restarted to apply a changed unit or environment (downtime window %s s)' % (
+            app, _short(result.get('current_release')), result.get('window'))
     if not switched:
-        if result.get('restarted'):
-            return '%s: release %s already live; restarted to apply a changed unit or environment' % (
-                app, _short(result.get('current_release')))
         return '%s: release %s already live: nothing stopped, nothing changed' % (
             app, _short(result.get('current_release')))
     applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'

@@ -32,6 +32,8 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config
+
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
     DEFAULT_EXCLUDES,
     DEFAULT_PROJECT_EXCLUDES,
@@ -455,8 +457,12 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None, replaced=None, backup=None):
+                 ready=None, replaced=None, backup=None, config=()):
         self.root = root
+        # The configuration files that change with this release (_config entries), and what of
+        # them is in place.
+        self.config = list(config)
+        self.config_done = []
         self.backup = backup
         self.attempted = []
         self.release = release
@@ -497,6 +503,10 @@ class Switch(object):
             target = os.path.join(VENVS, self.venv_key)
             if self._step('venv', lambda: point_symlink(venv_link, target)):
                 self.done.append(('venv', old))
+        if self.config:
+            # Before migrate: the new release migrates with its own environment.
+            self._step('config', self._put_config)
+            self.done.append('config')
         if self.migrate is not None and self.backup is not None:
             # After the stop, so that no write is lost; before the first change to the schema.
             self._step('backup', self.backup)
@@ -511,6 +521,15 @@ class Switch(object):
             # site is back when the app answers. That moment ends the window.
             self.answered = self._step('ready', self.ready)
         return round(self.clock() - stopped_at, 3)
+
+    def _put_config(self):
+        try:
+            self.config_done = _config.put_in_place(self.config)
+        except _config.ConfigError as exc:
+            self.config_done = exc.done
+            raise StepError(str(exc))
+        if any(entry['systemd'] for entry in self.config_done):
+            self.systemctl('daemon-reload', None)
 
     def _reload(self, swap):
         """Swap the tree under the running server and have it replace its workers.
@@ -544,6 +563,12 @@ class Switch(object):
                 # answered): nothing may write while the schema goes back.
                 self.systemctl('stop', self.service)
             restored.extend(schema())
+        if self.config_done:
+            # The old release starts with the environment and unit it was deployed with.
+            restored.extend('config %s' % dest for dest in _config.undo(self.config_done))
+            if any(entry['systemd'] for entry in self.config_done):
+                self.systemctl('daemon-reload', None)
+            self.config_done = []
         for step in reversed(self.done):
             if step == 'swap':
                 unswap_trees(self.root)
@@ -645,6 +670,9 @@ def failure_message(kind, step, error, service, rollback=True, restored=(), sche
             said.append('code of release %s' % (live_release or 'the previous release'))
         if 'venv' in restored:
             said.append('its virtualenv')
+        configs = [entry[len('config '):] for entry in restored if entry.startswith('config ')]
+        if configs:
+            said.append('its %s' % ' and '.join(configs))
         if schema:
             said.append('schema %s' % schema)
         started = 'restarted' if 'service restarted' in restored else 'started'

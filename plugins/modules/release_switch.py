@@ -14,7 +14,8 @@ description:
   - Runs the downtime window of the simple deploy method as one remote execution, so that
     the site is down only for the steps that need it. The steps are to stop the service, replace
     the live code tree with the staged one whole (the old tree is kept aside for a rollback), point
-    the virtualenv link at the new virtualenv, run C(manage.py migrate) when asked, and start the
+    the virtualenv link at the new virtualenv, put the changed configuration files (O(config), the
+    environment file and the unit) in place, run C(manage.py migrate) when asked, and start the
     service.
   - Everything that can happen before the stop (shipping the code, building the virtualenv,
     C(manage.py check), reading the migration plan) is the role's job before this module runs.
@@ -26,7 +27,7 @@ description:
     graceful reload) or, with O(rollback), when O(ready_url) does not answer in time, the module
     takes the schema back first (C(manage.py migrate APP LEAF) per app the deploy's migrations
     touched, or a restore of the backup when they are not reversible or that fails), then puts the
-    old code tree and virtualenv back, starts the old release, waits for O(ready_url) again and
+    old configuration files, code tree and virtualenv back, starts the old release, waits for O(ready_url) again and
     fails with one message, the step that failed, what was restored and where the logs are.
   - Each code tree holds its release in a C(.simpledeploy-release) file at its top, and the
     marker file records a window in progress (C(switching)). A run that finds the window of an
@@ -75,12 +76,41 @@ options:
     default: simple
   reload_blockers:
     description:
-      - Reasons, known to the caller, why a graceful reload cannot apply this deploy (a changed unit
-        or environment file, an app preloaded in the server's master process). Any entry rules out
-        V(reload).
+      - Reasons, known to the caller, why a graceful reload cannot apply this deploy (an app preloaded
+        in the server's master process, a database other hosts share). Any entry rules out V(reload).
     type: list
     elements: str
     default: []
+  config:
+    description:
+      - The service's configuration files that go live with the release (the environment file, the
+        unit). For each, the caller renders the new content in O(config[].src) beside O(config[].dest).
+      - A file whose content differs goes in place inside the window, after the stop and before
+        C(migrate) (so the new release migrates with its own environment), the live one kept aside;
+        a failure that rolls the window back puts the old file back before the old release starts, and
+        success removes it. A changed file rules out V(reload). Unchanged ones change nothing.
+      - Every O(config[].src) is removed by the module (compared, or put in place), check mode included.
+      - With nothing else to do (no tree to swap, the same virtualenv, nothing to migrate, no window
+        left open by a killed run) and no file changed, the module changes nothing and stops nothing.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The live file, e.g. C(/srv/person/app.env).
+        type: path
+        required: true
+      src:
+        description:
+          - The new content, rendered beside O(config[].dest) (same directory, so that it goes in
+            place by a rename), by convention C(<dest>.simpledeploy-next).
+          - Missing is an error, except in check mode (it counts as changed).
+        type: path
+        required: true
+      systemd:
+        description: Whether it is a systemd unit file, read again by C(systemctl daemon-reload) once changed.
+        type: bool
+        default: false
   migrate:
     description: Run C(manage.py migrate --noinput) in the new tree between the swap and the start.
     type: bool
@@ -274,7 +304,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 strategy:
-  description: The strategy used (or, in check mode, that would be used), V(simple) or V(reload).
+  description:
+    - The strategy used (or, in check mode, that would be used), V(simple) or V(reload); null when there was
+      nothing to do (RV(changed) false).
   returned: success
   type: str
   sample: reload
@@ -293,6 +325,14 @@ files:
   returned: when O(manifest) is given, in check mode or diff mode
   type: dict
   sample: {"added": 1, "changed": 2, "removed": 1}
+config:
+  description:
+    - The configuration files (O(config[].dest)) whose content changed, put in place by this run (in check
+      mode, that a real run would put in place). Their content is never returned (secrets).
+  returned: always
+  type: list
+  elements: str
+  sample: [/srv/person/app.env]
 window:
   description:
     - Seconds from the stop command until the app answered O(ready_url) (or, without it, until
@@ -405,7 +445,9 @@ from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _lock, _migrate, _release, _secrets
+from ansible_collections.simpledeploy.django.plugins.module_utils import (
+    _backup, _config, _lock, _migrate, _release, _secrets,
+)
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 
 StepFailed = _release.StepError
@@ -430,6 +472,9 @@ def main():
             ready_status=dict(type='int', default=200),
             ready_timeout=dict(type='float', default=30),
             daemon_reload=dict(type='bool', default=False),
+            config=dict(type='list', elements='dict', default=[], options=dict(
+                dest=dict(type='path', required=True), src=dict(type='path', required=True),
+                systemd=dict(type='bool', default=False))),
             prune=dict(type='bool', default=True),
             manifest=dict(type='dict'),
             keep_paths=dict(type='list', elements='str', default=[], no_log=False),
@@ -464,6 +509,17 @@ def main():
                   recovered=bool(info['switching']))
     if info['switching']:
         result['recovery'] = dict(switching=info['switching'], found=resume['found'], notes=resume['notes'])
+    try:
+        config = _config.changed_entries(params['config'], module.check_mode)
+    except (_config.ConfigError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    # What will not go in place is not needed any more (in check mode, nothing goes in place).
+    _config.discard([entry for entry in params['config'] if module.check_mode or entry not in config])
+    result['config'] = [entry['dest'] for entry in config]
+    venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
+    if not (swap or venv_changed or params['migrate'] or info['switching'] or config):
+        module.exit_json(**dict(result, changed=False, strategy=None, downtime=False,
+                                strategy_reason='nothing to do: the same release, virtualenv, environment and unit'))
 
     def systemctl(action, unit):
         argv = ['systemctl', action] + ([unit] if unit else [])
@@ -477,8 +533,10 @@ def main():
         environ_update={'LC_ALL': 'C'})
     unit = _release.parse_show(out) if rc == 0 else {}
     main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
+    extra = params['reload_blockers'] + ['%s changed: the service must restart to read it' % entry['dest']
+                                         for entry in config]
     blockers, first = _release.reload_blockers(root, info, unit, main_pid, params['migrate'], params['venv_key'],
-                                               params['service'], params['reload_blockers'])
+                                               params['service'], extra)
     try:
         strategy, reason = _release.choose_strategy(params['strategy'], blockers)
     except ValueError as exc:
@@ -508,6 +566,7 @@ def main():
         except _lock.LockError as exc:
             module.fail_json(msg=exc.msg, changed=False)
     _release.apply_resume(root, resume)
+    _config.remove_stale_asides(params['config'])
     for path in _backup.stale_workdirs(root):
         _release.remove_tree(path)
     staging = os.path.join(root, _release.STAGING)
@@ -585,7 +644,7 @@ def main():
     switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
                              migrate if params['migrate'] else None,
                              ready=ready if params['ready_url'] else None, replaced=replaced,
-                             backup=backup if vendor else None)
+                             backup=backup if vendor else None, config=config)
     now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     # Said before anything stops: a run killed from here on is finished by the next one.
     switching = dict(release=params['release'], started=now, strategy=strategy)
@@ -626,6 +685,7 @@ def main():
             _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],
             fail['answered'], undo_error, result['backup'])
         module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
+    _config.commit(switch.config_done)
     result['steps'] = switch.steps
     result['ready'] = switch.answered
     result['migrated'] = params['migrate']

@@ -64,10 +64,18 @@ def test_check_mode_without_a_plan_says_why_it_is_unknown():
 @pytest.mark.parametrize('check_mode, restarted, expected', [
     (True, False, 'person: check mode: release old is already live, nothing would change'),
     (False, False, 'person: release old already live: nothing stopped, nothing changed'),
-    (False, True, 'person: release old already live; restarted to apply a changed unit or environment'),
 ])
 def test_nothing_to_switch(check_mode, restarted, expected):
     assert deploy_summary(result(switched=False, check_mode=check_mode, restarted=restarted)) == expected
+
+
+def test_a_changed_environment_alone_restarts_the_live_release_in_a_window():
+    changed = result(code_changed=False, restarted=True, migrated=False, window=0.64, current_release='old',
+                     release='old')
+    assert deploy_summary(changed) == ('person: release old already live; restarted to apply a changed unit or '
+                                       'environment (downtime window 0.64 s)')
+    preview = deploy_summary(dict(changed, check_mode=True))
+    assert 'would keep release old and restart it to apply a changed unit or environment' in preview
 
 
 def test_unknown_compatibility_is_said_so():

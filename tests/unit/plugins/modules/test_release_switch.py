@@ -961,3 +961,111 @@ def test_while_the_window_runs_no_other_run_can_take_the_lock(
     result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a'))
     assert not result.get('failed'), result
     assert len(seen) == 1 and 'window' in seen[0], seen
+
+
+OLD_ENV = 'DJANGO_SECRET_KEY=release-switch-test-secret\n'
+NEW_ENV = 'DJANGO_SECRET_KEY=release-switch-test-secret\nFEATURE_FLAG=on\n'
+
+
+def config_args(root, unit_dir, **extra):
+    """The environment file and a unit (in UNIT_DIR) rendered beside the live ones, as the role does."""
+    env = os.path.join(root, 'app.env')
+    unit = os.path.join(str(unit_dir), 'person.service')
+    return args(root, config=[dict(dest=env, src=env + '.simpledeploy-next'),
+                              dict(dest=unit, src=unit + '.simpledeploy-next', systemd=True)], **extra)
+
+
+def render(config, env=NEW_ENV, unit='[Service]\nExecStart=/new\n'):
+    for entry, text in zip(config, (env, unit)):
+        with open(entry['src'], 'w') as handle:
+            handle.write(text)
+
+
+def leftovers(config):
+    return [path for entry in config for path in (entry['src'], entry['dest'] + '.simpledeploy-previous')
+            if os.path.lexists(path)]
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+@pytest.fixture
+def unit_dir(tmp_path):
+    path = tmp_path / 'systemd'
+    path.mkdir()
+    (path / 'person.service').write_text('[Service]\nExecStart=/old\n')
+    return path
+
+
+def test_a_failed_window_brings_the_old_environment_and_unit_back_with_the_old_code(
+        deployed, systemctl, run_module, unit_dir):
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    result = run_module(release_switch, call)
+    assert result['failed'] and 'failed at migrate' in result['msg']
+    assert read(os.path.join(deployed, 'app.env')) == OLD_ENV
+    assert read(str(unit_dir / 'person.service')) == '[Service]\nExecStart=/old\n'
+    restored = result['msg'].split('Restored: ')[1]
+    assert os.path.join(deployed, 'app.env') in restored and str(unit_dir / 'person.service') in restored
+    assert leftovers(call['config']) == []
+    # the new unit was read before the window and the old one again before the old release started
+    assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'daemon-reload', 'start person']
+
+
+def test_the_new_environment_and_unit_go_live_with_the_release(deployed, systemctl, run_module, unit_dir):
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    result = run_module(release_switch, call)
+    assert not result.get('failed'), result
+    assert result['config'] == [entry['dest'] for entry in call['config']]
+    assert read(os.path.join(deployed, 'app.env')) == NEW_ENV
+    assert read(str(unit_dir / 'person.service')) == '[Service]\nExecStart=/new\n'
+    assert leftovers(call['config']) == []
+    assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'start person']
+
+
+def test_a_changed_environment_alone_restarts_the_same_release_in_a_window(deployed, systemctl, run_module,
+                                                                          unit_dir):
+    shutil.rmtree(os.path.join(deployed, 'staging'))
+    call = config_args(deployed, unit_dir, release='v1', migrate=False, swap=False, strategy='auto')
+    render(call['config'], unit='[Service]\nExecStart=/old\n')
+    result = run_module(release_switch, call)
+    assert not result.get('failed'), result
+    assert result['changed'] and result['config'] == [os.path.join(deployed, 'app.env')]
+    assert result['strategy'] == 'simple' and 'app.env changed' in result['strategy_reason']
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+    assert read(os.path.join(deployed, 'app.env')) == NEW_ENV and leftovers(call['config']) == []
+
+
+def test_the_same_release_environment_and_unit_change_nothing(deployed, systemctl, run_module, unit_dir):
+    shutil.rmtree(os.path.join(deployed, 'staging'))
+    call = config_args(deployed, unit_dir, release='v1', migrate=False, swap=False)
+    render(call['config'], env=OLD_ENV, unit='[Service]\nExecStart=/old\n')
+    for check_mode in (True, False):
+        render(call['config'], env=OLD_ENV, unit='[Service]\nExecStart=/old\n')
+        result = run_module(release_switch, call, check_mode=check_mode)
+        assert not result.get('failed'), result
+        assert result['changed'] is False and result['config'] == [] and result['strategy'] is None
+        assert leftovers(call['config']) == []
+    assert not systemctl.exists()
+
+
+def test_check_mode_says_which_files_change_and_leaves_them(deployed, systemctl, run_module, unit_dir):
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    result = run_module(release_switch, call, check_mode=True)
+    assert result['changed'] and result['config'] == [entry['dest'] for entry in call['config']]
+    assert result['strategy'] == 'simple'
+    assert read(os.path.join(deployed, 'app.env')) == OLD_ENV and leftovers(call['config']) == []
+    assert not systemctl.exists()
+
+
+def test_a_missing_rendering_stops_before_anything(deployed, systemctl, run_module, unit_dir):
+    call = config_args(deployed, unit_dir)
+    result = run_module(release_switch, call)
+    assert result['failed'] and 'is missing' in result['msg'] and 'nothing was stopped' in result['msg']
+    assert not systemctl.exists() and os.path.isdir(os.path.join(deployed, 'staging'))

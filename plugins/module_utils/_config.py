@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The service's configuration files go live with the release, and come back with the old one.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+The role renders each new file (the environment file, the gunicorn unit)
+beside the live one, as ``<dest>.simpledeploy-next``; release_switch puts it
+in place inside the window, keeping the live one aside as
+``<dest>.simpledeploy-previous`` until the window succeeded, and puts that
+back when the window is undone. Renames in one directory, so each file is
+either the old or the new one, whole, whatever happens; the new file and the
+directory are flushed before and after.
+
+Both names are beside files of root's in directories only root writes
+(the deploy root, /etc/systemd/system). Python 3.9+, standard library only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+NEXT = '.simpledeploy-next'
+PREVIOUS = '.simpledeploy-previous'
+
+
+class ConfigError(Exception):
+    """A configuration file cannot be put in place; the message names it."""
+
+
+def next_path(dest):
+    return dest + NEXT
+
+
+def aside_path(dest):
+    return dest + PREVIOUS
+
+
+def _read(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def changed_entries(entries, check_mode=False):
+    """The ENTRIES ({dest, src, systemd}) whose SRC differs from DEST (or DEST is missing).
+
+    An entry whose SRC is missing is an error, except in check mode, where it
+    counts as changed (the role renders nothing under a deploy root that does
+    not exist yet).
+    """
+    changed = []
+    for entry in entries:
+        new = _read(entry['src'])
+        if new is None:
+            if check_mode:
+                changed.append(entry)
+                continue
+            raise ConfigError('the new %s is missing (%s): nothing was stopped; run the role, which renders it'
+                              % (entry['dest'], entry['src']))
+        if new != _read(entry['dest']):
+            changed.append(entry)
+    return changed
+
+
+def discard(entries):
+    """Remove the rendered SRC files (they were compared, or were put in place)."""
+    for entry in entries:
+        try:
+            os.unlink(entry['src'])
+        except FileNotFoundError:
+            pass
+
+
+def remove_stale_asides(entries):
+    """Asides left by a run killed inside its window: that window is finished forward, so they go."""
+    for entry in entries:
+        try:
+            os.unlink(aside_path(entry['dest']))
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(path):
+    fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def put_in_place(entries):
+    """Put each SRC in place of its DEST, the old DEST kept aside; returns what undo() needs.
+
+    Stops at the first failure, having undone its own part: the returned list
+    (also attached to the exception as ``done``) says what is in place.
+    """
+    done = []
+    for entry in entries:
+        dest, src = entry['dest'], entry['src']
+        aside = aside_path(dest)
+        try:
+            _fsync_file(src)
+            had = os.path.lexists(dest)
+            if had:
+                os.rename(dest, aside)
+            try:
+                os.rename(src, dest)
+            except OSError:
+                if had:
+                    os.rename(aside, dest)
+                raise
+            _fsync_dir(dest)
+        except OSError as exc:
+            error = ConfigError('could not put the new %s in place: %s' % (dest, exc.strerror or exc))
+            error.done = done
+            raise error
+        done.append(dict(dest=dest, aside=aside if had else None, systemd=entry.get('systemd', False)))
+    return done
+
+
+def undo(done):
+    """Put back what put_in_place() replaced, last first; returns the destinations restored."""
+    restored = []
+    for entry in reversed(done):
+        if entry['aside']:
+            os.rename(entry['aside'], entry['dest'])
+        else:
+            os.unlink(entry['dest'])
+        _fsync_dir(entry['dest'])
+        restored.append(entry['dest'])
+    return restored
+
+
+def commit(done):
+    """The window succeeded: the old files kept aside go."""
+    for entry in done:
+        if entry['aside']:
+            try:
+                os.unlink(entry['aside'])
+            except FileNotFoundError:
+                pass
