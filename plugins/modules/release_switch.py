@@ -306,7 +306,7 @@ RETURN = r"""
 strategy:
   description:
     - The strategy used (or, in check mode, that would be used), V(simple) or V(reload); null when there was
-      nothing to do (RV(changed) false).
+      nothing to do (the task reports no change).
   returned: success
   type: str
   sample: reload
@@ -518,8 +518,9 @@ def main():
     result['config'] = [entry['dest'] for entry in config]
     venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
     if not (swap or venv_changed or params['migrate'] or info['switching'] or config):
-        module.exit_json(**dict(result, changed=False, strategy=None, downtime=False,
-                                strategy_reason='nothing to do: the same release, virtualenv, environment and unit'))
+        result.update(changed=False, strategy=None, downtime=False,
+                      strategy_reason='nothing to do: the same release, virtualenv, environment and unit')
+        module.exit_json(**result)
 
     def systemctl(action, unit):
         argv = ['systemctl', action] + ([unit] if unit else [])

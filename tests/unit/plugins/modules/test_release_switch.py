@@ -1028,8 +1028,8 @@ def test_the_new_environment_and_unit_go_live_with_the_release(deployed, systemc
     assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'start person']
 
 
-def test_a_changed_environment_alone_restarts_the_same_release_in_a_window(deployed, systemctl, run_module,
-                                                                          unit_dir):
+def test_a_changed_environment_alone_restarts_the_same_release_in_a_window(
+        deployed, systemctl, run_module, unit_dir):
     shutil.rmtree(os.path.join(deployed, 'staging'))
     call = config_args(deployed, unit_dir, release='v1', migrate=False, swap=False, strategy='auto')
     render(call['config'], unit='[Service]\nExecStart=/old\n')
