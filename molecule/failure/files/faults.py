@@ -39,17 +39,23 @@ print(json.dumps(dict(
     columns=[r[1] for r in c.execute("pragma table_info(people_person)")],
     migrations=[r[0] for r in c.execute("select name from django_migrations where app = 'people' order by id")])))
 '''
-# Everything Ansible runs on the host: each `podman exec` is a session of
-# its own whose leader has parent 0 (the module, and its children such as
-# manage.py migrate). This shell is one too, and is spared.
 # As the app user, who owns shared/: media swapped for a link to /etc (and put back after).
 PLANT = ('runuser -u person -- sh -c "mv %s/shared/media %s/shared/media.away && ln -s /etc %s/shared/media"'
          % (ROOT, ROOT, ROOT))
 UNPLANT = 'runuser -u person -- sh -c "rm %s/shared/media && mv %s/shared/media.away %s/shared/media"' % (
     ROOT, ROOT, ROOT)
+# Everything Ansible runs on the host: each `podman exec` is a session of
+# its own whose leader has parent 0 (the module, and its children such as
+# manage.py migrate). This shell is one too, and is spared.
 KILL_MODULE = ('for p in $(ps -eo pid=,ppid= | awk \'$2 == 0 && $1 != 1 {print $1}\'); do '
                '[ "$p" -eq $$ ] || pkill -9 -s "$p"; done')
 SECRETS = ('molecule-secret-key-5f0c9e27d1', 'molecule-db-password-8a41c3')
+# The faults after the stop also change the environment and the unit: both must come back
+# with the old release.
+NEW_CONFIG = {'deploy_env': {'DJANGO_SECRET_KEY': SECRETS[0], 'DJANGO_ALLOWED_HOSTS': 'localhost,127.0.0.1',
+                             'DJANGO_DB_PASSWORD': SECRETS[1], 'SD_FAULT_RELEASE': 'changed-with-the-release'},
+              'deploy_gunicorn_workers': 3}
+CONFIG_FILES = '%s/app.env /etc/systemd/system/person.service' % ROOT
 
 MIGRATION = '''from django.db import migrations, models
 %(imports)s
@@ -167,7 +173,8 @@ class Runner(object):
             finger = self.host('python3 /usr/local/lib/sd-fingerprint.py /srv /etc /var/lib /home /opt /usr/local '
                                '| sha256sum | cut -c1-16')[1]
         _rc, lock = self.host('ls %s 2>/dev/null || true' % LOCK)
-        state = dict(page=page or None, service=active, fingerprint=finger,
+        _rc, config = self.host('sha256sum %s | cut -c1-16 | tr "\\n" " "' % CONFIG_FILES)
+        state = dict(page=page or None, service=active, fingerprint=finger, config=config,
                      lock=bool(lock), staging=self.host('test -e %s/staging' % ROOT)[0] == 0)
         state.update(json.loads(db) if rc == 0 else dict(db_error=db))
         return state
@@ -217,10 +224,10 @@ def run_cases(runner, only):
               'DJANGO_DB_HOST': '127.0.0.1', 'DJANGO_DB_PORT': '9', 'DJANGO_DB_CONNECT_TIMEOUT': '3'}
     cases = [
         # faults after the stop: the old release must come back
-        ('fault', 'failing-migration', dict(source='badmigrate', verbose=True)),
-        ('fault', 'irreversible-migration', dict(source='irreversible', verbose=True)),
-        ('fault', 'crash-on-start', dict(source='crash', verbose=True)),
-        ('fault', 'health-check-fails', dict(source='unhealthy', verbose=True)),
+        ('fault', 'failing-migration', dict(source='badmigrate', verbose=True, extra=NEW_CONFIG)),
+        ('fault', 'irreversible-migration', dict(source='irreversible', verbose=True, extra=NEW_CONFIG)),
+        ('fault', 'crash-on-start', dict(source='crash', verbose=True, extra=NEW_CONFIG)),
+        ('fault', 'health-check-fails', dict(source='unhealthy', verbose=True, extra=NEW_CONFIG)),
         # bad input: nothing on the host may change
         ('input', 'source-missing', dict(extra={'deploy_source': '/nonexistent/person'})),
         ('input', 'source-without-manage-py', dict(source='nomanage')),

@@ -70,6 +70,8 @@ def test_a_failure_after_the_stop_brings_the_old_release_back(name):
     assert after["columns"] == before["columns"]
     assert after["migrations"] == before["migrations"] == ["0001_initial", "0002_person_weight"]
     assert not after["lock"] and not after["staging"]
+    # the run changed deploy_env and the unit: the old release serves with its own again
+    assert after["config"] == before["config"] and len(after["config"].split()) == 2
 
 
 @pytest.mark.parametrize("name", names("input"))
