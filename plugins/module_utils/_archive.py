@@ -19,7 +19,8 @@ import os
 import re
 import stat
 import tarfile
-import tempfile
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 
 # Left out of every archive unless default_excludes is false. Matched against
 # each path component's name (and the relative path), see is_excluded().
@@ -275,20 +276,9 @@ def _tarinfo(relpath, entry, mtime):
 
 
 def _atomic_write(dest_dir, final_path, writer):
-    """Call writer(binary file object) on a temp file in dest_dir, then rename it into place."""
-    fd, tmp_path = tempfile.mkstemp(dir=dest_dir, prefix='.' + os.path.basename(final_path) + '.',
-                                    suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as raw:
-            writer(raw)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, final_path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
+    """Call writer(binary file object) on a temp file in dest_dir, then put it in place whole (_fsio.atomic_file)."""
+    with _fsio.atomic_file(os.path.join(dest_dir, os.path.basename(final_path))) as raw:
+        writer(raw)
 
 
 def write_archive(src, manifest, mtimes, archive_path, compresslevel=COMPRESSLEVEL):

@@ -32,7 +32,7 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _config
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
     DEFAULT_EXCLUDES,
@@ -105,15 +105,8 @@ def read_state(root):
 
 
 def write_state(root, state):
-    """Replace the marker atomically."""
-    target = os.path.join(root, MARKER)
-    tmp = target + '.tmp'
-    with open(tmp, 'w') as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-        handle.write('\n')
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, target)
+    """Replace the marker whole, on disk before this returns (_fsio.atomic_write); OSError when it cannot."""
+    _fsio.atomic_write(os.path.join(root, MARKER), json.dumps(state, indent=2, sort_keys=True) + '\n')
 
 
 def tree_release(tree):
@@ -127,12 +120,8 @@ def tree_release(tree):
 
 
 def write_release(tree, release):
-    """Mark TREE as holding RELEASE."""
-    path = os.path.join(tree, RELEASE_FILE)
-    with open(path + '.tmp', 'w') as handle:
-        handle.write('%s\n' % release)
-    os.chmod(path + '.tmp', 0o644)
-    os.rename(path + '.tmp', path)
+    """Mark TREE as holding RELEASE, on disk before this returns (_fsio.atomic_write)."""
+    _fsio.atomic_write(os.path.join(tree, RELEASE_FILE), '%s\n' % release)
 
 
 def inspect_root(root, home_dirs=(), app=None):

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Files that are on disk whole or not at all, and trees flushed before they go live.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+``atomic_write`` is the one way the collection replaces a state file: a
+temporary file with a unique name beside the target, created exclusively and
+without following a link, written whole, given its mode through its
+descriptor, flushed (fsync), renamed over the target, and then the directory
+flushed, so that after a power loss the name holds either the old content or
+the new one, never an empty or partial file. On any error the temporary file
+is removed and the error raised; the target is untouched.
+
+``flush_filesystems`` writes out everything cached for the filesystems that
+hold some paths (syncfs(2), or sync(2) where syncfs is not available), so that
+a tree unpacked by another process is on disk before it goes live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import secrets
+import time
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, 'O_CLOEXEC', 0)
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+
+
+def temp_name(name):
+    """A fresh hidden name beside NAME for its temporary file."""
+    return '.%s.%s.tmp' % (name, secrets.token_hex(6))
+
+
+@contextlib.contextmanager
+def _directory(path, dir_fd):
+    """The descriptor of PATH's directory (DIR_FD itself when given) and the name PATH has in it."""
+    if dir_fd is not None:
+        if os.sep in path:
+            raise ValueError('with dir_fd, path must be a name in that directory, got %r' % (path,))
+        yield dir_fd, path
+        return
+    fd = os.open(os.path.dirname(path) or '.', _DIR_FLAGS)
+    try:
+        yield fd, os.path.basename(path)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode=0o644, dir_fd=None):
+    """A binary file object whose content replaces PATH whole when the block ends without an error.
+
+    With DIR_FD, PATH is a name in the directory it is open on. The temporary
+    file is created in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW, so no
+    link or file planted there is followed or reused), set to MODE with
+    fchmod, flushed with fsync before the rename, and the directory is flushed
+    after it. When the block or any of these steps fails, the temporary file
+    is removed and the error raised: PATH keeps its old content.
+    """
+    with _directory(path, dir_fd) as (directory, name):
+        temp = temp_name(name)
+        fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=directory)
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                yield handle
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+            os.rename(temp, name, src_dir_fd=directory, dst_dir_fd=directory)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=directory)
+            raise
+        os.fsync(directory)
+
+
+def atomic_write(path, data, mode=0o644, dir_fd=None):
+    """Replace PATH with DATA (bytes, or text written as UTF-8) whole; see atomic_file."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    with atomic_file(path, mode, dir_fd) as handle:
+        handle.write(data)
+
+
+def _libc_syncfs():
+    """libc's syncfs(2) as a function of a descriptor that raises OSError; None where libc has none."""
+    try:
+        func = ctypes.CDLL(ctypes.util.find_library('c') or None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+
+    def syncfs(fd):
+        if func(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    return syncfs
+
+
+def flush_filesystems(paths, syncfs=None, sync=os.sync, clock=time.monotonic):
+    """Write out what is cached for the filesystems holding PATHS (directories); returns the seconds it took.
+
+    One syncfs(2) per filesystem (told apart by st_dev), on a descriptor of the
+    directory; sync(2), every filesystem, where syncfs is not available
+    (ENOSYS). Any other error is raised as OSError naming the path.
+    """
+    start = clock()
+    syncfs = syncfs or _libc_syncfs()
+    seen = set()
+    for path in paths:
+        fd = os.open(path, _DIR_FLAGS)
+        try:
+            dev = os.fstat(fd).st_dev
+            if dev in seen:
+                continue
+            seen.add(dev)
+            if syncfs is None:
+                sync()
+                break
+            try:
+                syncfs(fd)
+            except OSError as exc:
+                if exc.errno != errno.ENOSYS:
+                    raise OSError(exc.errno, exc.strerror, path)
+                syncfs = None
+                sync()
+                break
+        finally:
+            os.close(fd)
+    return round(clock() - start, 3)
