@@ -90,6 +90,18 @@ def _who(uid):
         return 'uid %d' % uid
 
 
+def _existing_prefixes(path, with_root):
+    """(prefix, lstat) for '/' (WITH_ROOT) and each prefix of PATH that exists, up to the first missing one."""
+    parts = _components(path)
+    found = []
+    for current in (['/'] if with_root else []) + ['/' + '/'.join(parts[:count]) for count in range(1, len(parts) + 1)]:
+        try:
+            found.append((current, os.lstat(current)))
+        except FileNotFoundError:
+            break
+    return found
+
+
 def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     """Why ROOT must not be a deploy root on this host, or None when it may.
 
@@ -105,27 +117,25 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     if reason:
         return reason
     norm = os.path.normpath(root)
-    # The path as given: links on the way must be root's, the last part no link.
-    current = '/'
-    parts = _components(norm)
-    for index, part in enumerate(parts):
-        current = os.path.join(current, part)
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            break
-        except OSError as exc:
-            return 'deploy_root %s cannot be checked: %s: %s' % (norm, current, exc.strerror)
-        if stat.S_ISLNK(info.st_mode):
-            target = os.readlink(current)
-            if index == len(parts) - 1:
+    try:
+        given = _existing_prefixes(norm, with_root=False)
+        # The path as given: links on the way must be root's, the last part no link.
+        last = len(_components(norm))
+        for index, (current, info) in enumerate(given, 1):
+            if not stat.S_ISLNK(info.st_mode):
+                continue
+            if index == last:
                 return ('deploy_root %s is a symbolic link (to %s): set deploy_root to the real directory (%s), '
-                        'so that nobody can point the deploy somewhere else' % (norm, target, os.path.realpath(norm)))
+                        'so that nobody can point the deploy somewhere else'
+                        % (norm, os.readlink(current), os.path.realpath(norm)))
             if info.st_uid != 0:
                 return ('deploy_root %s goes through the symbolic link %s, owned by %s, who could point it '
                         'anywhere: use a path through directories only root can change'
                         % (norm, current, _who(info.st_uid)))
-    real = os.path.realpath(norm)
+        real = os.path.realpath(norm)
+        chain = _existing_prefixes(real, with_root=True)
+    except OSError as exc:
+        return 'deploy_root %s cannot be checked: %s: %s' % (norm, exc.filename, exc.strerror)
     if real != norm:
         reason = _release.unsafe_root_reason(real, ())
         if reason:
@@ -138,19 +148,10 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     for home, home_real in homes:
         if _inside(real, home_real) or _inside(home_real, real):
             return _home_reason(norm, home)
-    # The real path: every existing directory root's, writable by root alone.
-    chain = []
-    parts = _components(real)
-    for current in ['/'] + ['/' + '/'.join(parts[:count]) for count in range(1, len(parts) + 1)]:
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            break
-        except OSError as exc:
-            return 'deploy_root %s cannot be checked: %s: %s' % (norm, current, exc.strerror)
+    # The real path: every existing part a directory of root's, writable by root alone.
+    for current, info in chain:
         if not stat.S_ISDIR(info.st_mode):
             return 'deploy_root %s cannot be made: %s exists and is not a directory' % (norm, current)
-        chain.append((current, info))
     # Temporary and home directories reached another way (a bind mount): by identity.
     idents = set((info.st_dev, info.st_ino) for dummy, info in chain)
     for top, dummy in temps:
