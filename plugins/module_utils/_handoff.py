@@ -59,6 +59,7 @@ class HandoffError(Exception):
         super(HandoffError, self).__init__(msg)
         self.msg = msg
         self.path = path
+        self.missing = False
 
 
 # --- the build user's processes ----------------------------------------------
@@ -141,7 +142,9 @@ def _open_parent(path):
     try:
         fd = os.open(parent, _DIR_FLAGS & ~os.O_NOFOLLOW)
     except OSError as exc:
-        raise HandoffError('cannot open %s, the directory of the virtualenv: %s' % (parent, exc.strerror), parent)
+        error = HandoffError('cannot open %s, the directory of the virtualenv: %s' % (parent, exc.strerror), parent)
+        error.missing = exc.errno == errno.ENOENT
+        raise error
     st = os.fstat(fd)
     if st.st_uid != 0 or st.st_mode & 0o022:
         os.close(fd)
@@ -329,8 +332,16 @@ def hand_over(path, uid, gid, marker, check_mode=False, sync=os.sync):
 
 
 def remove(path, uid=None, gid=None, check_mode=False):
-    """Kill the build user's processes (when UID is given), then remove PATH; return a result dict."""
-    parent_fd, name = _open_parent(path)
+    """Kill the build user's processes (when UID is given), then remove PATH; return a result dict.
+
+    A PATH whose directory does not exist (a run that failed before making it) is not there: nothing to do.
+    """
+    try:
+        parent_fd, name = _open_parent(path)
+    except HandoffError as exc:
+        if exc.missing:
+            return dict(changed=False, path=path, killed=[])
+        raise
     try:
         existing = _lstat_at(parent_fd, name) is not None
         result = dict(changed=existing, path=path, killed=[])

@@ -263,6 +263,8 @@ def test_prepare_and_remove_kill_the_build_and_never_follow_its_links(venvs, bui
         assert result['changed'] and not os.path.lexists(path)
         assert os.listdir(victims['app-dir']) == ['keep'] and os.path.exists(victims['root-file'])
         assert _handoff.remove(path, builder.uid, builder.gid) == dict(changed=False, path=path, killed=[])
+        nowhere = os.path.join(venvs, 'missing', KEY)  # a first deploy that failed before venvs/ was made
+        assert _handoff.remove(nowhere, builder.uid, builder.gid) == dict(changed=False, path=nowhere, killed=[])
     finally:
         builder.stop(pid)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import os
 import pwd
+import shutil
 import stat
 import subprocess
 
@@ -102,3 +103,50 @@ def test_a_foreign_entry_fails_the_task_naming_it(handoff, venvs, build_user):
     assert os.lstat(path).st_uid == build_user
     gone = handoff(dict(path=path, build_user='person-build', state='absent'))
     assert gone['changed'] and not os.path.lexists(path)
+
+
+SETUP_PY = '''
+import os
+from setuptools import setup
+with open(os.environ['BUILD_REPORT'], 'w') as handle:
+    handle.write('%d\\n' % os.getuid())
+setup(name='buildprobe', version='1.0', py_modules=['buildprobe'])
+'''
+
+
+def test_pip_runs_an_sdists_build_code_as_the_build_user_and_root_gets_the_result(
+        handoff, venvs, build_user, world_readable_dir):
+    """What the role does, end to end: the setup.py of a package pip builds runs as the build user, not root."""
+    if not os.access('/usr/bin/python3', os.X_OK):
+        pytest.skip('needs /usr/bin/python3')
+    source = os.path.join(world_readable_dir, 'buildprobe')
+    os.mkdir(source)
+    os.chmod(source, 0o755)
+    with open(os.path.join(source, 'setup.py'), 'w') as handle:
+        handle.write(SETUP_PY)
+    with open(os.path.join(source, 'buildprobe.py'), 'w') as handle:
+        handle.write('VALUE = 42\n')
+    path = os.path.join(venvs, KEY)
+    home = handoff(dict(path=path, build_user='person-build', state='building'))['home']
+    report = os.path.join(home, 'report')
+    env = ['env', 'HOME=' + home, 'TMPDIR=' + home, 'BUILD_REPORT=' + report]
+    as_builder = dict(check=True, cwd=home, user=build_user, group=build_user, extra_groups=[],
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    subprocess.run(env + ['/usr/bin/python3', '-m', 'venv', path], **as_builder)
+    python = os.path.join(path, 'bin', 'python')
+    if subprocess.run([python, '-c', 'import setuptools']).returncode != 0:
+        pytest.skip('no setuptools in a new virtualenv of /usr/bin/python3 (Python 3.12+): needs an index')
+    shutil.copytree(source, os.path.join(home, 'src'))
+    subprocess.run(['chown', '-R', '%d:%d' % (build_user, build_user), os.path.join(home, 'src')], check=True)
+    subprocess.run(env + [python, '-m', 'pip', 'install', '--no-index', '--no-build-isolation', '--no-cache-dir',
+                          '--disable-pip-version-check', os.path.join(home, 'src')], **as_builder)
+    with open(report) as handle:
+        assert int(handle.read()) == build_user  # the build code ran as the build user, not as root
+    result = handoff(dict(path=path, build_user='person-build'))
+    assert result['changed'] and not os.path.exists(home), result
+    out = subprocess.run([python, '-c', 'import buildprobe; print(buildprobe.VALUE)'], check=True,
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert out.strip() == '42'
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            assert os.lstat(os.path.join(root, name)).st_uid == 0, os.path.join(root, name)
