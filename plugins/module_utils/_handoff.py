@@ -299,7 +299,13 @@ def hand_over(path, uid, gid, marker, check_mode=False, sync=os.sync):
             result['removed'] = present
             # First pass: look at everything, change nothing; a foreign entry refuses the whole hand-off.
             check = _Walk(uid, path, check_only=True, skip_top=present)
-            check.entry(parent_fd, name, '', st)
+            try:
+                check.entry(parent_fd, name, '', st)
+            except HandoffError as exc:
+                if not check_mode:
+                    raise
+                # A tree left by an earlier run: a real run makes a new one first (prepare), so only say it.
+                result['problem'] = exc.msg
             for key in ('entries', 'owner_changed', 'mode_changed'):
                 result[key] = getattr(check, key)
             if check_mode:

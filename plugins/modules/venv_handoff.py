@@ -137,6 +137,13 @@ mode_changed:
   returned: when O(state=handed_off)
   type: int
   sample: 0
+problem:
+  description:
+    - In check mode, why a real hand-off would refuse the tree as it is now (left by an earlier run). A real
+      run of the role replaces such a tree first (O(state=building)), so check mode reports it and does not fail.
+  returned: in check mode, when O(state=handed_off) and the tree as it is would be refused
+  type: str
+  sample: /srv/mysite/venvs/0123456789ab/lib is a directory owned by uid 0, not by the build user (uid 990)
 """
 
 import pwd

@@ -195,6 +195,7 @@ def test_a_hard_link_to_another_users_file_stops_the_hand_off_before_anything_ch
     builder.run(build, path, {})
     # What a build user can do where fs.protected_hardlinks is off: played by root here.
     os.link(victims['root-file'], os.path.join(path, 'lib', 'hard'))
+    assert 'not by the build user' in _handoff.hand_over(path, builder.uid, builder.gid, KEY, check_mode=True)['problem']
     with pytest.raises(_handoff.HandoffError) as info:
         _handoff.hand_over(path, builder.uid, builder.gid, KEY)
     assert os.path.join(path, 'lib', 'hard') in info.value.msg and 'uid 0' in info.value.msg
