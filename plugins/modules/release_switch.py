@@ -340,6 +340,14 @@ window:
   returned: changed and not check mode
   type: float
   sample: 0.912
+flush:
+  description:
+    - Seconds spent, before the stop, writing the new code tree and the new virtualenv out to disk (C(syncfs) on
+      their filesystems, C(sync) where the kernel has no C(syncfs)), so that what goes live survives a power loss;
+      null when neither changes.
+  returned: changed and not check mode
+  type: float
+  sample: 0.043
 steps:
   description:
     - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(ready) for
@@ -446,11 +454,23 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _backup, _config, _lock, _migrate, _release, _secrets,
+    _backup, _config, _fsio, _lock, _migrate, _release, _secrets,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 
 StepFailed = _release.StepError
+
+
+def not_written(path, exc):
+    """The refusal when a file that must be on disk before the stop cannot be written."""
+    return ('nothing was stopped: cannot write %s: %s. Free space on (or repair) its filesystem, then run again'
+            % (path, exc.strerror or exc))
+
+
+def state_not_written(path, exc, live, then):
+    """The warning when the marker cannot be written after the window: LIVE says what serves, THEN what comes next."""
+    return ('%s, but the state file %s could not be written: %s. The %s file of each tree says what is live; free '
+            'space on (or repair) its filesystem: %s' % (live, path, exc.strerror or exc, _release.RELEASE_FILE, then))
 
 
 def main():
@@ -577,7 +597,10 @@ def main():
         if resume['found']['staging'] and resume['found']['staging'] != params['release']:
             module.fail_json(msg='nothing was stopped: %s holds release %s, not %s'
                              % (staging, resume['found']['staging'], params['release']))
-        _release.write_release(staging, params['release'])
+        try:
+            _release.write_release(staging, params['release'])
+        except OSError as exc:
+            module.fail_json(msg=not_written(os.path.join(staging, _release.RELEASE_FILE), exc))
     venv_key = params['venv_key']
     if venv_key and not _release.venv_ready(root, venv_key):
         module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
@@ -647,9 +670,22 @@ def main():
                              ready=ready if params['ready_url'] else None, replaced=replaced,
                              backup=backup if vendor else None, config=config)
     now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    # What goes live is on disk before anything stops (the staged tree was unpacked by another
+    # process, the virtualenv built by one): timed, the cost is in the result.
+    result['flush'] = None
+    flush = [path for path, new in ((staging, swap), (new_venv, venv_changed)) if new]
+    if flush:
+        try:
+            result['flush'] = _fsio.flush_filesystems(flush)
+        except OSError as exc:
+            module.fail_json(msg='nothing was stopped: cannot flush %s to disk: %s' % (exc.filename, exc.strerror))
     # Said before anything stops: a run killed from here on is finished by the next one.
     switching = dict(release=params['release'], started=now, strategy=strategy)
-    _release.write_state(root, dict(info['state'], switching=switching))
+    marker = os.path.join(root, _release.MARKER)
+    try:
+        _release.write_state(root, dict(info['state'], switching=switching))
+    except OSError as exc:
+        module.fail_json(msg=not_written(marker, exc))
     try:
         result['window'] = switch.run(swap, strategy)
     except (StepFailed, OSError) as exc:
@@ -679,7 +715,11 @@ def main():
             if params['ready_url']:
                 fail['answered'] = _release.wait_for_url(params['ready_url'], params['ready_status'],
                                                          params['ready_timeout'])
-            _release.write_state(root, dict((k, v) for k, v in info['state'].items() if k != 'switching'))
+            try:
+                _release.write_state(root, dict((k, v) for k, v in info['state'].items() if k != 'switching'))
+            except OSError as state_exc:
+                module.warn(state_not_written(marker, state_exc, 'the old release was put back',
+                                              'the next run deploys as usual'))
         fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
         msg = _release.failure_message(
             kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
@@ -693,7 +733,13 @@ def main():
     if params['migrate']:
         result['migrate_output'] = migrate_out
     state = switch.record(info['state'], now)
-    _release.write_state(root, state)
+    try:
+        _release.write_state(root, state)
+    except OSError as exc:
+        # The new release serves: the deploy succeeded, its record did not.
+        module.warn(state_not_written(marker, exc, 'release %s is live' % result['release'],
+                                      'the next run finishes the record, restarting the service once '
+                                      '(as after a run killed in its window)'))
     if params['backup']:
         result['pruned_backups'] = _backup.prune_backups(backup_dir, params['backup_keep'])
     if params['prune']:

@@ -1069,3 +1069,153 @@ def test_a_missing_rendering_stops_before_anything(deployed, systemctl, run_modu
     result = run_module(release_switch, call)
     assert result['failed'] and 'is missing' in result['msg'] and 'nothing was stopped' in result['msg']
     assert not systemctl.exists() and os.path.isdir(os.path.join(deployed, 'staging'))
+
+
+# ---------------------------------------------------------------------------
+# What goes live is on disk first; full disks (a real one: a small tmpfs holding the deploy root)
+
+def test_the_staged_tree_is_flushed_to_disk_before_the_stop(deployed, systemctl, run_module, monkeypatch):
+    """The mechanism of power-loss safety (a power loss cannot be performed here): the filesystem of
+    the staged tree is flushed (syncfs) before the first systemctl stop, and the cost is measured."""
+    flushed = []
+    real = release_switch._fsio.flush_filesystems
+
+    def spy(paths, *rest, **kwargs):
+        flushed.append((list(paths), systemctl.exists() and systemctl.read_text()))
+        return real(paths, *rest, **kwargs)
+
+    monkeypatch.setattr(release_switch._fsio, 'flush_filesystems', spy)
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed'), result['msg']
+    assert flushed == [([os.path.join(deployed, 'staging')], False)]
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+    assert isinstance(result['flush'], float) and result['flush'] >= 0
+
+
+def test_with_nothing_new_to_go_live_nothing_is_flushed(deployed, systemctl, run_module, monkeypatch):
+    monkeypatch.setattr(release_switch._fsio, 'flush_filesystems', lambda paths: pytest.fail('flushed %s' % paths))
+    shutil.rmtree(os.path.join(deployed, 'staging'))
+    result = run_module(release_switch, args(deployed, release='v1', swap=False))
+    assert not result.get('failed'), result['msg']
+    assert result['flush'] is None and systemctl.read_text().splitlines() == ['stop person', 'start person']
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs on tmp_path/srv, where `deployed` puts the deploy root (ask for it before `deployed`)."""
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.module_utils.test_fsio import small_tmpfs
+    with small_tmpfs(str(tmp_path / 'srv'), '4m') as disk:
+        yield disk
+
+
+def fill(disk):
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.module_utils.test_fsio import fill_up
+    return fill_up(disk)
+
+
+def state_of(root):
+    return json.load(open(os.path.join(root, '.simpledeploy.json')))
+
+
+def warnings(result):
+    return [item['event']['msg'] if isinstance(item, dict) else item for item in result.get('warnings', [])]
+
+
+def temporary_files(root):
+    return [name for name in os.listdir(root) if name.endswith('.tmp')]
+
+
+def test_a_full_disk_after_a_good_window_warns_and_the_next_run_finishes(
+        small_disk, deployed, systemctl, run_module, monkeypatch):
+    """The disk fills up right after the window (a hook on Switch.record, called just before the state
+    is written): the new release serves, so the task succeeds and warns naming the state file and the
+    error (the old code ended in a traceback, MODULE FAILURE); the next run, with space again, records it."""
+    real = release_switch._release.Switch.record
+    filler = []
+
+    def record_on_a_full_disk(self, state, at):
+        filler.append(fill(small_disk))
+        return real(self, state, at)
+
+    monkeypatch.setattr(release_switch._release.Switch, 'record', record_on_a_full_disk)
+    result = run_module(release_switch, args(deployed))
+    assert not result.get('failed'), result['msg']
+    assert result['changed'] and result['release'] == 'v2' and result['migrated']
+    marker = os.path.join(deployed, '.simpledeploy.json')
+    [warning] = [text for text in warnings(result) if marker in text]
+    assert 'release v2 is live' in warning and 'No space left on device' in warning
+    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert applied(deployed) == ['0001_initial', '0002_person_weight'] and rows(deployed) == 3
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+    # The old state is whole (still saying a window is open), and no temporary file is left.
+    assert state_of(deployed)['switching']['release'] == 'v2' and state_of(deployed)['current']['release'] == 'v1'
+    assert temporary_files(deployed) == []
+
+    monkeypatch.setattr(release_switch._release.Switch, 'record', real)
+    os.unlink(filler[0])
+    again = run_module(release_switch, args(deployed))
+    assert not again.get('failed'), again['msg']
+    assert again['recovered'] is True and 'swap' not in again['steps']
+    assert 'switching' not in state_of(deployed)
+    assert state_of(deployed)['current']['release'] == 'v2' and state_of(deployed)['previous']['release'] == 'v1'
+
+
+@pytest.mark.parametrize('when', ['before the run', 'before the record'])
+def test_a_full_disk_before_the_stop_fails_cleanly_and_stops_nothing(
+        small_disk, deployed, systemctl, run_module, monkeypatch, when):
+    """Full before the run: the staged tree's release file cannot be written; full just before the
+    `switching` record (a hook on the construction of the window, the last step before the flush and the
+    record): the record cannot be written. Either way the task fails naming the file and the error (the
+    old code ended in a traceback, MODULE FAILURE), nothing stops, nothing changes, and the next run works."""
+    before = state_of(deployed)
+    original = release_switch._release.Switch
+    filler = []
+    if when == 'before the run':
+        filler.append(fill(small_disk))
+        path = os.path.join(deployed, 'staging', _release.RELEASE_FILE)
+    else:
+        class FillsTheDisk(original):
+            def __init__(self, *a, **k):
+                filler.append(fill(small_disk))
+                super().__init__(*a, **k)
+
+        monkeypatch.setattr(release_switch._release, 'Switch', FillsTheDisk)
+        path = os.path.join(deployed, '.simpledeploy.json')
+    result = run_module(release_switch, args(deployed))
+    assert result['failed']
+    assert result['msg'].startswith('nothing was stopped: cannot write %s: No space left on device' % path)
+    assert 'Traceback' not in result.raw and not systemctl.exists()
+    assert state_of(deployed) == before and temporary_files(deployed) == []
+    assert temporary_files(os.path.join(deployed, 'staging')) == []
+    assert applied(deployed) == ['0001_initial'] and os.path.isdir(os.path.join(deployed, 'staging'))
+
+    monkeypatch.setattr(release_switch._release, 'Switch', original)
+    os.unlink(filler[0])
+    again = run_module(release_switch, args(deployed))
+    assert not again.get('failed'), again['msg']
+    assert state_of(deployed)['current']['release'] == 'v2'
+
+
+def test_a_full_disk_after_a_rollback_keeps_the_failure_message(small_disk, deployed, systemctl, run_module, monkeypatch):
+    """A failed migration is rolled back, then the disk fills up (a hook after Switch.undo) before the state
+    is written: the task fails with the window's own message and a warning naming the state file, not a
+    traceback (the old code's MODULE FAILURE hid what failed and what was put back)."""
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    real = release_switch._release.Switch.undo
+    filler = []
+
+    def undo_then_fill(self, *a, **k):
+        restored = real(self, *a, **k)
+        filler.append(fill(small_disk))
+        return restored
+
+    monkeypatch.setattr(release_switch._release.Switch, 'undo', undo_then_fill)
+    result = run_module(release_switch, args(deployed))
+    assert result['failed'] and 'failed at migrate' in result['msg'] and 'data migration exploded' in result['msg']
+    assert result['restored'] == ['code', 'service started']
+    marker = os.path.join(deployed, '.simpledeploy.json')
+    [warning] = [text for text in warnings(result) if marker in text and 'put back' in text]
+    assert 'No space left on device' in warning
+    assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
+    assert temporary_files(deployed) == []
