@@ -32,8 +32,12 @@ MIN_SECRET_LENGTH = _secrets.MIN_LENGTH
 # Prefix of the one stdout line that carries the plan as JSON.
 PLAN_MARKER = '@@simpledeploy.django.migration_plan@@ '
 
-_ENV_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-_DQ_ESCAPES = re.compile(r'\\(["\\$`])')
+_ENV_KEY = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
+# systemd's EnvironmentFile grammar (src/basic/env-file.c): what ends a line, what
+# is a blank, and what a backslash stands for inside double quotes.
+_ENV_NEWLINE = '\n\r'
+_ENV_WHITESPACE = ' \t\n\r'
+_ENV_DQ_ESCAPED = '"\\`$'
 _TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.MULTILINE)
 _RUNUSER_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
 
@@ -362,35 +366,148 @@ _sd_plan()
 
 
 def read_env_file(path):
-    """Read a KEY=VALUE file (the format of systemd's EnvironmentFile) into a dict.
+    """Read an environment file into a dict, the way systemd reads an EnvironmentFile.
 
-    Blank lines and lines starting with ``#`` or ``;`` are ignored, ``export KEY=...``
-    is tolerated, a value wholly inside single quotes is taken literally, one inside
-    double quotes has the quotes removed and ``\\"``, ``\\\\``, ``\\$``, ``\\```
-    unescaped. Raises ValueError (with the line number) on a malformed line and
+    The grammar is systemd's (``load_env_file``, systemd 252 and later), so a file
+    gives the same values to ``manage.py`` as to the service:
+
+    - Blank lines are skipped; a line whose first non-blank character is ``#`` or
+      ``;`` is a comment. ``KEY=VALUE``: blanks around the key and before the value
+      are dropped; ``export KEY=...`` is taken as ``KEY=...`` (systemd ignores such
+      a line with a warning; shells do not).
+    - Unquoted text runs to the end of the line, trailing blanks dropped; ``\\``
+      takes the next character literally, and a backslash before the end of the line
+      joins the next line.
+    - A quote right after ``=`` (or right after a closing quote) opens a quoted part,
+      which may span lines: ``'...'`` is literal; in ``"..."`` a backslash before
+      ``"``, ``\\``, ``$`` or a backquote stands for that character, a backslash
+      before a newline joins the lines, and any other backslash is kept. Parts
+      follow each other without a blank: ``'it'"'"'s'`` is ``it's``.
+    - The last assignment of a key wins.
+
+    Raises ValueError, naming the file and the line (never a value: values may be
+    secrets), where systemd would read something other than the line says or
+    nothing at all: a line without ``=``, a key that is not a shell variable name
+    (systemd drops it), a quote that is never closed (systemd takes the rest of the
+    file), a comment that ends with a backslash (systemd before 254 joins the next
+    line to it, later ones do not), a NUL byte or text that is not UTF-8. Raises
     OSError when the file cannot be read.
     """
-    result = {}
-    with open(path, 'r', encoding='utf-8') as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.strip()
-            if not line or line[0] in '#;':
-                continue
-            if line.startswith('export ') or line.startswith('export\t'):
-                line = line[len('export'):].lstrip()
-            key, sep, value = line.partition('=')
-            key = key.strip()
-            if not sep or not _ENV_KEY.match(key):
-                raise ValueError('%s, line %d: expected KEY=VALUE' % (path, number))
-            value = value.strip()
-            if value[:1] in ('"', "'"):
-                quote = value[0]
-                if len(value) < 2 or value[-1] != quote:
-                    raise ValueError('%s, line %d: unterminated %s quote' % (path, number, quote))
-                value = value[1:-1]
-                if quote == '"':
-                    value = _DQ_ESCAPES.sub(r'\1', value)
-            result[key] = value
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        text, bad = None, exc.start
+    if text is None:
+        raise ValueError('%s, line %d: not UTF-8 text' % (path, data.count(b'\n', 0, bad) + 1))
+    return dict(parse_env_text(text, path))
+
+
+def _env_error(path, text, pos, what):
+    return ValueError('%s, line %d: %s' % (path, text.count('\n', 0, pos) + 1, what))
+
+
+def _env_value(text, pos, path):
+    """Read the value that starts at ``pos`` (just after ``=``): (value, end).
+
+    ``end`` is the position of the line break that ends the value, or len(text).
+    """
+    out = []
+    end = len(text)
+    unquoted = False  # unquoted text has started: quotes are plain characters from here on
+    keep = 0  # len(out) without the trailing blanks of unquoted text
+    while pos < end:
+        char = text[pos]
+        if char in _ENV_NEWLINE:
+            break
+        if char == '\\':
+            # The next character literally; before a line break, the next line joins this one.
+            if pos + 1 < end and text[pos + 1] not in _ENV_NEWLINE:
+                out.append(text[pos + 1])
+            pos += 2
+            unquoted = True
+            keep = len(out)
+        elif unquoted:
+            out.append(char)
+            pos += 1
+            if char not in _ENV_WHITESPACE:
+                keep = len(out)
+        elif char in _ENV_WHITESPACE:
+            pos += 1
+        elif char == "'":
+            close = text.find("'", pos + 1)
+            if close < 0:
+                raise _env_error(path, text, pos, 'the single quote opened here is never closed')
+            out.extend(text[pos + 1:close])
+            pos = close + 1
+            keep = len(out)
+        elif char == '"':
+            pos = _env_double_quoted(text, pos, path, out)
+            keep = len(out)
+        else:
+            unquoted = True
+            out.append(char)
+            pos += 1
+            keep = len(out)
+    return ''.join(out[:keep]), pos
+
+
+def _env_double_quoted(text, pos, path, out):
+    """Append the double-quoted part that opens at ``pos`` to ``out``; return the position after it."""
+    start, pos, end = pos, pos + 1, len(text)
+    while pos < end and text[pos] != '"':
+        char = text[pos]
+        if char == '\\' and pos + 1 < end:
+            following = text[pos + 1]
+            if following in _ENV_DQ_ESCAPED:
+                out.append(following)
+            elif following != '\n':
+                out.extend((char, following))
+            pos += 2
+        else:
+            out.append(char)
+            pos += 1
+    if pos >= end:
+        raise _env_error(path, text, start, 'the double quote opened here is never closed')
+    return pos + 1
+
+
+def parse_env_text(text, path='<string>'):
+    """The assignments of an environment file's text, in order: a list of (key, value).
+
+    See read_env_file for the grammar and the errors; ``path`` is only used in them.
+    """
+    if '\0' in text:
+        raise _env_error(path, text, text.index('\0'), 'a NUL byte, which an environment file cannot hold')
+    result = []
+    pos, end = 0, len(text)
+    while pos < end:
+        char = text[pos]
+        if char in _ENV_WHITESPACE:
+            pos += 1
+        elif char in '#;':
+            while pos < end and text[pos] not in _ENV_NEWLINE:
+                if text[pos] == '\\':
+                    if pos + 1 < end and text[pos + 1] in _ENV_NEWLINE:
+                        raise _env_error(path, text, pos, 'a comment ends with a backslash, which systemd before '
+                                         'version 254 reads as joining the next line to the comment: remove it')
+                    pos += 1
+                pos += 1
+        else:
+            equals = pos
+            while equals < end and text[equals] not in _ENV_NEWLINE and text[equals] != '=':
+                equals += 1
+            if equals >= end or text[equals] != '=':
+                raise _env_error(path, text, pos, 'expected KEY=VALUE')
+            key = text[pos:equals].rstrip(_ENV_WHITESPACE)
+            if key[:6] == 'export' and key[6:7] in (' ', '\t'):
+                key = key[6:].lstrip(_ENV_WHITESPACE)
+            if not _ENV_KEY.match(key):
+                raise _env_error(path, text, pos, 'expected KEY=VALUE, with a KEY of letters, digits and _ '
+                                 'that does not start with a digit')
+            value, pos = _env_value(text, equals + 1, path)
+            result.append((key, value))
     return result
 
 

@@ -51,8 +51,9 @@ except ImportError:  # ansible-core < 2.19
 ], ids=['plain', 'comments', 'export', 'spaces', 'double', 'single', 'escapes', 'empty',
         'equals', 'last-wins', 'hash-inside', 'no-newline', 'empty-file'])
 def test_read_env_file(tmp_path, text, expected):
+    # systemd's whole grammar, each case also read by systemd itself: tests/unit/test_systemd_quoting.py
     path = tmp_path / 'env'
-    path.write_text(text)
+    path.write_bytes(text.encode('utf-8'))
     assert read_env_file(str(path)) == expected
 
 
@@ -64,11 +65,27 @@ def test_read_env_file(tmp_path, text, expected):
     ('A="unterminated\n', 1),
     ("A='\n", 1),
     ('A="x\'\n', 1),
-])
+    ('A=1\nB="sec\nret\nC=3\n', 2),
+    ("A=1\n\nB='secret\n", 3),
+    ('A="secret\\', 1),
+    ('A=1\n# a comment \\\nB=2\n', 2),
+    ('A=1\nB=sec\x00ret\n', 2),
+    ('export A B=secret\n', 1),
+], ids=['no-equals', 'digit-first', 'dash', 'no-key', 'unterminated-double', 'unterminated-single',
+        'mixed-quotes', 'unterminated-double-later', 'unterminated-single-later', 'escape-at-end-in-quotes',
+        'comment-continued', 'nul', 'blank-in-key'])
 def test_read_env_file_rejects_malformed_lines(tmp_path, text, line):
     path = tmp_path / 'env'
-    path.write_text(text)
-    with pytest.raises(ValueError, match=r'line %d' % line):
+    path.write_bytes(text.encode('utf-8'))
+    with pytest.raises(ValueError, match=r'line %d: ' % line) as caught:
+        read_env_file(str(path))
+    assert 'secret' not in str(caught.value) and 'sec' not in str(caught.value).replace(str(path), '')
+
+
+def test_read_env_file_refuses_text_that_is_not_utf8(tmp_path):
+    path = tmp_path / 'env'
+    path.write_bytes(b'A=1\nB="\xff\xfe"\n')
+    with pytest.raises(ValueError, match='line 2: not UTF-8'):
         read_env_file(str(path))
 
 
