@@ -398,9 +398,7 @@ def read_env_file(path):
     try:
         text = data.decode('utf-8')
     except UnicodeDecodeError as exc:
-        text, bad = None, exc.start
-    if text is None:
-        raise ValueError('%s, line %d: not UTF-8 text' % (path, data.count(b'\n', 0, bad) + 1))
+        raise ValueError('%s, line %d: not UTF-8 text' % (path, data.count(b'\n', 0, exc.start) + 1))
     return dict(parse_env_text(text, path))
 
 
