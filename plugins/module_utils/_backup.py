@@ -44,7 +44,6 @@ import errno
 import os
 import pwd
 import re
-import shutil
 import stat
 import tempfile
 
@@ -55,7 +54,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._django import
     parse_marked_json,
     run_manage,
 )
-from ansible_collections.simpledeploy.django.plugins.module_utils import _migrate
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _migrate
 from ansible_collections.simpledeploy.django.plugins.module_utils._release import StepError
 
 BACKUP_MARKER = '@@simpledeploy.django.backup@@ '
@@ -545,6 +544,15 @@ def ensure_backup_dir(path):
     os.close(_backup_dir_fd(path))
 
 
+def _remove_quietly(path):
+    """Remove a work directory the app user could write, never through a link or a FIFO (best effort:
+    a killed run's leftovers are removed by the next run)."""
+    try:
+        _fsio.remove_tree(path)
+    except (OSError, RecursionError):
+        pass
+
+
 class Database(object):
     """The project's database, reached through its own settings by ``manage.py shell -c`` children.
 
@@ -627,7 +635,7 @@ class Database(object):
             finally:
                 os.close(fd)
         except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_quietly(path)
             raise
         return path
 
@@ -704,7 +712,7 @@ class Database(object):
                     os.close(source)
                 return os.path.join(directory, target)
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                _remove_quietly(work)
         finally:
             os.close(dir_fd)
 
@@ -744,7 +752,7 @@ class Database(object):
                     os.close(work_fd)
                 return self._run(project, virtualenv, 'restore', os.path.join(work, name))
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                _remove_quietly(work)
         finally:
             os.close(source)
 

@@ -7,11 +7,12 @@ Private to the simpledeploy.django collection: the interface may change.
 
 The role renders each new file (the environment file, the gunicorn unit)
 beside the live one, as ``<dest>.simpledeploy-next``; release_switch puts it
-in place inside the window, keeping the live one aside as
-``<dest>.simpledeploy-previous`` until the window succeeded, and puts that
-back when the window is undone. Renames in one directory, so each file is
-either the old or the new one, whole, whatever happens; the new file and the
-directory are flushed before and after.
+in place inside the window, keeping the live one as
+``<dest>.simpledeploy-previous`` (a hard link: the live name never goes
+missing) until the window succeeded, and puts that back when the window is
+undone. Renames in one directory, so each file is either the old or the new
+one, whole, whatever happens; the new file and the directory are flushed
+before and after.
 
 Both names are beside files of root's in directories only root writes
 (the deploy root, /etc/systemd/system). Python 3.9+, standard library only.
@@ -79,12 +80,19 @@ def discard(entries):
 
 
 def remove_stale_asides(entries):
-    """Asides left by a run killed inside its window: that window is finished forward, so they go."""
+    """Asides left by a run killed inside its window: that window is finished forward, so they go.
+
+    An aside whose file is missing (a run killed by an older version between its two renames) is the
+    only copy left: it is put back instead.
+    """
     for entry in entries:
-        try:
-            os.unlink(aside_path(entry['dest']))
-        except FileNotFoundError:
-            pass
+        aside = aside_path(entry['dest'])
+        if not os.path.lexists(aside):
+            continue
+        if os.path.lexists(entry['dest']):
+            os.unlink(aside)
+        else:
+            os.rename(aside, entry['dest'])
 
 
 def _fsync_dir(path):
@@ -117,12 +125,16 @@ def put_in_place(entries):
             _fsync_file(src)
             had = os.path.lexists(dest)
             if had:
-                os.rename(dest, aside)
+                # A second name for the live file, so that DEST is never missing: a run killed
+                # here leaves the old file in place (and an aside the next run removes).
+                if os.path.lexists(aside):
+                    os.unlink(aside)
+                os.link(dest, aside)
             try:
                 os.rename(src, dest)
             except OSError:
                 if had:
-                    os.rename(aside, dest)
+                    os.unlink(aside)
                 raise
             _fsync_dir(dest)
         except OSError as exc:

@@ -26,6 +26,7 @@ import ctypes.util
 import errno
 import os
 import secrets
+import stat
 import time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, 'O_CLOEXEC', 0)
@@ -135,3 +136,58 @@ def flush_filesystems(paths, syncfs=None, sync=os.sync, clock=time.monotonic):
         finally:
             os.close(fd)
     return round(clock() - start, 3)
+
+
+# A directory opened for removal: no link followed, and no FIFO or device
+# opened at all (O_DIRECTORY refuses them before open() could block on one).
+_REMOVE_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
+
+
+def _remove_at(dir_fd, name, tries=3):
+    """Remove NAME in DIR_FD; an entry swapped under it is looked at again, TRIES times at most."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        return
+    try:
+        fd = os.open(name, _REMOVE_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        # Swapped for a link or a file since the look: that entry goes, its target is never reached.
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or tries <= 1:
+            raise
+        _remove_at(dir_fd, name, tries - 1)
+        return
+    try:
+        for child in os.listdir(fd):
+            _remove_at(fd, child)
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path):
+    """Remove PATH with all it holds, as root, even where another user can write.
+
+    Everything below PATH is reached through directory descriptors: a link is
+    removed, never followed, and a FIFO or device planted where a directory
+    was is unlinked, never opened (shutil.rmtree opens an entry it saw as a
+    directory without O_NONBLOCK, and blocks for ever on a FIFO swapped in
+    between). PATH's own parent must be a directory only root can change.
+    """
+    parent, name = os.path.split(os.path.normpath(path))
+    parent_fd = os.open(parent or '.', _DIR_FLAGS)
+    try:
+        _remove_at(parent_fd, name)
+    finally:
+        os.close(parent_fd)

@@ -207,7 +207,7 @@ def _problem(path, info, dir_fd, name):
         return None
     if stat.S_ISLNK(info.st_mode):
         target = os.readlink(name, dir_fd=dir_fd)
-        if info.st_uid == 0:
+        if info.st_uid == 0 and info.st_nlink == 1:
             return None  # an operator's link: kept as it is, never changed through
         return ('%s is a symbolic link to %s owned by %s, where the role keeps a directory: the app user can plant '
                 'such a link to make root change another path. Nothing was changed. Look at who made it, remove '
@@ -302,7 +302,11 @@ class _Maker(object):
                 return None
             os.mkdir(name, 0o700, dir_fd=parent_fd)
         elif not stat.S_ISDIR(info.st_mode):
-            raise LayoutError(_problem(path, info, parent_fd, name) or 'cannot use %s' % path)
+            # Planted after the look at shared/ (a race): say what this run already did.
+            message = (_problem(path, info, parent_fd, name) or 'cannot use %s' % path).replace(
+                'Nothing was changed.', 'Already made or set by this run: %s.'
+                % (', '.join(self.created + self.fixed) or 'nothing'))
+            raise LayoutError(message)
         fd = _open_dir(name, parent_fd)  # ELOOP if it was swapped for a link meanwhile
         try:
             if _set_owner_mode(fd, uid, gid, mode, self.check_mode) and info is not None:
@@ -412,8 +416,8 @@ def _make_shared(maker, shared_fd, shared_path, rel, uid, gid):
         for part in _components(rel):
             path = os.path.join(path, part)
             info = _lstat_at(part, parent) if parent is not None else None
-            if info is not None and stat.S_ISLNK(info.st_mode) and info.st_uid == 0:
-                return [path]
+            if info is not None and stat.S_ISLNK(info.st_mode) and _problem(path, info, parent, part) is None:
+                return [path]  # an operator's link
             parent = maker.child(parent, part, path, uid, gid, SHARED_MODE)
             if parent is not None:
                 fds.append(parent)

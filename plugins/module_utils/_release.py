@@ -26,13 +26,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import time
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio, _handoff
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
     DEFAULT_EXCLUDES,
@@ -179,15 +178,15 @@ def home_dirs():
 
 
 def venv_ready(root, key):
-    return bool(key) and os.path.exists(os.path.join(root, VENVS, key, VENV_READY))
+    """Whether venvs/KEY was handed over to root complete: a build user can write a marker of its own
+    into an unfinished build, it cannot make the tree root's (_handoff.is_handed_over)."""
+    return bool(key) and _handoff.is_handed_over(os.path.join(root, VENVS, key))
 
 
 def remove_tree(path):
-    """Remove PATH whatever it is; never follows a symlink."""
-    if os.path.islink(path) or os.path.isfile(path):
-        os.unlink(path)
-    elif os.path.isdir(path):
-        shutil.rmtree(path)
+    """Remove PATH whatever it is, and all it holds; never follows a link nor opens a FIFO (see
+    _fsio.remove_tree: some trees were writable by another user, a build or a backup child)."""
+    _fsio.remove_tree(path)
 
 
 def point_symlink(link, target):

@@ -415,6 +415,10 @@ def main():
     names = identifiers(report)
     module.no_log_values.difference_update([value for value in module.no_log_values
                                             if any(value in name for name in names)])
+    # The result's invocation is built from params at exit: no value of environment goes in it,
+    # whatever the rule above masks elsewhere.
+    if params['environment']:
+        params['environment'] = dict((key, 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER') for key in params['environment'])
     module.exit_json(changed=False, **report)
 
 

@@ -726,7 +726,6 @@ def main():
             _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],
             fail['answered'], undo_error, result['backup'])
         module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
-    _config.commit(switch.config_done)
     result['steps'] = switch.steps
     result['ready'] = switch.answered
     result['migrated'] = params['migrate']
@@ -740,13 +739,21 @@ def main():
         module.warn(state_not_written(marker, exc, 'release %s is live' % result['release'],
                                       'the next run finishes the record, restarting the service once '
                                       '(as after a run killed in its window)'))
-    if params['backup']:
-        result['pruned_backups'] = _backup.prune_backups(backup_dir, params['backup_keep'])
-    if params['prune']:
-        keep = set(filter(None, [(state.get('current') or {}).get('venv'), (state.get('previous') or {}).get('venv')]))
-        for name in _release.stale_venvs(root, keep):
-            _release.remove_tree(os.path.join(root, _release.VENVS, name))
-            result['pruned_venvs'].append(name)
+    # The new release serves: what is left is tidying, and its failure is a warning, not a failed deploy.
+    try:
+        _config.commit(switch.config_done)
+        if params['backup']:
+            result['pruned_backups'] = _backup.prune_backups(backup_dir, params['backup_keep'])
+        if params['prune']:
+            keep = set(filter(None, [(state.get('current') or {}).get('venv'),
+                                     (state.get('previous') or {}).get('venv')]))
+            for name in _release.stale_venvs(root, keep):
+                _release.remove_tree(os.path.join(root, _release.VENVS, name))
+                result['pruned_venvs'].append(name)
+    except (OSError, RecursionError) as exc:
+        module.warn('release %s is live, but tidying up after the window failed: %s (old configuration files, '
+                    'backups or virtualenvs may be left; the next run tries again)'
+                    % (result['release'], getattr(exc, 'strerror', None) or exc))
     module.exit_json(**result)
 
 

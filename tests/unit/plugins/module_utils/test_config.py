@@ -87,5 +87,31 @@ def test_the_new_file_is_on_disk_before_the_rename_and_the_directory_after(tmp_p
     monkeypatch.setattr(os, 'rename', lambda a, b: (calls.append(('rename', os.path.basename(a),
                                                                   os.path.basename(b))), real_rename(a, b)))
     _config.put_in_place([env])
-    assert calls == [('fsync', 'app.env' + _config.NEXT), ('rename', 'app.env', 'app.env' + _config.PREVIOUS),
-                     ('rename', 'app.env' + _config.NEXT, 'app.env'), ('fsync', 'dir')]
+    assert calls == [('fsync', 'app.env' + _config.NEXT), ('rename', 'app.env' + _config.NEXT, 'app.env'),
+                     ('fsync', 'dir')]
+
+
+def test_a_run_killed_between_keeping_the_old_file_and_putting_the_new_one_loses_nothing(tmp_path, monkeypatch):
+    """Killed right after the old file was kept aside: the live name still holds the old file, and
+    the next run (remove_stale_asides, then put_in_place) keeps a copy to roll back to."""
+    env = entry(tmp_path, 'app.env', 'OLD=1\n', 'NEW=1\n')
+
+    def killed(src, dst):
+        raise SystemExit('killed')
+
+    monkeypatch.setattr(os, 'rename', killed)
+    with pytest.raises(SystemExit):
+        _config.put_in_place([env])
+    monkeypatch.undo()
+    assert (tmp_path / 'app.env').read_text() == 'OLD=1\n'
+    _config.remove_stale_asides([env])
+    done = _config.put_in_place([env])
+    assert (tmp_path / 'app.env').read_text() == 'NEW=1\n'
+    _config.undo(done)
+    assert (tmp_path / 'app.env').read_text() == 'OLD=1\n'
+
+
+def test_an_aside_without_its_file_is_put_back_not_removed(tmp_path):
+    (tmp_path / ('app.env' + _config.PREVIOUS)).write_text('OLD=1\n')
+    _config.remove_stale_asides([dict(dest=str(tmp_path / 'app.env'), src='unused')])
+    assert (tmp_path / 'app.env').read_text() == 'OLD=1\n'

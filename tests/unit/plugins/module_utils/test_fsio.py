@@ -244,3 +244,36 @@ def test_flush_filesystems_names_the_path_it_could_not_flush(tmp_path):
 def test_flush_filesystems_really_calls_syncfs(tmp_path):
     """The real libc syncfs on this host (or sync where it has none): no error, a duration."""
     assert _fsio.flush_filesystems([str(tmp_path)]) >= 0
+
+
+def test_remove_tree_never_follows_a_link_nor_opens_a_fifo(tmp_path, monkeypatch):
+    """The app user's tree: a link to a victim, a FIFO, and a directory swapped for a FIFO between
+    the look and the open (made deterministic: the swap happens inside the look). shutil.rmtree
+    blocks for ever on the last one; remove_tree unlinks it."""
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    (victim / 'keep').write_text('root data\n')
+    work = tmp_path / 'work'
+    (work / 'sub' / 'deeper').mkdir(parents=True)
+    (work / 'sub' / 'deeper' / 'f').write_text('x')
+    (work / 'link').symlink_to(victim)
+    os.mkfifo(str(work / 'fifo'))
+    (work / 'swapped').mkdir()
+    real_stat = os.stat
+
+    def look_then_swap(name, *args, **kwargs):
+        info = real_stat(name, *args, **kwargs)
+        if name == 'swapped' and os.path.isdir(str(work / 'swapped')):
+            os.rmdir(str(work / 'swapped'))
+            os.mkfifo(str(work / 'swapped'))
+        return info
+
+    monkeypatch.setattr(_fsio.os, 'stat', look_then_swap)
+    import threading
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (_fsio.remove_tree(str(work)), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(10), 'remove_tree blocked (on the FIFO)'
+    assert not work.exists()
+    assert (victim / 'keep').read_text() == 'root data\n'

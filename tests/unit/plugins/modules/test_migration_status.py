@@ -345,8 +345,11 @@ def test_short_non_secret_values_are_not_masked(run_module, django_venv, person_
     assert PERSON in keys(result)
     assert result['by_app']['people'] == 1
     assert SECRET_VALUE not in result.raw
+    # the option is no_log: its invocation shows no value at all, short ones included (a 5-digit PIN
+    # under a name that does not look secret is not masked in the output, but is not echoed either)
     shown = result['invocation']['module_args']['environment']
-    assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'DJANGO_DEBUG': '1'}
+    assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER',
+                     'DJANGO_DEBUG': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
 
 
 # What Django's own errors show of a DATABASE_URL whose password holds an unencoded "/":
@@ -401,9 +404,9 @@ def test_short_values_numbers_and_booleans_are_not_masked(run_module, django_ven
     assert result['by_app']['people'] == 1
     assert PERSON in keys(result)
     assert result['remote_database'] is False
+    # ... while the no_log option itself is never echoed, not even its short values
     shown = result['invocation']['module_args']['environment']
-    assert shown == {'DJANGO_SECRET_KEY': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'FEATURE_A': '1',
-                     'FEATURE_B': 'True', 'FEATURE_C': 'off', 'WORKERS': '3'}
+    assert set(shown.values()) == {'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'} and len(shown) == len(env)
 
 
 def test_the_journal_never_holds_the_environment(run_module, django_venv, person_v1, monkeypatch):
