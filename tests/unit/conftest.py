@@ -31,6 +31,7 @@ Fixtures:
 from __future__ import absolute_import, division, print_function
 
 import collections
+import contextlib
 import fcntl
 import json
 import os
@@ -242,6 +243,39 @@ def root_parent():
     os.chmod(path, 0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+UID_CLAIMS = '/run/simpledeploy-test-uids'
+
+
+@contextlib.contextmanager
+def claimed_uid(first, last):
+    """A user ID in [FIRST, LAST) that no account, no process and no other test (pytest-xdist
+    workers run side by side, and a build user's processes are all killed) uses; claimed by an
+    exclusive file for the block."""
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff
+    import pwd
+    os.makedirs(UID_CLAIMS, mode=0o700, exist_ok=True)
+    for uid in range(first, last):
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        claim = os.path.join(UID_CLAIMS, str(uid))
+        try:
+            os.close(os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        if _handoff.processes_of(uid):
+            os.unlink(claim)
+            continue
+        try:
+            yield uid
+        finally:
+            os.unlink(claim)
+        return
+    pytest.skip('no free user ID between %d and %d' % (first, last))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ acts through the ``attacker`` fixture's machinery, a forked child that drops to 
 from __future__ import annotations
 
 import os
-import pwd
 import signal
 import stat
 import time
@@ -18,31 +17,22 @@ import time
 import pytest
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff
+from ansible_collections.simpledeploy.django.tests.unit.conftest import claimed_uid
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='owners and other users need root')
 
 KEY = '0123456789ab'
 
 
-def free_uid():
-    for uid in range(61000, 62000):
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            if not _handoff.processes_of(uid):
-                return uid
-    pytest.skip('no free user ID between 61000 and 62000')
-
-
 @pytest.fixture
 def builder(attacker):
     """The build user: the attacker's machinery with a user ID nothing else uses."""
-    cls = type(attacker)
-    player = cls.__new__(cls)
-    player.name, player.uid = 'build', free_uid()
-    player.gid = player.uid
-    yield player
-    _handoff.stop_processes(player.uid, player.gid)
+    with claimed_uid(61000, 62000) as uid:
+        cls = type(attacker)
+        player = cls.__new__(cls)
+        player.name, player.uid, player.gid = 'build', uid, uid
+        yield player
+        _handoff.stop_processes(player.uid, player.gid)
 
 
 @pytest.fixture

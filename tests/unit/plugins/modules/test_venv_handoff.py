@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff
 from ansible_collections.simpledeploy.django.plugins.modules import venv_handoff
+from ansible_collections.simpledeploy.django.tests.unit.conftest import claimed_uid
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='owners and other users need root')
 
@@ -25,19 +26,12 @@ Entry = collections.namedtuple('Entry', 'pw_uid pw_gid')
 @pytest.fixture
 def build_user(monkeypatch):
     """A user name the module resolves to a user ID that no account and no process has."""
-    for uid in range(62000, 63000):
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            if not _handoff.processes_of(uid):
-                break
-    else:
-        pytest.skip('no free user ID')
-    real = pwd.getpwnam
-    monkeypatch.setattr(venv_handoff.pwd, 'getpwnam',
-                        lambda name: Entry(uid, uid) if name == 'person-build' else real(name))
-    yield uid
-    _handoff.stop_processes(uid, uid)
+    with claimed_uid(62000, 63000) as uid:
+        real = pwd.getpwnam
+        monkeypatch.setattr(venv_handoff.pwd, 'getpwnam',
+                            lambda name: Entry(uid, uid) if name == 'person-build' else real(name))
+        yield uid
+        _handoff.stop_processes(uid, uid)
 
 
 @pytest.fixture
@@ -130,16 +124,20 @@ def test_pip_runs_an_sdists_build_code_as_the_build_user_and_root_gets_the_resul
     home = handoff(dict(path=path, build_user='person-build', state='building'))['home']
     report = os.path.join(home, 'report')
     env = ['env', 'HOME=' + home, 'TMPDIR=' + home, 'BUILD_REPORT=' + report]
-    as_builder = dict(check=True, cwd=home, user=build_user, group=build_user, extra_groups=[],
-                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    subprocess.run(env + ['/usr/bin/python3', '-m', 'venv', path], **as_builder)
+    # What runuser gives the build: not this test process's PYTHONPATH (ansible-test's, in a private /tmp dir)
+    as_builder = dict(cwd=home, user=build_user, group=build_user, extra_groups=[],
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      env=dict(PATH=os.environ.get('PATH', '/usr/bin:/bin'), LC_ALL='C.UTF-8'))
+    subprocess.run(env + ['/usr/bin/python3', '-m', 'venv', path], check=True, **as_builder)
     python = os.path.join(path, 'bin', 'python')
-    if subprocess.run([python, '-c', 'import setuptools']).returncode != 0:
+    if subprocess.run([python, '-c', 'import setuptools'], check=False).returncode != 0:
         pytest.skip('no setuptools in a new virtualenv of /usr/bin/python3 (Python 3.12+): needs an index')
     shutil.copytree(source, os.path.join(home, 'src'))
     subprocess.run(['chown', '-R', '%d:%d' % (build_user, build_user), os.path.join(home, 'src')], check=True)
-    subprocess.run(env + [python, '-m', 'pip', 'install', '--no-index', '--no-build-isolation', '--no-cache-dir',
-                          '--disable-pip-version-check', os.path.join(home, 'src')], **as_builder)
+    installed = subprocess.run(env + [python, '-m', 'pip', 'install', '--no-index', '--no-build-isolation',
+                                      '--no-cache-dir', '--disable-pip-version-check', os.path.join(home, 'src')],
+                               check=False, universal_newlines=True, **as_builder)
+    assert installed.returncode == 0, installed.stdout
     with open(report) as handle:
         assert int(handle.read()) == build_user  # the build code ran as the build user, not as root
     result = handoff(dict(path=path, build_user='person-build'))
