@@ -607,24 +607,29 @@ def main():
     new_venv = (os.path.join(root, _release.VENVS, venv_key) if venv_key
                 else os.path.join(root, _release.VENV_LINK))
     new_tree = os.path.join(staging if swap else os.path.join(root, _release.CODE), params['project_subdir'])
+    # The new release's environment, for what runs before the stop: the file that goes in place
+    # inside the window when it changes (on a first deploy there is no other yet).
+    new_env = next((entry['src'] for entry in config if entry['dest'] == params['env_file']), params['env_file'])
     if params['migrate']:
         # Checked before the stop: run_manage fails the module at once on these,
         # which inside the window would skip the restore.
         needed = [os.path.join(new_tree, 'manage.py'), os.path.join(new_venv, 'bin', 'python')]
-        if params['env_file']:
-            needed.append(params['env_file'])
+        if new_env:
+            needed.append(new_env)
         missing = [path for path in needed if not os.path.exists(path)]
         if missing:
             module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
 
-    db = _backup.Database(module, root, params['settings'], params['env_file'], params['run_as'], params['database'])
     vendor = None
     if params['migrate'] and params['backup']:
-        found, why = db.probe(new_tree, new_venv, restore=params['rollback'])
+        found, why = _backup.Database(module, root, params['settings'], new_env, params['run_as'],
+                                      params['database']).probe(new_tree, new_venv, restore=params['rollback'])
         if why:
             module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false to '
                                  'deploy without a backup' % why, vendor=found.get('vendor'))
         vendor = found['vendor']
+    # Inside the window the live environment file is the new one already.
+    db = _backup.Database(module, root, params['settings'], params['env_file'], params['run_as'], params['database'])
 
     live_project = os.path.join(root, _release.CODE, params['project_subdir'])
     live_venv = os.path.join(root, _release.VENV_LINK)

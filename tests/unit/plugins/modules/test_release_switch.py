@@ -1219,3 +1219,15 @@ def test_a_full_disk_after_a_rollback_keeps_the_failure_message(small_disk, depl
     assert 'No space left on device' in warning
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
     assert temporary_files(deployed) == []
+
+
+def test_a_first_environment_file_goes_in_place_in_the_window_and_migrate_reads_it(
+        deployed, systemctl, run_module, unit_dir):
+    """A first deploy has no live environment file: the checks before the stop read the new one."""
+    os.unlink(os.path.join(deployed, 'app.env'))
+    call = config_args(deployed, unit_dir, backup=True)
+    render(call['config'])
+    result = run_module(release_switch, call)
+    assert not result.get('failed'), result
+    assert read(os.path.join(deployed, 'app.env')) == NEW_ENV
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
