@@ -230,7 +230,7 @@ def first_assert():
 def validate(tmp_path, **overrides):
     """(whether the first assert of validate.yml passes, its message)."""
     variables = dict(
-        deploy_app_name='person', deploy_source=str(tmp_path), deploy_manage_service=True,
+        deploy_app_name='person', deploy_root='/srv/person', deploy_source=str(tmp_path), deploy_manage_service=True,
         deploy_wsgi_app='mysite.wsgi:application', __deploy_shared_paths=[], __deploy_requirements_src='',
         deploy_pip_extra_args='', deploy_env={}, deploy_gunicorn_bind='127.0.0.1:8000',
         deploy_gunicorn_extra_args=[])
@@ -374,3 +374,9 @@ def test_systemd_reads_hand_written_files_as_read_env_file_does(systemd_host, tm
         got = json.loads(dumps['%d.json' % number])['env']
         assert {key: got.get(key) for key in expected} == expected, ENV_FILE_IDS[number]
         assert read_back(tmp_path, text) == expected, ENV_FILE_IDS[number]
+
+
+@pytest.mark.parametrize('root', ['/srv/my app', '/srv/%n', '/srv/a\nb', 'srv/person'])
+def test_validate_refuses_a_deploy_root_the_unit_could_not_carry(tmp_path, root):
+    passed, message = validate(tmp_path, deploy_root=root)
+    assert not passed and 'deploy_root must be an absolute path of letters, digits and _ . / -' in message
