@@ -445,8 +445,10 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None, replaced=None, backup=None, config=()):
+                 ready=None, replaced=None, backup=None, config=(), loaded=True):
         self.root = root
+        # Whether the service's unit existed before this window (a first deploy's goes in place in it).
+        self.loaded = loaded
         # The configuration files that change with this release (_config entries), and what of
         # them is in place.
         self.config = list(config)
@@ -568,9 +570,11 @@ class Switch(object):
             # The server may be dead or running broken workers: a clean start.
             self.systemctl('restart', self.service)
             restored.append('service restarted')
-        elif 'stop' in self.done:
+        elif 'stop' in self.done and self.loaded:
             self.systemctl('start', self.service)
             restored.append('service started')
+        elif 'stop' in self.done:
+            restored.append('service left stopped (none before this run)')
         return restored
 
     def record(self, state, at):
@@ -665,7 +669,9 @@ def failure_message(kind, step, error, service, rollback=True, restored=(), sche
             said.append('schema %s' % schema)
         started = 'restarted' if 'service restarted' in restored else 'started'
         service_text = 'service %s %s' % (service, started)
-        if answered is not None:
+        if any(entry.startswith('service left stopped') for entry in restored):
+            service_text = 'service %s not started: a first deploy, nothing served before' % service
+        elif answered is not None:
             service_text += ' and answering: %s' % ('yes' if answered else 'no')
         said.append(service_text)
         text += ' Restored: %s.' % ', '.join(said)

@@ -545,14 +545,18 @@ def main():
     def systemctl(action, unit):
         argv = ['systemctl', action] + ([unit] if unit else [])
         rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C'})
+        if rc == 5 and action == 'stop' and not loaded:
+            return  # no unit yet (its file goes in place in the window): nothing runs to stop
         if rc != 0:
             raise StepFailed('%s failed (rc=%s): %s' % (' '.join(argv), rc, (err or out).strip()))
 
     # How the release goes live. Everything here only reads.
     rc, out, err = module.run_command(
-        ['systemctl', 'show', '-p', 'ActiveState', '-p', 'MainPID', '-p', 'CanReload', params['service']],
-        environ_update={'LC_ALL': 'C'})
+        ['systemctl', 'show', '-p', 'ActiveState', '-p', 'MainPID', '-p', 'CanReload', '-p', 'LoadState',
+         params['service']], environ_update={'LC_ALL': 'C'})
     unit = _release.parse_show(out) if rc == 0 else {}
+    # A first deploy's unit is not there before its window puts it in place.
+    loaded = unit.get('LoadState') != 'not-found'
     main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
     extra = params['reload_blockers'] + ['%s changed: the service must restart to read it' % entry['dest']
                                          for entry in config]
@@ -673,7 +677,7 @@ def main():
     switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
                              migrate if params['migrate'] else None,
                              ready=ready if params['ready_url'] else None, replaced=replaced,
-                             backup=backup if vendor else None, config=config)
+                             backup=backup if vendor else None, config=config, loaded=loaded)
     now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     # What goes live is on disk before anything stops (the staged tree was unpacked by another
     # process, the virtualenv built by one): timed, the cost is in the result.
@@ -717,7 +721,7 @@ def main():
         except (StepFailed, OSError) as undo_exc:
             undo_error = undo_exc
         if undo_error is None:
-            if params['ready_url']:
+            if params['ready_url'] and loaded:
                 fail['answered'] = _release.wait_for_url(params['ready_url'], params['ready_status'],
                                                          params['ready_timeout'])
             try:

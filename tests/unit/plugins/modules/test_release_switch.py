@@ -1231,3 +1231,23 @@ def test_a_first_environment_file_goes_in_place_in_the_window_and_migrate_reads_
     assert not result.get('failed'), result
     assert read(os.path.join(deployed, 'app.env')) == NEW_ENV
     assert applied(deployed) == ['0001_initial', '0002_person_weight']
+
+
+def test_a_first_deploys_unit_goes_in_place_in_the_window_and_its_failure_leaves_none(
+        deployed, systemctl, run_module, unit_dir, tmp_path):
+    """systemd answers rc=5 to stopping a unit it does not know: a first deploy's unit is not there
+    before its window. A failure in that window takes the new unit away again and starts nothing."""
+    os.unlink(str(unit_dir / 'person.service'))
+    script = tmp_path / 'bin' / 'systemctl'
+    script.write_text(SYSTEMCTL.replace('if [ "$1" = show ]; then', 'if [ "$1" = show ]; then\n  echo LoadState=not-found')
+                      .replace('echo "$@" >> "$dir/systemctl.log"',
+                               'echo "$@" >> "$dir/systemctl.log"\n[ "$1" = stop ] && exit 5') % tmp_path)
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    result = run_module(release_switch, call)
+    assert result['failed'] and 'failed at migrate' in result['msg'], result['msg']
+    assert 'service person not started: a first deploy' in result['msg']
+    assert not os.path.exists(str(unit_dir / 'person.service')) and leftovers(call['config']) == []
+    assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'daemon-reload']
