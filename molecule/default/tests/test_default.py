@@ -103,8 +103,30 @@ def test_environment_file_is_readable_by_root_only(host):
     assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
     assert "DJANGO_SECRET_KEY=" in env.content_string
     assert host.run("runuser -u person -- cat %s/app.env" % ROOT).rc != 0
-    # the candidate checked before the switch is gone
-    assert not host.file(ROOT + "/app.env.next").exists
+    # the renderings put in place inside the window, and the old files kept until it succeeded, are gone
+    leftovers = host.check_output("ls -a %s /etc/systemd/system | grep -E 'simpledeploy-(next|previous)$' || true" % ROOT)
+    assert leftovers == ""
+
+
+def test_the_virtualenv_was_built_by_the_build_user_and_is_roots_now(host):
+    build = host.user("person-build")
+    assert build.exists and build.shell == "/usr/sbin/nologin"
+    assert host.run("pgrep -u person-build").rc == 1  # no process of it left
+    venv = host.file(ROOT + "/venv").linked_to
+    others = host.check_output("find %s ! -user root -o ! -group root -o -perm -g+w ! -type l -o -perm -o+w ! -type l"
+                               % venv)
+    assert others == ""
+    assert not host.file(venv + "/.simpledeploy-build").exists and not host.file(venv + "/pip.conf").exists
+    marker = host.file(venv + "/.simpledeploy-complete")
+    assert (marker.user, marker.mode) == ("root", 0o644)
+    # console scripts carry the virtualenv's final path, where gunicorn runs from
+    assert host.file(venv + "/bin/gunicorn").content_string.startswith("#!%s/bin/python" % venv)
+
+
+def test_the_deploy_lock_lives_where_only_root_can_write(host):
+    lock_dir = host.file("/run/simpledeploy")
+    assert lock_dir.is_directory and (lock_dir.user, lock_dir.mode) == ("root", 0o700)
+    assert not host.file("/run/simpledeploy/person.lock").exists  # released at the end of the run
 
 
 @pytest.mark.parametrize("path", [CODE, CODE + "/people", CODE + "/manage.py"])
