@@ -45,9 +45,10 @@ import fcntl
 import json
 import math
 import os
-import secrets
 import stat
 import time
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 
 DEFAULT_TIMEOUT = 1800
 STATES = ('present', 'absent')
@@ -486,24 +487,9 @@ def read_lock(path, dir_fd=None):
 
 
 def write_lock(path, lock, dir_fd=None):
-    """Write ``lock`` to ``path`` whole: a temporary file beside it, flushed, renamed over it, the directory flushed."""
-    name = os.path.basename(path)
-    with _directory(path, dir_fd) as directory:
-        temp = '.%s.%s.tmp' % (name, secrets.token_hex(6))
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                     dir_fd=directory)
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                os.fchmod(handle.fileno(), 0o644)
-                handle.write(json.dumps(lock, sort_keys=True) + '\n')
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.rename(temp, name, src_dir_fd=directory, dst_dir_fd=directory)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=directory)
-            raise
-        os.fsync(directory)
+    """Write ``lock`` to ``path`` whole (_fsio.atomic_write: flushed, renamed over it, the directory flushed)."""
+    _fsio.atomic_write(os.path.basename(path) if dir_fd is not None else path,
+                       json.dumps(lock, sort_keys=True) + '\n', 0o644, dir_fd=dir_fd)
 
 
 def remove_lock(path, dir_fd=None):
