@@ -547,11 +547,13 @@ class Switch(object):
         returns the entries it restored. Returns everything restored, in order.
         """
         restored = []
+        if 'start' in self.attempted:
+            # The new release may be running (a ready_url that never answered):
+            # nothing may write while the schema goes back, and the old release
+            # must start, not find the new one still running ("systemctl start"
+            # of a running service does nothing).
+            self.systemctl('stop', self.service)
         if schema is not None and 'migrate' in self.attempted:
-            if 'start' in self.attempted:
-                # The new release may be running (a ready_url that never
-                # answered): nothing may write while the schema goes back.
-                self.systemctl('stop', self.service)
             restored.extend(schema())
         if self.config_done:
             # The old release starts with the environment and unit it was deployed with.

@@ -172,7 +172,25 @@ def test_a_failed_start_is_undone_too(tmp_path):
     assert switch.step == 'start'
     switch.undo()
     assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
-    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('start', 'person')]
+    # stopped again: a unit that failed to start may be restarting on its own (Restart=on-failure)
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
+
+
+def test_a_release_that_started_but_does_not_answer_is_stopped_before_the_old_one_starts(tmp_path):
+    """"systemctl start" of a running service does nothing: without a stop first, the new release
+    kept serving after the rollback, on the old tree and configuration."""
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def ready():
+        raise _release.StepError('http://127.0.0.1:8000/ did not answer 200 within 30 s')
+
+    switch = _release.Switch(root, 'new', None, 'person', systemctl, ready=ready)
+    with pytest.raises(_release.StepError):
+        switch.run(swap=True)
+    assert switch.undo() == ['code', 'service started']
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
 
 
 def test_switch_without_swap_keeps_the_tree(tmp_path):
