@@ -32,6 +32,8 @@ AWX removes a job's private data directory too), and prints one JSON object:
 
     status, rc         ansible-runner's (successful, failed, timeout, ...)
     hosts              per host: ok, changed, failed, unreachable, skipped, rescued, ignored
+    changed_tasks      "host: task" of every task that reported a change (what to look at
+                       when a job that should change nothing did)
     results            per host: the scalar values of the role's deploy_result
                        (strategy, migrated, downtime, check_mode, ...) and its
                        summary line
@@ -153,6 +155,11 @@ def make_app_repo(dest, versions=APP_VERSIONS):
                 else:
                     os.remove(path)
         shutil.copytree(source, dest, dirs_exist_ok=True, ignore=_common.COPY_IGNORE)
+        # Forget the index first: a file of the same size and modification time as the one it
+        # replaces (v1's and v2's views.py, copied with their times) is taken as unchanged by git's
+        # stat check, and the tag would hold the old content.
+        _common.run_command([git] + config + ['rm', '-r', '--cached', '--quiet', '--ignore-unmatch', '.'],
+                            cwd=dest, env=env)
         _common.run_command([git] + config + ['add', '--all'], cwd=dest, env=env)
         _common.run_command([git] + config + ['commit', '--quiet', '-m', 'person ' + tag], cwd=dest, env=env)
         _common.run_command([git] + config + ['tag', tag], cwd=dest, env=env)
@@ -205,6 +212,16 @@ def scalar_results(events):
         if app and isinstance(message, str) and message.startswith(app + ': '):
             results[host]['summary'] = message
     return results
+
+
+def changed_tasks(events):
+    """'host: task name' of each task event that reported a change, in order."""
+    found = []
+    for event in events:
+        data = event.get('event_data') or {}
+        if event.get('event') == 'runner_on_ok' and (data.get('res') or {}).get('changed'):
+            found.append('%s: %s' % (data.get('host'), data.get('task')))
+    return found
 
 
 def role_roots(events):
@@ -340,7 +357,7 @@ def run_job(args):
     leaked_files = _common.files_containing(artifacts, args.secret)
     summary = dict(
         status=runner.status, rc=runner.rc, job_type=args.job_type, answers=answers,
-        hosts=hosts, results=scalar_results(events), app_commit=app_commit(events), role_from=role_roots(events),
+        hosts=hosts, changed_tasks=changed_tasks(events), results=scalar_results(events), app_commit=app_commit(events), role_from=role_roots(events),
         events=len(events), artifacts=artifacts, private_data_dir=pdd,
         secrets_checked=len([s for s in args.secret if s]),
         secret_in_stdout=any(_common.contains_secret(event.get('stdout', ''), args.secret) for event in events)

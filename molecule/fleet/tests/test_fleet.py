@@ -28,6 +28,7 @@ def test_both_web_hosts_serve_v2_with_the_rows_of_the_shared_database(web):
     for host in web:
         page = host.check_output("curl -fsS http://127.0.0.1:8000/")
         assert "<th>weight</th>" in page, host.backend.hostname
+        assert 'content="v2"' in page, host.backend.hostname  # v2's own views.py, not v1's
         for name in ("Ada", "Grace", "Linus"):
             assert name in page, (host.backend.hostname, name)
         assert host.service("person").is_running
