@@ -117,13 +117,18 @@ def running(tmp_path, systemctl):
     import time
     (tmp_path / 'master.py').write_text(MASTER)
     (tmp_path / 'show').write_text('ActiveState=active\nCanReload=yes\n')
-    proc = subprocess.Popen([sys.executable, str(tmp_path / 'master.py')])
+    # A process group of its own: its workers (orphaned when a test kills the master) go with it.
+    proc = subprocess.Popen([sys.executable, str(tmp_path / 'master.py')], start_new_session=True)
     deadline = time.monotonic() + 10
     while not (tmp_path / 'master.pid').exists() or len(_release.child_pids(proc.pid)) < 2:
         assert time.monotonic() < deadline, 'the stand-in master did not start'
         time.sleep(0.01)
     yield proc
-    proc.kill()
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     proc.wait()
 
 
