@@ -300,7 +300,10 @@ def systemd_host():
     if subprocess.run([podman, 'image', 'exists', image], env=env, check=False).returncode != 0:
         pytest.skip('no image %s: run scripts/setup' % image)
     name = 'sd-unit-quoting-%s' % uuid.uuid4().hex[:10]
-    subprocess.run([podman, 'run', '-d', '--name', name, '--hostname', name, '--systemd=always', '--label',
+    # --timeout and --rm: under ansible-test (tests in forked children) this fixture's teardown may
+    # never run; the container then ends, and goes, by itself after 5 minutes.
+    subprocess.run([podman, 'run', '-d', '--rm', '--timeout', '300', '--name', name, '--hostname', name,
+                    '--systemd=always', '--label',
                     'owner=simpledeploy', image, '/sbin/init'], env=env, check=True, stdout=subprocess.DEVNULL)
 
     def run(*argv, **kwargs):
