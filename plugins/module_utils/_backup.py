@@ -55,7 +55,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._django import
     run_manage,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _migrate
-from ansible_collections.simpledeploy.django.plugins.module_utils._release import StepError
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 BACKUP_MARKER = '@@simpledeploy.django.backup@@ '
 VENDORS = ('sqlite', 'postgresql')

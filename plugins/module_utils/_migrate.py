@@ -28,7 +28,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._django import
     parse_marked_json,
     run_manage,
 )
-from ansible_collections.simpledeploy.django.plugins.module_utils._release import StepError
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 MIGRATE_MARKER = '@@simpledeploy.django.migrate@@ '
 LOCK_NAME = 'simpledeploy.django migrate'

@@ -31,6 +31,7 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio, _handoff
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
@@ -284,10 +285,6 @@ def wait_for_url(url, status=200, timeout=30.0, interval=0.02, clock=time.monoto
         if clock() >= deadline:
             return False
         sleep(interval)
-
-
-class StepError(Exception):
-    """A step of the window failed; the message says which and why."""
 
 
 STRATEGIES = ('auto', 'simple', 'reload')
