@@ -35,6 +35,7 @@ import time
 
 from ansible import constants as C
 from ansible.plugins.action import ActionBase
+from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
 from ansible_collections.simpledeploy.django.plugins.module_utils._lock import holder_verdict
 
 MODULE = 'simpledeploy.django.deploy_lock'
@@ -57,19 +58,6 @@ def pid_alive(pid):
     return True
 
 
-def _proc_started(pid, proc='/proc'):
-    """Start time of ``pid`` from Linux's /proc, or None."""
-    try:
-        with open('%s/%d/stat' % (proc, pid)) as handle:
-            stat = handle.read()
-        with open('%s/stat' % proc) as handle:
-            boot = [int(line.split()[1]) for line in handle if line.startswith('btime ')]
-        ticks = int(stat[stat.rindex(')') + 2:].split()[19])  # field 22, starttime
-        return round(boot[0] + ticks / float(os.sysconf('SC_CLK_TCK')), 2)
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _ps_started(pid):
     """Start time of ``pid`` from ``ps -o lstart=`` (macOS, BSD, Linux), or None."""
     try:
@@ -83,7 +71,7 @@ def _ps_started(pid):
 
 def process_started(pid):
     """When process ``pid`` started, seconds since the epoch, or None when unknown."""
-    started = _proc_started(pid)
+    started = _proc.start_time(pid)
     return started if started is not None else _ps_started(pid)
 
 

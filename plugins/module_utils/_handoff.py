@@ -38,6 +38,8 @@ import signal
 import stat
 import time
 
+from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
+
 VENV_READY = '.simpledeploy-complete'
 # HOME and TMPDIR of the build, inside the tree; removed by the hand-off.
 BUILD_HOME = '.simpledeploy-build'
@@ -63,34 +65,6 @@ class HandoffError(Exception):
 
 
 # --- the build user's processes ----------------------------------------------
-
-def processes_of(uid, proc='/proc'):
-    """PIDs of the live processes whose real or saved user ID is UID (zombies hold nothing: left out).
-
-    Those are the processes the build user can have started, setuid programs
-    included, and exactly those that a process of UID may signal.
-    """
-    pids = []
-    try:
-        names = os.listdir(proc)
-    except OSError:
-        return pids
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, name, 'status'), encoding='utf-8', errors='replace') as handle:
-                fields = dict(line.split(':', 1) for line in handle if ':' in line)
-        except OSError:
-            continue  # gone meanwhile
-        state = fields.get('State', '').split()
-        uids = fields.get('Uid', '').split()
-        if not state or state[0] in ('Z', 'X') or len(uids) < 3:
-            continue
-        if str(uid) in (uids[0], uids[2]):
-            pids.append(int(name))
-    return sorted(pids)
-
 
 def _kill_all_as(uid, gid):
     """Send SIGKILL to every process UID may signal, from a child running as UID: kill(-1) is one pass
@@ -120,7 +94,7 @@ def stop_processes(uid, gid, timeout=30.0, clock=time.monotonic, sleep=time.slee
     deadline = clock() + timeout
     seen = set()
     while True:
-        pids = processes_of(uid, proc)
+        pids = _proc.processes_of(uid, proc)
         if not pids:
             return sorted(seen)
         seen.update(pids)

@@ -48,7 +48,7 @@ import os
 import stat
 import time
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _proc
 
 DEFAULT_TIMEOUT = 1800
 STATES = ('present', 'absent')
@@ -415,22 +415,6 @@ def _open_in(dir_fd, path, flags, mode=0o600):
     return fd, st
 
 
-def flock_holder(fd, proc='/proc'):
-    """The PID /proc/locks names for an flock on the file open at ``fd``, or None."""
-    st = os.fstat(fd)
-    key = '%02x:%02x:%d' % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    try:
-        with open(os.path.join(proc, 'locks')) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split()
-        if '->' not in parts and len(parts) > 5 and parts[1] == 'FLOCK' and parts[5] == key:
-            return int(parts[4]) if parts[4].isdigit() else None
-    return None
-
-
 def flock_within(fd, wait=GUARD_WAIT, clock=time.monotonic, sleep=time.sleep):
     """An exclusive flock on ``fd``, tried without blocking for ``wait`` seconds at most: True when taken."""
     deadline = clock() + wait
@@ -511,7 +495,7 @@ def _guard(dir_fd, path, wait, active):
     try:
         os.fchmod(fd, 0o600)
         if not flock_within(fd, wait):
-            pid = flock_holder(fd)
+            pid = _proc.flock_holder(fd)
             raise LockError('cannot take or release the lock %s: another process (%s) has held %s for over %s '
                             'without letting go; a deploy_lock task takes it for milliseconds. Look at that process '
                             '(ps -fp PID), then run the deploy again.'
@@ -534,7 +518,7 @@ def _window_probe(dir_fd, path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield dict(path=window, pid=flock_holder(fd))
+            yield dict(path=window, pid=_proc.flock_holder(fd))
         else:
             yield None
     finally:
@@ -562,7 +546,7 @@ def hold_window(lock_path, run_id=None, wait=GUARD_WAIT, active=True):
         try:
             os.fchmod(fd, 0o600)
             if not flock_within(fd, wait):
-                pid = flock_holder(fd)
+                pid = _proc.flock_holder(fd)
                 raise LockError('another deploy window of this app is still running on this host: %s holds %s. '
                                 'Nothing was changed. Wait for it to end (it ends with that process).'
                                 % ('PID %d' % pid if pid else 'a process', window))

@@ -253,7 +253,7 @@ def claimed_uid(first, last):
     """A user ID in [FIRST, LAST) that no account, no process and no other test (pytest-xdist
     workers run side by side, and a build user's processes are all killed) uses; claimed by an
     exclusive file for the block."""
-    from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
     import pwd
     os.makedirs(UID_CLAIMS, mode=0o700, exist_ok=True)
     for uid in range(first, last):
@@ -267,7 +267,7 @@ def claimed_uid(first, last):
             os.close(os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             continue
-        if _handoff.processes_of(uid):
+        if _proc.processes_of(uid):
             os.unlink(claim)
             continue
         try:

@@ -20,7 +20,7 @@ import pytest
 
 import ansible
 from ansible_collections.simpledeploy.django.plugins.action import deploy_lock as action
-from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
+from ansible_collections.simpledeploy.django.plugins.module_utils import _lock, _proc
 
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(action.__file__), *(['..'] * 5)))
 ANSIBLE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(ansible.__file__)))
@@ -67,7 +67,7 @@ def test_pid_alive():
 
 @pytest.mark.skipif(not os.path.exists('/proc/self/stat'), reason='Linux /proc')
 def test_process_start_from_proc_and_from_ps_agree():
-    from_proc = action._proc_started(os.getpid())
+    from_proc = _proc.start_time(os.getpid())
     from_ps = action._ps_started(os.getpid())
     assert from_proc is not None and from_ps is not None
     assert abs(from_proc - from_ps) <= 1.5
@@ -80,7 +80,7 @@ def test_process_start_from_proc_and_from_ps_agree():
         child.kill()
         child.wait()
     dead = _dead_pid()
-    assert action._proc_started(dead) is None and action._ps_started(dead) is None
+    assert _proc.start_time(dead) is None and action._ps_started(dead) is None
 
 
 def _identity_in_a_worker(queue):

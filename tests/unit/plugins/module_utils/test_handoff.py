@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff
+from ansible_collections.simpledeploy.django.plugins.module_utils import _handoff, _proc
 from ansible_collections.simpledeploy.django.tests.unit.conftest import claimed_uid
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='owners and other users need root')
@@ -167,7 +167,7 @@ def test_a_process_of_the_build_user_holding_a_file_open_is_killed_first(venvs, 
         assert pid in result['killed']
         done, status = os.waitpid(pid, os.WNOHANG)
         assert done == pid and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        assert _handoff.processes_of(builder.uid) == []
+        assert _proc.processes_of(builder.uid) == []
         module = os.path.join(path, 'lib', 'site-packages', 'pkg', '__init__.py')
         size = os.path.getsize(module)
         time.sleep(0.1)
@@ -224,7 +224,7 @@ def test_check_mode_reports_and_changes_nothing(venvs, builder, victims):
         wait_for(ready)
         result = _handoff.hand_over(path, builder.uid, builder.gid, KEY, check_mode=True)
         assert result['changed'] and result['entries'] > 10 and result['owner_changed'] == result['entries']
-        assert result['killed'] == [] and _handoff.processes_of(builder.uid) == [pid]
+        assert result['killed'] == [] and _proc.processes_of(builder.uid) == [pid]
         assert owner_mode(path) == (builder.uid, 0o700)
         assert owner_mode(os.path.join(path, 'bin', 'tool')) == (builder.uid, 0o4777)
         assert os.path.exists(os.path.join(path, _handoff.BUILD_HOME))
@@ -287,4 +287,4 @@ def test_processes_of(tmp_path, status, expected):
     (tmp_path / '1234').mkdir()
     (tmp_path / '1234' / 'status').write_text(status)
     (tmp_path / 'self').mkdir()
-    assert _handoff.processes_of(61000, proc=str(tmp_path)) == expected
+    assert _proc.processes_of(61000, proc=str(tmp_path)) == expected

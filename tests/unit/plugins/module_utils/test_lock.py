@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _lock
+from ansible_collections.simpledeploy.django.plugins.module_utils import _lock, _proc
 
 NOW = 1767261600.0  # 2026-01-01T10:00:00Z
 
@@ -424,7 +424,7 @@ def test_hold_window_holds_a_kernel_lock_that_dies_with_its_process(tmp_path, wi
     with open(str(window)) as handle:
         with pytest.raises(BlockingIOError):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert _lock.flock_holder(handle.fileno()) == pid
+        assert _proc.flock_holder(handle.fileno()) == pid
         with pytest.raises(_lock.LockError, match=r'another deploy window of this app is still running on this '
                            r'host: PID %d holds %s\. Nothing was changed' % (pid, window)):
             with _lock.hold_window(path, wait=0.3):
