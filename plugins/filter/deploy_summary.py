@@ -112,9 +112,8 @@ def deploy_summary(result):
         window += '; database shared by %s hosts: %s while all of them were stopped' % (fleet.get('hosts'), shared)
         if not result.get('migrated'):
             applied = '0 here'
-    return '%s: release %s live (was %s)%s; migrations applied: %s; stale bytecode removed: %d; %s' % (
-        app, result.get('release'), _short(result.get('previous_release')), how, applied,
-        int(result.get('bytecode_removed') or 0), window)
+    return '%s: release %s live (was %s)%s; migrations applied: %s; %s' % (
+        app, result.get('release'), _short(result.get('previous_release')), how, applied, window)
 
 
 class FilterModule(object):

@@ -20,23 +20,22 @@ def result(**extra):
                 code_changed=True, switched=True, restarted=False, strategy='simple',
                 strategy_reason='auto: migrations are pending', downtime=True, window=0.812, migrated=True,
                 plan={'migrations': [MIGRATION], 'backward_compatible': False, 'reversible': True},
-                files=None, bytecode_removed=2)
+                files=None)
     base.update(extra)
     return base
 
 
-def test_a_simple_deploy_names_strategy_migrations_bytecode_and_window():
+def test_a_simple_deploy_names_strategy_migrations_and_window():
     assert deploy_summary(result()) == (
         'person: release new live (was old), strategy simple (auto: migrations are pending); migrations '
         'applied: 1: people.0002_person_weight (Add field weight to person: NOT backward compatible, '
-        'reversible); stale bytecode removed: 2; downtime window 0.812 s')
+        'reversible); downtime window 0.812 s')
 
 
 def test_a_reload_says_there_was_no_downtime_and_nothing_migrated():
     line = deploy_summary(result(strategy='reload', strategy_reason='auto: nothing to migrate', downtime=False,
-                                 window=0.0, migrated=False, plan={'migrations': []}, bytecode_removed=0))
-    assert line.endswith('strategy reload (auto: nothing to migrate); migrations applied: 0; '
-                         'stale bytecode removed: 0; no downtime')
+                                 window=0.0, migrated=False, plan={'migrations': []}))
+    assert line.endswith('strategy reload (auto: nothing to migrate); migrations applied: 0; no downtime')
 
 
 def test_many_migrations_are_counted_per_app():
@@ -103,9 +102,60 @@ def test_a_fleet_deploy_says_who_migrated_and_how_long_this_host_was_down():
     # the host that migrated stopped inside its own window: no fleet window of its own
     migrator = deploy_summary(result(fleet={'migrator': 'web1', 'hosts': 3, 'window': None}))
     assert migrator.endswith('migrations applied: 1: people.0002_person_weight (Add field weight to person: NOT '
-                             'backward compatible, reversible); stale bytecode removed: 2; downtime window 0.812 s; '
+                             'backward compatible, reversible); downtime window 0.812 s; '
                              'database shared by 3 hosts: this host migrated it while all of them were stopped')
     other = deploy_summary(result(fleet={'migrator': 'web1', 'hosts': 3, 'window': 5.5}, migrated=False, window=1.1))
-    assert other.endswith("migrations applied: 0 here; stale bytecode removed: 2; down 5.5 s (stopped for the "
+    assert other.endswith("migrations applied: 0 here; down 5.5 s (stopped for the "
                           "shared database's migration until it answered again); database shared by 3 hosts: "
                           "migrated once, by web1 while all of them were stopped")
+
+
+def test_no_bytecode_figure_even_when_a_result_still_carries_one():
+    # the staged tree never holds bytecode (the archive leaves it out): the line names no such figure
+    assert 'bytecode' not in deploy_summary(result(bytecode_removed=3))
+
+
+# Each figure of the line, from the deploy_result key it is made of: (what, base, changed, before, after);
+# the line of BASE says BEFORE and not AFTER, and the line with CHANGED says AFTER and not BEFORE.
+FIGURES = [
+    ('release', {}, dict(release='newer'), 'release new live', 'release newer live'),
+    ('previous release', {}, dict(previous_release='older'), '(was old)', '(was older)'),
+    ('no previous release', {}, dict(previous_release=None), '(was old)', '(was nothing)'),
+    ('strategy', {}, dict(strategy='reload', strategy_reason='auto: nothing to migrate'),
+     'strategy simple (auto: migrations are pending)', 'strategy reload (auto: nothing to migrate)'),
+    ('window', {}, dict(window=1.5), 'downtime window 0.812 s', 'downtime window 1.5 s'),
+    ('downtime', {}, dict(downtime=False, strategy='reload'), 'downtime window', 'no downtime'),
+    ('migrated', {}, dict(migrated=False), 'migrations applied: 1: people.0002', 'migrations applied: 0;'),
+    ('migrations applied count', {},
+     dict(plan={'migrations': [MIGRATION, dict(MIGRATION, name='0003_person_age')]}),
+     'migrations applied: 1: ', 'migrations applied: 2: people.0002_person_weight (Add field weight to person: '
+     'NOT backward compatible, reversible), people.0003_person_age'),
+    ('fleet hosts', dict(fleet={'migrator': 'web1', 'hosts': 2, 'window': None}),
+     dict(fleet={'migrator': 'web1', 'hosts': 3, 'window': None}), 'shared by 2 hosts', 'shared by 3 hosts'),
+    ('fleet migrator', dict(migrated=False, fleet={'migrator': 'web1', 'hosts': 2, 'window': 5.5}),
+     dict(migrated=False, fleet={'migrator': 'web2', 'hosts': 2, 'window': 5.5}), 'by web1', 'by web2'),
+    ('fleet window', dict(migrated=False, fleet={'migrator': 'web1', 'hosts': 2, 'window': 5.5}),
+     dict(migrated=False, fleet={'migrator': 'web1', 'hosts': 2, 'window': 7.25}), 'down 5.5 s', 'down 7.25 s'),
+    ('restart window', dict(restarted=True, window=0.64), dict(restarted=True, window=0.9),
+     '(downtime window 0.64 s)', '(downtime window 0.9 s)'),
+    ('files added', dict(check_mode=True, files={'added': 1, 'changed': 4, 'removed': 1}),
+     dict(check_mode=True, files={'added': 2, 'changed': 4, 'removed': 1}), '1 added', '2 added'),
+    ('files changed', dict(check_mode=True, files={'added': 1, 'changed': 4, 'removed': 1}),
+     dict(check_mode=True, files={'added': 1, 'changed': 5, 'removed': 1}), '4 changed', '5 changed'),
+    ('files removed', dict(check_mode=True, files={'added': 1, 'changed': 4, 'removed': 1}),
+     dict(check_mode=True, files={'added': 1, 'changed': 4, 'removed': 0}), '1 removed', '0 removed'),
+    ('migrations pending', dict(check_mode=True), dict(check_mode=True, plan={'migrations': []}),
+     'migrations pending: 1: people.0002', 'migrations pending: 0'),
+    ('site goes down', dict(check_mode=True), dict(check_mode=True, downtime=False),
+     'the site would go down: yes', 'the site would go down: no'),
+    ('live release, check mode', dict(check_mode=True), dict(check_mode=True, current_release='older'),
+     'would replace release old with', 'would replace release older with'),
+]
+
+
+@pytest.mark.parametrize('base, changed, before, after', [figure[1:] for figure in FIGURES],
+                         ids=[figure[0] for figure in FIGURES])
+def test_each_figure_changes_with_what_it_reports(base, changed, before, after):
+    line, other = deploy_summary(result(**base)), deploy_summary(result(**dict(base, **changed)))
+    assert before in line and after not in line, line
+    assert after in other and before not in other, other

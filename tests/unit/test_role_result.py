@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""deploy_result (verify.yml) says what the switch did: each figure follows what it is made from.
+
+The fact is rendered by Ansible's templating from the task in verify.yml, with the results the role
+registered (release_switch's, release_info's, the migration plan), then read by the summary filter.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.simpledeploy.django.plugins.filter.deploy_summary import deploy_summary
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+VERIFY = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'verify.yml')
+
+MIGRATION = {'app': 'people', 'name': '0002_person_weight', 'backward_compatible': False, 'reversible': True,
+             'operations': [{'kind': 'AddField', 'description': 'Add field weight to person'}]}
+PLAN = {'changed': False, 'pending': True, 'migrations': [MIGRATION], 'backward_compatible': False,
+        'reversible': True}
+NOTHING_PENDING = {'changed': False, 'pending': False, 'migrations': []}
+# What release_switch registers (see its RETURN): a window with a migration, a graceful reload without.
+WINDOW = {'changed': True, 'strategy': 'simple', 'strategy_reason': 'auto: migrations are pending',
+          'downtime': True, 'window': 0.812, 'migrated': True, 'previous_release': 'r1', 'config': [],
+          'ready': True}
+RELOAD = {'changed': True, 'strategy': 'reload', 'strategy_reason': 'auto: nothing to migrate',
+          'downtime': False, 'window': 0, 'migrated': False, 'previous_release': 'r1', 'config': [],
+          'ready': True}
+NOTHING_TO_DO = {'changed': False, 'strategy': None, 'strategy_reason': None, 'downtime': False,
+                 'migrated': False, 'previous_release': 'r0', 'config': []}
+
+
+def _trusted(value):
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return dict((key, _trusted(item)) for key, item in value.items())
+    return value
+
+
+def result_template():
+    with open(VERIFY, encoding='utf-8') as handle:
+        tasks = yaml.safe_load(handle)
+    task = next(task for task in tasks if task.get('name') == 'Verify | Record what the deploy did')
+    return task['ansible.builtin.set_fact']['deploy_result']
+
+
+def deploy_result(switch=None, plan=None, **overrides):
+    """deploy_result as the role sets it after SWITCH (release_switch's registered result)."""
+    variables = dict(
+        deploy_app_name='person', __deploy_check_mode=False, __deploy_build={'release_id': 'r2'},
+        __deploy_info={'current_release': 'r1', 'previous_release': 'r0'},
+        __deploy_switch=WINDOW if switch is None else switch, __deploy_code_changed=True,
+        __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
+        ansible_play_hosts_all=['web1'])
+    variables.update(overrides)
+    return Templar(loader=DataLoader(), variables=variables).template(_trusted(result_template()))
+
+
+def test_the_fact_has_no_bytecode_figure():
+    assert 'bytecode_removed' not in deploy_result()
+    assert 'bytecode' not in deploy_summary(deploy_result())
+
+
+def test_a_window_with_a_migration_and_a_reload_without_one():
+    with_migration = deploy_result(WINDOW)
+    assert (with_migration['downtime'], with_migration['window'], with_migration['migrated']) == (True, 0.812, True)
+    assert deploy_summary(with_migration) == (
+        'person: release r2 live (was r1), strategy simple (auto: migrations are pending); migrations applied: 1: '
+        'people.0002_person_weight (Add field weight to person: NOT backward compatible, reversible); '
+        'downtime window 0.812 s')
+    without = deploy_result(RELOAD, plan=NOTHING_PENDING)
+    assert (without['downtime'], without['window'], without['migrated']) == (False, 0, False)
+    assert deploy_summary(without).endswith('strategy reload (auto: nothing to migrate); migrations applied: 0; '
+                                            'no downtime')
+
+
+def test_a_window_that_migrated_nothing_applies_nothing_although_the_plan_lists_migrations():
+    # deploy_migrate false: the plan has pending migrations, the window ran without migrate
+    line = deploy_summary(deploy_result(dict(WINDOW, migrated=False, strategy_reason='auto: a new virtualenv')))
+    assert 'migrations applied: 0; downtime window 0.812 s' in line
+
+
+def test_nothing_to_do_is_no_switch_and_no_window():
+    result = deploy_result(NOTHING_TO_DO, plan=NOTHING_PENDING, __deploy_code_changed=False)
+    assert (result['switched'], result['window'], result['strategy']) == (False, None, None)
+    assert deploy_summary(result) == 'person: release r1 already live: nothing stopped, nothing changed'
+
+
+@pytest.mark.parametrize('switch, expected', [
+    (WINDOW, 'r1'),
+    (dict(WINDOW, previous_release='r9'), 'r9'),
+    # no previous_release from the switch: the one release_info read
+    (dict((key, value) for key, value in WINDOW.items() if key != 'previous_release'), 'r0'),
+])
+def test_the_previous_release_is_the_one_the_switch_kept_aside(switch, expected):
+    result = deploy_result(switch)
+    assert result['previous_release'] == expected
+    assert '(was %s)' % expected in deploy_summary(result)
+
+
+@pytest.mark.parametrize('files', [{'added': 1, 'changed': 4, 'removed': 1}, {'added': 7, 'changed': 0, 'removed': 2}])
+def test_the_file_counts_are_the_switchs(files):
+    result = deploy_result(dict(WINDOW, files=files), __deploy_check_mode=True)
+    assert result['files'] == files
+    assert '(files: %(added)d added, %(changed)d changed, %(removed)d removed)' % files in deploy_summary(result)
+    assert deploy_result(WINDOW)['files'] is None
+
+
+def test_the_plan_is_none_when_it_was_not_read():
+    assert deploy_result()['plan'] == PLAN
+    skipped = deploy_result(plan={'skipped': True, 'changed': False}, __deploy_check_mode=True)
+    assert skipped['plan'] is None
+    assert 'migrations pending: unknown until the virtualenv is built' in deploy_summary(skipped)
+
+
+def test_a_changed_environment_alone_is_a_restart():
+    config_only = dict(WINDOW, migrated=False, config=['/srv/person/app.env'], window=0.64)
+    restarted = deploy_result(config_only, __deploy_code_changed=False)
+    assert restarted['restarted'] is True
+    assert deploy_summary(restarted).endswith('restarted to apply a changed unit or environment (downtime window 0.64 s)')
+    assert deploy_result(config_only)['restarted'] is False  # with new code it is a deploy
+    assert deploy_result(config_only, __deploy_code_changed=False, __deploy_venv_changed=True)['restarted'] is False
+
+
+@pytest.mark.parametrize('hosts', [['web1', 'web2'], ['web1', 'web2', 'web3']])
+def test_the_fleet_figures_are_the_plays(hosts):
+    fleet = dict(__deploy_fleet=True, __deploy_migrator='web1', ansible_play_hosts_all=hosts)
+    migrator = deploy_result(**fleet)
+    assert migrator['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': None}
+    assert 'database shared by %d hosts: this host migrated it' % len(hosts) in deploy_summary(migrator)
+    other = deploy_result(dict(RELOAD, strategy='simple', downtime=True, window=1.1), __deploy_fleet_window=5.5,
+                          **fleet)
+    assert other['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': 5.5}
+    assert ("migrations applied: 0 here; down 5.5 s (stopped for the shared database's migration until it "
+            "answered again); database shared by %d hosts: migrated once, by web1" % len(hosts)) in deploy_summary(other)
+    assert deploy_result()['fleet'] is None
