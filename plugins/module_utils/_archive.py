@@ -22,8 +22,8 @@ import tarfile
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 
-# Left out of every archive unless default_excludes is false. Matched against
-# each path component's name (and the relative path), see is_excluded().
+# Left out of every archive unless default_excludes is false. None holds a
+# '/': each matches an entry's name at any depth, see ArchiveExcludes.
 DEFAULT_EXCLUDES = (
     '.git', '.hg', '.svn', '.bzr',
     '__pycache__', '*.pyc', '*.pyo',
@@ -59,27 +59,42 @@ def _split(relpath):
 
 
 def normalise_pattern(pattern):
-    """Strip a leading './' or '/' and trailing slashes from an exclude pattern."""
+    """(pattern, anchored): the exclude pattern without a leading './' or '/' nor trailing slashes,
+    and whether it is anchored at src (a '/' at its start or inside it, as written)."""
     pattern = pattern.strip()
+    anchored = '/' in pattern.rstrip('/')
     while pattern.startswith('./'):
         pattern = pattern[2:]
-    return pattern.strip('/')
+    return pattern.strip('/'), anchored
 
 
-class ExcludeMatcher(object):
-    """Exclude patterns compiled into two regular expressions.
+class ArchiveExcludes(object):
+    """release_archive's exclude patterns (its exclude option and DEFAULT_EXCLUDES), compiled once.
 
-    A pattern matches the relative path; a pattern without a '/' also matches
-    the name of the path component ('__pycache__', '*.pyc'). Matching is
-    case-sensitive, shell-glob style (fnmatch). One instance is built per run:
-    a walk over 100,000 files makes two regex calls per entry.
+    Not pyc_cleanup's (_bytecode.CleanupExcludes matches paths under its root
+    only). Each pattern is a case-sensitive shell glob (fnmatch: '*' and '?'
+    match '/' too), tried on every entry the walk of src meets:
+
+    * against the entry's path relative to src ('/'-separated, no leading
+      './'): always ('static/build', '/media' match those paths only);
+    * against the entry's name too when the pattern, as written, holds no '/'
+      except trailing ones: such a pattern is not anchored and matches at any
+      depth ('node_modules', '__pycache__/', '*.pyc'). A leading '/' or './'
+      anchors it at src ('/media' leaves out the media directory next to src's
+      top, not an app's media package).
+
+    A leading './' or '/' and trailing slashes are dropped before matching (a
+    trailing '/' does not restrict a pattern to directories). An entry that
+    matches is left out with everything below it: the walk does not enter it.
+    One instance per run: a walk over 100,000 files makes two regex calls per
+    entry.
     """
 
     def __init__(self, patterns):
         normalised = [normalise_pattern(raw) for raw in patterns or ()]
-        normalised = [pattern for pattern in normalised if pattern]
-        self.name_re = self._compile([p for p in normalised if '/' not in p])
-        self.path_re = self._compile(normalised)
+        normalised = [(pattern, anchored) for pattern, anchored in normalised if pattern]
+        self.name_re = self._compile([pattern for pattern, anchored in normalised if not anchored])
+        self.path_re = self._compile([pattern for pattern, anchored in normalised])
 
     @staticmethod
     def _compile(patterns):
@@ -97,12 +112,11 @@ class ExcludeMatcher(object):
 def is_excluded(relpath, patterns):
     """Tell whether relpath (relative, '/'-separated) is left out by the patterns.
 
-    It is when the path itself or any of its parent directories matches (a
-    pattern matches a path, or, when it has no '/', a path component's name):
-    excluding a directory excludes everything below it.
-    patterns: a list of glob strings or an ExcludeMatcher.
+    It is when the path itself or any of its parent directories matches (see
+    ArchiveExcludes): excluding a directory excludes everything below it.
+    patterns: a list of glob strings or an ArchiveExcludes.
     """
-    matcher = patterns if isinstance(patterns, ExcludeMatcher) else ExcludeMatcher(patterns)
+    matcher = patterns if isinstance(patterns, ArchiveExcludes) else ArchiveExcludes(patterns)
     parts = _split(relpath)
     for index, name in enumerate(parts):
         if matcher.matches(name, '/'.join(parts[:index + 1])):
@@ -169,7 +183,7 @@ def _check_link(src_real, abspath, relpath, target):
 def build_manifest(src, patterns=(), anchored=()):
     """Walk src (no symlink following) and describe what the archive will hold.
 
-    patterns: exclude globs (see is_excluded); anchored: relative paths left out
+    patterns: exclude globs (see ArchiveExcludes); anchored: relative paths left out
     with everything below them (keep_paths, dest inside src).
     Returns (manifest, mtimes, excluded): manifest maps each relative path to
     {type, mode[, size, sha256][, target]}; mtimes maps it to the integer mtime
@@ -177,7 +191,7 @@ def build_manifest(src, patterns=(), anchored=()):
     excluded lists the top-most left-out paths in walk order.
     """
     src_real = os.path.realpath(src)
-    matcher = ExcludeMatcher(patterns)
+    matcher = ArchiveExcludes(patterns)
     manifest = {}
     mtimes = {}
     excluded = []
@@ -275,12 +289,6 @@ def _tarinfo(relpath, entry, mtime):
     return info
 
 
-def _atomic_write(dest_dir, final_path, writer):
-    """Call writer(binary file object) on a temp file in dest_dir, then put it in place whole (_fsio.atomic_file)."""
-    with _fsio.atomic_file(os.path.join(dest_dir, os.path.basename(final_path))) as raw:
-        writer(raw)
-
-
 def write_archive(src, manifest, mtimes, archive_path, compresslevel=COMPRESSLEVEL):
     """Write manifest's entries from src as a tar.gz at archive_path, atomically.
 
@@ -288,10 +296,12 @@ def write_archive(src, manifest, mtimes, archive_path, compresslevel=COMPRESSLEV
     files' real mtimes (timestamp-based .pyc validation depends on them); the
     gzip header carries no name and no time. Fails if a file changed since the
     manifest was built, so that an archive never disagrees with its name.
+    Streamed through _fsio.atomic_file: archive_path is the whole archive,
+    flushed, or absent (or the archive that was there), never a part of one.
     """
     src_real = os.path.realpath(src)
 
-    def writer(raw):
+    with _fsio.atomic_file(archive_path) as raw:
         with gzip.GzipFile(filename='', mode='wb', compresslevel=compresslevel,
                            fileobj=raw, mtime=0) as gz:
             with tarfile.open(fileobj=gz, mode='w', format=tarfile.PAX_FORMAT) as tar:
@@ -311,13 +321,11 @@ def write_archive(src, manifest, mtimes, archive_path, compresslevel=COMPRESSLEV
                         if reader.digest.hexdigest() != entry['sha256'] or handle.read(1):
                             raise ArchiveError('%s changed while it was archived; run again' % relpath)
 
-    _atomic_write(os.path.dirname(archive_path), archive_path, writer)
-
 
 def write_manifest(manifest, rid, manifest_path):
+    """Write the manifest document (format, release_id, entries) at manifest_path, atomically (_fsio.atomic_write)."""
     document = {'format': MANIFEST_FORMAT, 'release_id': rid, 'entries': manifest}
-    data = json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True).encode('ascii') + b'\n'
-    _atomic_write(os.path.dirname(manifest_path), manifest_path, lambda raw: raw.write(data))
+    _fsio.atomic_write(manifest_path, json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True) + '\n')
 
 
 def _dest_inside_src(src_real, dest):

@@ -105,12 +105,24 @@ def classify(files, mode='stale', sources=None, pycache=False):
     return sorted(name for name in bytecode if not _has_source(name[:-4], sources))
 
 
-class ExcludeMatcher(object):
-    """Decides whether a path relative to the root is excluded.
+class CleanupExcludes(object):
+    """pyc_cleanup's exclude entries: paths under the root, every one anchored at it.
 
-    Entries are paths relative to the root, or absolute paths under it; entries
-    holding glob characters are fnmatch patterns matched against the whole
-    relative path ('*' also matches '/').
+    Not release_archive's (_archive.ArchiveExcludes also matches a bare name
+    at any depth): here 'venv' is ROOT/venv only, never ROOT/app/venv.
+
+    An entry is a path relative to the root, or an absolute path under it
+    (through the root's real path too, when the root is a link such as
+    current -> releases/3); it is normalised (os.path.normpath: './venv/' is
+    'venv'). Absolute entries outside the root are kept in ``outside`` and
+    match nothing; an entry naming the root itself or a path above it is a
+    BytecodeError. An entry without '*', '?' or '[' matches that one relative
+    path exactly; one with them is a case-sensitive fnmatch pattern matched
+    against the whole relative path, '*' matching '/' too ('*/node_modules'
+    matches a/node_modules and a/b/node_modules, not node_modules).
+
+    Called with the path relative to the root of each directory the walk meets
+    (a match is not entered) and of each file it would remove (a match stays).
     """
 
     def __init__(self, root, entries=()):
@@ -244,7 +256,7 @@ def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
             return plan_cleanup(root, mode, exclude, root_fd)
         finally:
             os.close(root_fd)
-    excluded = ExcludeMatcher(root, exclude)
+    excluded = CleanupExcludes(root, exclude)
     check_files = excluded.active
     plan = Plan(root, mode)
     plan.excluded_outside = excluded.outside

@@ -11,8 +11,9 @@ in place inside the window, keeping the live one as
 ``<dest>.simpledeploy-previous`` (a hard link: the live name never goes
 missing) until the window succeeded, and puts that back when the window is
 undone. Renames in one directory, so each file is either the old or the new
-one, whole, whatever happens; the new file and the directory are flushed
-before and after.
+one, whole, whatever happens; the new file is flushed before its rename and
+the directory after it (_fsio.flush_file, _fsio.flush_parent: the guarantees
+of _fsio.atomic_file, for a file the role wrote).
 
 Both names are beside files of root's in directories only root writes
 (the deploy root, /etc/systemd/system). Python 3.9+, standard library only.
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import errno
 import os
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 
 NEXT = '.simpledeploy-next'
 PREVIOUS = '.simpledeploy-previous'
@@ -95,22 +98,6 @@ def remove_stale_asides(entries):
             os.rename(aside, entry['dest'])
 
 
-def _fsync_dir(path):
-    fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def put_in_place(entries):
     """Put each SRC in place of its DEST, the old DEST kept aside; returns what undo() needs.
 
@@ -122,7 +109,7 @@ def put_in_place(entries):
         dest, src = entry['dest'], entry['src']
         aside = aside_path(dest)
         try:
-            _fsync_file(src)
+            _fsio.flush_file(src)
             had = os.path.lexists(dest)
             if had:
                 # A second name for the live file, so that DEST is never missing: a run killed
@@ -136,7 +123,7 @@ def put_in_place(entries):
                 if had:
                     os.unlink(aside)
                 raise
-            _fsync_dir(dest)
+            _fsio.flush_parent(dest)
         except OSError as exc:
             error = ConfigError('could not put the new %s in place: %s' % (dest, exc.strerror or exc))
             error.done = done
@@ -153,7 +140,7 @@ def undo(done):
             os.rename(entry['aside'], entry['dest'])
         else:
             os.unlink(entry['dest'])
-        _fsync_dir(entry['dest'])
+        _fsio.flush_parent(entry['dest'])
         restored.append(entry['dest'])
     return restored
 

@@ -5,17 +5,39 @@
 
 Private to the simpledeploy.django collection: the interface may change.
 
-``atomic_write`` is the one way the collection replaces a state file: a
-temporary file with a unique name beside the target, created exclusively and
-without following a link, written whole, given its mode through its
-descriptor, flushed (fsync), renamed over the target, and then the directory
-flushed, so that after a power loss the name holds either the old content or
-the new one, never an empty or partial file. On any error the temporary file
-is removed and the error raised; the target is untouched.
+Every file the collection replaces goes live through a rename in its own
+directory, made durable the same way: the new content flushed (fsync) before
+the rename, the directory flushed after it. A crash or a power loss at any
+moment then leaves the name holding either the old content or the new one,
+whole, never an empty or partial file; once the function returned, the new
+one survives a power loss.
+
+``atomic_file`` / ``atomic_write`` write the new content themselves (a state
+file, the release archive and its manifest, the lock): a temporary file with a
+unique hidden name beside the target, created exclusively and without
+following a link, written whole, given its mode through its descriptor,
+flushed, renamed over the target, the directory flushed. On an error before
+the rename the temporary file is removed and the error raised: the target is
+untouched. Only the last flush, of the directory, can fail after the rename:
+its error is raised with the new content in place. A crash can leave a
+temporary file (``.<name>.<random>.tmp``) beside the target, never anything
+under the target's name.
+
+``atomic_symlink`` replaces a symbolic link the same way (a new link under a
+unique name, renamed over the old one, the directory flushed; a link has no
+content of its own to flush).
+
+``flush_file`` and ``flush_parent`` are those two flushes for a file that
+another process wrote and that the caller renames into place itself
+(_config's rendered configuration files): ``flush_file(new)`` before the
+rename, ``flush_parent(target)`` after it.
 
 ``flush_filesystems`` writes out everything cached for the filesystems that
 hold some paths (syncfs(2), or sync(2) where syncfs is not available), so that
 a tree unpacked by another process is on disk before it goes live.
+
+``remove_tree`` removes a tree that another user may be able to write, through
+directory descriptors only.
 """
 
 from __future__ import annotations
@@ -57,12 +79,16 @@ def _directory(path, dir_fd):
 def atomic_file(path, mode=0o644, dir_fd=None):
     """A binary file object whose content replaces PATH whole when the block ends without an error.
 
-    With DIR_FD, PATH is a name in the directory it is open on. The temporary
-    file is created in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW, so no
+    The caller writes into it as it goes (write_archive streams a tar.gz
+    through it); nothing is visible under PATH before the block ends. With
+    DIR_FD, PATH is a name in the directory it is open on. The temporary file
+    is created in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW, so no
     link or file planted there is followed or reused), set to MODE with
     fchmod, flushed with fsync before the rename, and the directory is flushed
-    after it. When the block or any of these steps fails, the temporary file
-    is removed and the error raised: PATH keeps its old content.
+    after it. When the block or any step up to the rename fails, the
+    temporary file is removed and the error raised: PATH keeps its old
+    content. When the directory's flush fails, its error is raised with the
+    new content in place (not yet sure to survive a power loss).
     """
     with _directory(path, dir_fd) as (directory, name):
         temp = temp_name(name)
@@ -87,6 +113,46 @@ def atomic_write(path, data, mode=0o644, dir_fd=None):
         data = data.encode('utf-8')
     with atomic_file(path, mode, dir_fd) as handle:
         handle.write(data)
+
+
+def atomic_symlink(target, link):
+    """Make LINK a symbolic link to TARGET, replacing what LINK was in one rename; see the module's docstring.
+
+    The new link is made under a fresh hidden name beside LINK (symlink(2)
+    never follows nor reuses a name that exists), renamed over LINK, and the
+    directory is flushed. On an error before the rename that new link is
+    removed and the error raised: LINK is untouched (a crash can leave the new
+    link beside it). When the directory's flush fails, its error is raised
+    with LINK already replaced.
+    """
+    directory, name = os.path.split(link)
+    temp = os.path.join(directory, temp_name(name))
+    os.symlink(target, temp)
+    try:
+        os.rename(temp, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    flush_parent(link)
+
+
+def flush_file(path):
+    """Flush PATH's content to disk (fsync), a regular file that is never a link followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def flush_parent(path):
+    """Flush the directory that holds PATH (fsync), so that a rename or a new name in it survives a power loss."""
+    fd = os.open(os.path.dirname(path) or '.', _DIR_FLAGS)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _libc_syncfs():

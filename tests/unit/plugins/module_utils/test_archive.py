@@ -67,6 +67,18 @@ def rid_of(src, **kwargs):
     ('static/build/app.js', ['/static/build'], True),
     ('logs/a/b/c.log', ['*.log'], True),
     ('Media/x.png', ['media'], False),
+    # A leading '/' or './' anchors a pattern at src (it holds a '/'); before, it was stripped first and the
+    # pattern left out every entry of that name at any depth (the three False cases below failed).
+    ('media/x.png', ['/media'], True),
+    ('media/x.png', ['./media'], True),
+    ('mysite/media/__init__.py', ['/media'], False),
+    ('mysite/media/__init__.py', ['./media'], False),
+    ('mysite/media/__init__.py', ['./media/'], False),
+    # Trailing slashes alone do not anchor (gitignore's 'dir/'), nor restrict to directories.
+    ('frontend/node_modules/react/index.js', ['node_modules/'], True),
+    ('frontend/node_modules', ['node_modules/'], True),
+    # An unanchored pattern is also tried on the whole path, '*' matching '/' (as documented).
+    ('a/b/c', ['a*c'], True),
     ('people/models.py', [], False),
     ('people/models.py', [''], False),
 ])
@@ -153,6 +165,21 @@ def test_media_left_out_only_next_to_manage_py(project):
     entries = read_manifest(result['manifest'])
     assert 'mysite/media/__init__.py' in entries
     assert 'media' not in entries and 'media/upload.png' not in entries
+    assert result['excluded_paths'] == ['media']
+
+
+def test_an_anchored_exclude_leaves_out_the_top_directory_only(project):
+    """exclude: ['/media'] names the media directory at src's top; an app called media elsewhere ships.
+
+    Fails before: the leading '/' was stripped first, and 'media' then matched every entry of that name.
+    """
+    for directory in (project / 'media', project / 'mysite' / 'media'):
+        directory.mkdir()
+        (directory / '__init__.py').write_text('# code\n')
+    result = build_release(str(project), str(project.parent / 'out'), exclude=['/media'], default_excludes=False)
+    entries = read_manifest(result['manifest'])
+    assert 'mysite/media/__init__.py' in entries
+    assert 'media' not in entries and 'media/__init__.py' not in entries
     assert result['excluded_paths'] == ['media']
 
 

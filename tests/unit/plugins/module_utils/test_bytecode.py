@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.simpledeploy.django.plugins.module_utils import _bytecode
 from ansible_collections.simpledeploy.django.plugins.module_utils._bytecode import (
     BytecodeError,
-    ExcludeMatcher,
+    CleanupExcludes,
     classify,
     cleanup,
     execute,
@@ -305,6 +305,16 @@ def test_exclude_deep_glob_and_file(tmp_path):
     assert result['paths'] == ['drop.pyc']
 
 
+@pytest.mark.parametrize('exclude', [['venv'], ['./venv/'], [os.path.join('ABS', 'venv')]])
+def test_an_exclude_entry_is_anchored_at_the_root(tmp_path, exclude):
+    """Unlike release_archive's patterns, a bare name is not matched at any depth: app/venv is cleaned."""
+    make(tmp_path, {'venv/x.pyc': 'x', 'app/models.py': '', 'app/venv/y.pyc': 'y'})
+    exclude = [entry.replace('ABS', str(tmp_path)) for entry in exclude]
+    result = cleanup(str(tmp_path), exclude=exclude)
+    assert snapshot(tmp_path) == {'venv/', 'venv/x.pyc', 'app/', 'app/models.py'}
+    assert result['paths'] == ['app/venv/', 'app/venv/y.pyc']
+
+
 def test_exclude_outside_is_reported_and_ignored(tmp_path):
     make(tmp_path, {'tree/x.pyc': 'x'})
     result = cleanup(str(tmp_path / 'tree'), exclude=[str(tmp_path / 'elsewhere')])
@@ -321,7 +331,7 @@ def test_exclude_naming_no_inner_path_fails(tmp_path, entry):
 def test_exclude_matcher_absolute_through_symlinked_root(tmp_path):
     make(tmp_path, {'releases/3/venv': None})
     os.symlink(str(tmp_path / 'releases' / '3'), str(tmp_path / 'current'))
-    matcher = ExcludeMatcher(str(tmp_path / 'current'), [str(tmp_path / 'releases' / '3' / 'venv')])
+    matcher = CleanupExcludes(str(tmp_path / 'current'), [str(tmp_path / 'releases' / '3' / 'venv')])
     assert matcher('venv') and not matcher('app') and matcher.outside == []
 
 

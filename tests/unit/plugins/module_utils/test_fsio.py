@@ -16,10 +16,11 @@ import json
 import os
 import stat
 import subprocess
+import tarfile
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _archive, _fsio, _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _archive, _fsio, _state
 
 
 @contextlib.contextmanager
@@ -98,13 +99,13 @@ def test_atomic_write_flushes_the_file_before_the_rename_and_the_directory_after
 
 
 def _write_state(directory):
-    _release.write_state(directory, {'current': {'release': 'v2'}})
-    return os.path.join(directory, _release.MARKER)
+    _state.write_state(directory, {'current': {'release': 'v2'}})
+    return os.path.join(directory, _state.MARKER)
 
 
 def _write_release(directory):
-    _release.write_release(directory, 'v2')
-    return os.path.join(directory, _release.RELEASE_FILE)
+    _state.write_release(directory, 'v2')
+    return os.path.join(directory, _state.RELEASE_FILE)
 
 
 def _write_manifest(directory):
@@ -180,23 +181,23 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
 def test_a_full_disk_keeps_the_old_state_and_leaves_no_temporary_file(tmp_path):
     """A real ENOSPC on a 1 MiB tmpfs. The old write_state left its .tmp file behind (fails before)."""
     with small_tmpfs(str(tmp_path / 'disk')) as disk:
-        _release.write_state(disk, {'current': {'release': 'v1'}})
+        _state.write_state(disk, {'current': {'release': 'v1'}})
         filler = fill_up(disk)
         with pytest.raises(OSError) as caught:
-            _release.write_state(disk, {'current': {'release': 'v2'}})
+            _state.write_state(disk, {'current': {'release': 'v2'}})
         assert caught.value.errno == errno.ENOSPC
-        assert json.load(open(os.path.join(disk, _release.MARKER))) == {'current': {'release': 'v1'}}
-        assert entries(disk) == sorted([_release.MARKER, os.path.basename(filler)])
+        assert json.load(open(os.path.join(disk, _state.MARKER))) == {'current': {'release': 'v1'}}
+        assert entries(disk) == sorted([_state.MARKER, os.path.basename(filler)])
 
 
 def test_a_link_planted_at_the_old_temporary_name_is_not_followed(tmp_path):
     """The old write_state wrote through <marker>.tmp, a fixed name: a link planted there was followed."""
     victim = tmp_path / 'victim'
     victim.write_text('precious\n')
-    os.symlink(str(victim), str(tmp_path / (_release.MARKER + '.tmp')))
-    _release.write_state(str(tmp_path), {'current': {'release': 'v2'}})
+    os.symlink(str(victim), str(tmp_path / (_state.MARKER + '.tmp')))
+    _state.write_state(str(tmp_path), {'current': {'release': 'v2'}})
     assert victim.read_text() == 'precious\n'
-    assert json.load(open(str(tmp_path / _release.MARKER))) == {'current': {'release': 'v2'}}
+    assert json.load(open(str(tmp_path / _state.MARKER))) == {'current': {'release': 'v2'}}
 
 
 def test_a_planted_temporary_name_is_neither_followed_nor_reused(tmp_path, monkeypatch):
@@ -277,3 +278,70 @@ def test_remove_tree_never_follows_a_link_nor_opens_a_fifo(tmp_path, monkeypatch
     assert done.wait(10), 'remove_tree blocked (on the FIFO)'
     assert not work.exists()
     assert (victim / 'keep').read_text() == 'root data\n'
+
+
+def test_the_release_archive_is_streamed_flushed_before_its_rename_and_its_directory_after(tmp_path, calls):
+    """write_archive streams the tar.gz through atomic_file: the same flushes, in the same order, as a state file."""
+    source = tmp_path / 'src'
+    source.mkdir()
+    (source / 'manage.py').write_text('print(1)\n')
+    (tmp_path / 'out').mkdir()
+    manifest, mtimes, dummy = _archive.build_manifest(str(source))
+    _archive.write_archive(str(source), manifest, mtimes, str(tmp_path / 'out' / 'r.tar.gz'))
+    assert calls == [('fchmod', '0o644'), ('fsync', 'file'), ('rename',), ('fsync', 'dir')]
+    assert entries(tmp_path / 'out') == ['r.tar.gz']
+    with tarfile.open(str(tmp_path / 'out' / 'r.tar.gz')) as tar:
+        assert tar.getnames() == ['manage.py']
+
+
+def test_atomic_symlink_replaces_the_link_in_one_rename_then_flushes_the_directory(tmp_path, calls):
+    link = tmp_path / 'venv'
+    os.symlink('venvs/a', str(link))
+    _fsio.atomic_symlink('venvs/b', str(link))
+    assert calls == [('rename',), ('fsync', 'dir')]
+    assert os.readlink(str(link)) == 'venvs/b'
+    assert entries(tmp_path) == ['venv']
+
+
+def test_atomic_symlink_makes_a_missing_link(tmp_path):
+    _fsio.atomic_symlink('venvs/a', str(tmp_path / 'venv'))
+    assert os.readlink(str(tmp_path / 'venv')) == 'venvs/a'
+    assert entries(tmp_path) == ['venv']
+
+
+def test_a_failed_atomic_symlink_keeps_the_old_link_and_leaves_no_new_one(tmp_path, monkeypatch):
+    link = tmp_path / 'venv'
+    os.symlink('venvs/a', str(link))
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, 'rename', fail)
+    with pytest.raises(OSError, match='Input/output error'):
+        _fsio.atomic_symlink('venvs/b', str(link))
+    monkeypatch.undo()
+    assert os.readlink(str(link)) == 'venvs/a'
+    assert entries(tmp_path) == ['venv']
+
+
+def test_atomic_symlink_neither_follows_nor_removes_what_is_planted_beside(tmp_path):
+    """The old point_symlink made its new link at the fixed name <link>.new, removing whatever was there."""
+    (tmp_path / 'venv.new').write_text('someone else\'s\n')
+    _fsio.atomic_symlink('venvs/b', str(tmp_path / 'venv'))
+    assert (tmp_path / 'venv.new').read_text() == 'someone else\'s\n'
+    assert os.readlink(str(tmp_path / 'venv')) == 'venvs/b'
+
+
+@pytest.mark.parametrize('flush', ['flush_file', 'flush_parent'])
+def test_flush_file_and_flush_parent_flush_what_they_say(tmp_path, calls, flush):
+    (tmp_path / 'app.env').write_text('A=1\n')
+    getattr(_fsio, flush)(str(tmp_path / 'app.env'))
+    assert calls == [('fsync', 'file' if flush == 'flush_file' else 'dir')]
+
+
+def test_flush_file_does_not_follow_a_link(tmp_path):
+    (tmp_path / 'target').write_text('x')
+    os.symlink(str(tmp_path / 'target'), str(tmp_path / 'link'))
+    with pytest.raises(OSError) as caught:
+        _fsio.flush_file(str(tmp_path / 'link'))
+    assert caught.value.errno == errno.ELOOP
