@@ -6,9 +6,9 @@
 Private to the simpledeploy.django collection: the interface may change.
 
 The database is always reached through the project's own Django settings
-(``connections[alias].settings_dict``), in a ``manage.py shell -c`` child run
-like the migration plan (as the app's user, with its environment file), never
-from settings this module guesses:
+(``connections[alias].settings_dict``), by the database job run inside
+Django like the migration plan (``in_django/database.py``, as the app's user,
+with its environment file), never from settings this module guesses:
 
 - SQLite: Python's ``sqlite3`` online backup API (``Connection.backup``), in
   both directions; never a file copy, which could catch a half-written page.
@@ -47,17 +47,16 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
-    CHILD_PRELUDE,
-    current_user,
-    last_error_line,
-    parse_marked_json,
-    run_manage,
-)
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _migrate
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
+    DjangoError,
+    current_user,
+    error_text,
+    run_in_django,
+    start_error,
+)
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
-BACKUP_MARKER = '@@simpledeploy.django.backup@@ '
 VENDORS = ('sqlite', 'postgresql')
 SUFFIXES = {'sqlite': '.sqlite3', 'postgresql': '.dump'}
 WORKDIR_PREFIX = '.simpledeploy-backup-'
@@ -65,226 +64,9 @@ _NAME = re.compile(r'^(?P<release>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.(
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
 _APPLYING = re.compile(r'^\s*Applying ([^.\s]+)\.([^.\s]+)\.\.\.')
 
-# Pure helpers, run both here (controller-side tests, see pg_dump_command)
-# and inside the project's virtualenv as part of CHILD_CODE: one source.
-HELPERS = r'''
-import re as _sd_re
-
-# Django's OPTIONS for PostgreSQL that libpq also reads from the environment.
-_SD_PG_OPTIONS = (
-    ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"),
-    ("sslkey", "PGSSLKEY"), ("sslcrl", "PGSSLCRL"), ("passfile", "PGPASSFILE"),
-    ("service", "PGSERVICE"), ("connect_timeout", "PGCONNECT_TIMEOUT"),
-    ("target_session_attrs", "PGTARGETSESSIONATTRS"), ("options", "PGOPTIONS"),
-)
-_SD_PG_PLAIN_NAME = _sd_re.compile(r"^[^=\s'\"\\]+$")
-_SD_TOC_TABLE = _sd_re.compile(r"^\s*\d+;\s*\d+\s+\d+\s+TABLE\s+(?!DATA\s)(\S+)\s+(\S+)")
-
-
-def _sd_pg_environment(settings):
-    """libpq's environment for a Django settings_dict, without the password."""
-    env = {}
-    for key, var in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER"), ("NAME", "PGDATABASE")):
-        value = settings.get(key)
-        if value not in (None, ""):
-            env[var] = str(value)
-    options = settings.get("OPTIONS") or {}
-    for key, var in _SD_PG_OPTIONS:
-        value = options.get(key)
-        if value not in (None, ""):
-            env[var] = str(value)
-    return env
-
-
-def _sd_pg_password(settings):
-    """The environment that carries the password to the pg_dump/pg_restore child only."""
-    password = settings.get("PASSWORD")
-    return {"PGPASSWORD": str(password)} if password not in (None, "") else {}
-
-
-def _sd_pg_dbname(name):
-    """pg_restore's --dbname value: the plain name, or a conninfo that cannot be read as more."""
-    if name in (None, ""):
-        return ""
-    name = str(name)
-    if _SD_PG_PLAIN_NAME.match(name) and "://" not in name:
-        return name
-    return "dbname='%s'" % name.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _sd_pg_dump_command(settings, path, binary="pg_dump"):
-    """(argv, env) of the pg_dump that backs up the database of SETTINGS into PATH."""
-    return ([binary, "--format=custom", "--no-password", "--file=%s" % path],
-            _sd_pg_environment(settings))
-
-
-def _sd_pg_restore_command(settings, path, binary="pg_restore"):
-    """(argv, env) of the pg_restore that puts the dump PATH back into the database of SETTINGS."""
-    return ([binary, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--no-password",
-             "--dbname=%s" % _sd_pg_dbname(settings.get("NAME")), path],
-            _sd_pg_environment(settings))
-
-
-def _sd_toc_tables(listing):
-    """Names of the tables in a ``pg_restore --list`` listing."""
-    found = set()
-    for line in (listing or "").splitlines():
-        match = _SD_TOC_TABLE.match(line)
-        if match:
-            found.add(match.group(2))
-    return sorted(found)
-'''
-
-# Executed by ``manage.py shell -c`` in the project's virtualenv, as the
-# app's user. SIMPLEDEPLOY_BACKUP_MODE is probe (vendor and tools; changes
-# nothing), backup (into SIMPLEDEPLOY_BACKUP_PATH) or restore (from it). One
-# JSON line behind the marker; tracebacks and tool output go to stderr.
-CHILD_CODE = HELPERS + CHILD_PRELUDE + r'''
-import shutil as _sh, subprocess as _sp
-
-
-def _sd_last(text):
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
-def _sd_tool(argv, env, extra):
-    full = dict(_o.environ)
-    full.update(env)
-    full.update(extra)
-    try:
-        proc = _sp.run(argv, env=full, stdout=_sp.PIPE, stderr=_sp.PIPE, universal_newlines=True)
-    except OSError as exc:
-        _sd_fail(_o.path.basename(argv[0]), type=type(exc).__name__, message="%s: %s" % (argv[0], exc.strerror))
-    _s.stderr.write(proc.stderr)
-    return proc
-
-
-def _sd_sqlite_copy(source, target):
-    """Online backup of the SQLite file SOURCE into TARGET, checked."""
-    import sqlite3
-    from urllib.parse import quote
-    src = sqlite3.connect("file:%s?mode=ro" % quote(source), uri=True)
-    try:
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)
-            check = dst.execute("PRAGMA quick_check").fetchone()[0]
-            tables = dst.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        finally:
-            dst.close()
-    finally:
-        src.close()
-    if check != "ok":
-        _sd_fail("check", type="CorruptCopy", message="PRAGMA quick_check says %s" % check)
-    return {"tables": tables}
-
-
-def _sd_postgresql(conn, mode, path, result):
-    settings = conn.settings_dict
-    tools = dict((name, _sh.which(name)) for name in ("pg_dump", "pg_restore"))
-    result["tools"] = tools
-    if mode == "backup":
-        argv, env = _sd_pg_dump_command(settings, path, tools["pg_dump"] or "pg_dump")
-        proc = _sd_tool(argv, env, _sd_pg_password(settings))
-        if proc.returncode != 0:
-            _sd_fail("pg_dump", type="pg_dump", message="rc=%d: %s" % (proc.returncode, _sd_last(proc.stderr)))
-        result["size"] = _o.path.getsize(path)
-    elif mode == "restore":
-        binary = tools["pg_restore"] or "pg_restore"
-        listing = _sd_tool([binary, "--list", path], {}, {})
-        if listing.returncode != 0:
-            _sd_fail("pg_restore", type="pg_restore", message="--list: %s" % _sd_last(listing.stderr))
-        # Tables the migrations created are not in the dump, so --clean would
-        # leave them, and a later migrate would trip on them: drop them first.
-        # Only tables of the project's models (in its code or its migrations).
-        try:
-            existing = set(conn.introspection.table_names(include_views=False))
-            known = set(conn.introspection.django_table_names(include_views=False))
-            from django.db.migrations.loader import MigrationLoader
-            state = MigrationLoader(None, ignore_no_migrations=True).project_state()
-            for model in state.apps.get_models(include_auto_created=True):
-                if model._meta.managed and not model._meta.proxy:
-                    known.add(model._meta.db_table)
-            extra = sorted((existing & known) - set(_sd_toc_tables(listing.stdout)))
-            if extra:
-                with conn.cursor() as cursor:
-                    for table in extra:
-                        cursor.execute("DROP TABLE IF EXISTS %s CASCADE" % conn.ops.quote_name(table))
-            conn.close()
-        except Exception as exc:
-            _sd_fail("connect", exc)
-        result["dropped"] = extra
-        argv, env = _sd_pg_restore_command(settings, path, binary)
-        proc = _sd_tool(argv, env, _sd_pg_password(settings))
-        if proc.returncode != 0:
-            _sd_fail("pg_restore", type="pg_restore", message="rc=%d: %s" % (proc.returncode, _sd_last(proc.stderr)))
-
-
-def _sd_main():
-    mode = _o.environ["SIMPLEDEPLOY_BACKUP_MODE"]
-    alias = _o.environ["SIMPLEDEPLOY_DATABASE"]
-    path = _o.environ.get("SIMPLEDEPLOY_BACKUP_PATH") or None
-    settings = _sd_setup()
-    from django.db import connections
-    if alias not in settings.DATABASES:
-        _sd_fail("database", type="UnknownDatabase",
-                 message="not in settings.DATABASES (defined: %s)" % ", ".join(sorted(settings.DATABASES)))
-    try:
-        conn = connections[alias]
-        vendor = conn.vendor
-    except Exception as exc:
-        _sd_fail("backend", exc)
-    result = {"vendor": vendor, "database": alias, "exists": True}
-    if vendor == "sqlite":
-        if conn.is_in_memory_db():
-            _sd_fail("vendor", type="InMemoryDatabase", message="an in-memory SQLite database has nothing to back up")
-        name = _o.path.abspath(str(conn.settings_dict["NAME"]))
-        result.update(name=name, exists=_o.path.isfile(name))
-        if mode == "backup" and result["exists"]:
-            result.update(_sd_sqlite_copy(name, path))
-        elif mode == "restore":
-            result.update(_sd_sqlite_copy(path, name))
-    elif vendor == "postgresql":
-        _sd_postgresql(conn, mode, path, result)
-    elif mode != "probe":
-        _sd_fail("vendor", type="UnsupportedDatabase", message=vendor)
-    _sd_emit(result)
-
-
-_sd_main()
-'''
-
 
 class BackupError(StepError):
     """A backup, a restore or a migration back failed; the message says which and why."""
-
-
-def _helpers():
-    """HELPERS compiled into a fresh namespace (no state kept between calls)."""
-    namespace = {}
-    exec(compile(HELPERS, '<simpledeploy backup helpers>', 'exec'), namespace)  # pylint: disable=exec-used
-    return namespace
-
-
-def pg_dump_command(settings, path, binary='pg_dump'):
-    """(argv, env) of the pg_dump child for a Django settings_dict; env never holds the password."""
-    return _helpers()['_sd_pg_dump_command'](settings, path, binary)
-
-
-def pg_restore_command(settings, path, binary='pg_restore'):
-    """(argv, env) of the pg_restore child for a Django settings_dict; env never holds the password."""
-    return _helpers()['_sd_pg_restore_command'](settings, path, binary)
-
-
-def pg_password_env(settings):
-    """What is added to the environment of the pg_dump/pg_restore child alone."""
-    return _helpers()['_sd_pg_password'](settings)
-
-
-def toc_tables(listing):
-    """Table names in a ``pg_restore --list`` listing."""
-    return _helpers()['_sd_toc_tables'](listing)
 
 
 def backup_name(release, vendor, when):
@@ -554,7 +336,7 @@ def _remove_quietly(path):
 
 
 class Database(object):
-    """The project's database, reached through its own settings by ``manage.py shell -c`` children.
+    """The project's database, reached through its own settings by the database job (``in_django/database.py``).
 
     Every child runs as RUN_AS with ENV_FILE and SETTINGS, like migrate.
     """
@@ -568,23 +350,17 @@ class Database(object):
         self.alias = alias
 
     def _run(self, project, virtualenv, mode, path=None):
-        extra = {
-            'SIMPLEDEPLOY_MARKER': BACKUP_MARKER,
-            'SIMPLEDEPLOY_DATABASE': self.alias,
-            'SIMPLEDEPLOY_BACKUP_MODE': mode,
-            'SIMPLEDEPLOY_BACKUP_PATH': path or '',
-            'PYTHONDONTWRITEBYTECODE': '1',
-        }
-        rc, out, err = run_manage(self.module, project, virtualenv, ['shell', '--verbosity', '0', '-c', CHILD_CODE],
-                                  settings=self.settings, env_file=self.env_file, run_as=self.run_as,
-                                  check_rc=False, extra_env=extra)
-        data = parse_marked_json(out, BACKUP_MARKER)
-        if data is None:
-            raise BackupError('Django could not start (manage.py shell, rc=%s): %s' % (rc, last_error_line(err, out)))
-        if 'error' in data:
-            error = data['error']
-            raise BackupError('%s: %s' % (error.get('stage'), error.get('message') or error.get('type')))
-        return data
+        """The database job in MODE (probe, backup, restore); returns its result, raises BackupError."""
+        params = {'mode': mode, 'database': self.alias, 'path': path or ''}
+        try:
+            child = run_in_django(self.module, project, virtualenv, 'database', params, settings=self.settings,
+                                  env_file=self.env_file, run_as=self.run_as)
+        except DjangoError as exc:
+            raise BackupError(str(exc))
+        if child.result is not None:
+            return child.result
+        raise BackupError(start_error(child, self.module.no_log_values)
+                          or '%s: %s' % (child.error.get('stage'), error_text(child.error)))
 
     def probe(self, project, virtualenv, restore=False):
         """Before the stop: (vendor facts, None) when a backup can be taken, (facts, why not) otherwise."""

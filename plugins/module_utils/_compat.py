@@ -7,7 +7,7 @@
 Private to the collection: the interface may change without notice.
 
 Pure functions over plain data, no Django import: the plan code that runs
-inside the project's virtualenv (``_django.PLAN_CODE``) only serialises each
+inside the project's virtualenv (``in_django/plan.py``) only serialises each
 operation into a dict, and :func:`judge_plan` decides here.
 
 *Backward compatible* answers one question: can the release that runs now keep

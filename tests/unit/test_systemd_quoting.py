@@ -33,7 +33,7 @@ from ansible.plugins.test.core import TestModule as CoreTests
 from ansible.template import Templar, trust_as_template
 
 from ansible_collections.simpledeploy.django.plugins.filter.systemd_exec_quote import systemd_exec_quote
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import read_env_file
+from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import read_env_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 ROLE = os.path.join(ROOT, 'roles', 'deploy')

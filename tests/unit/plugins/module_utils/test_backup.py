@@ -7,79 +7,22 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
-import json
 import os
 import pwd
 import shutil
 import signal
 import sqlite3
-import subprocess
 import tempfile
 
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.simpledeploy.django.plugins.module_utils import _backup, _django
+from ansible_collections.simpledeploy.django.plugins.module_utils import _backup
 
 try:
     from ansible.module_utils.testing import patch_module_args
 except ImportError:  # ansible-core < 2.19
     patch_module_args = None
-
-PG_SETTINGS = {
-    'ENGINE': 'django.db.backends.postgresql', 'NAME': 'person', 'USER': 'app', 'PASSWORD': 's3cret-pw',
-    'HOST': 'db.internal', 'PORT': 5433, 'OPTIONS': {'sslmode': 'require', 'connect_timeout': 10, 'pool': True},
-}
-
-
-def test_pg_dump_command_reaches_the_database_through_the_environment_without_the_password():
-    argv, env = _backup.pg_dump_command(PG_SETTINGS, '/w/v2.dump', '/usr/bin/pg_dump')
-    assert argv == ['/usr/bin/pg_dump', '--format=custom', '--no-password', '--file=/w/v2.dump']
-    assert env == {'PGHOST': 'db.internal', 'PGPORT': '5433', 'PGUSER': 'app', 'PGDATABASE': 'person',
-                   'PGSSLMODE': 'require', 'PGCONNECT_TIMEOUT': '10'}
-    assert 's3cret-pw' not in json.dumps([argv, env])
-
-
-def test_pg_restore_command_cleans_restores_in_one_transaction_and_names_the_database():
-    argv, env = _backup.pg_restore_command(PG_SETTINGS, '/w/v2.dump')
-    assert argv == ['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '--no-password',
-                    '--dbname=person', '/w/v2.dump']
-    assert env['PGHOST'] == 'db.internal' and 'PGPASSWORD' not in env
-    assert 's3cret-pw' not in json.dumps([argv, env])
-
-
-@pytest.mark.parametrize('name, expected', [
-    ('person', '--dbname=person'),
-    # a NAME pg_restore would read as a connection string is quoted into one that names the database only
-    ("host=evil password=x", "--dbname=dbname='host=evil password=x'"),
-    ('postgresql://u@h/db', "--dbname=dbname='postgresql://u@h/db'"),
-    ("o'brien", "--dbname=dbname='o\\'brien'"),
-    ('', '--dbname='),
-])
-def test_pg_restore_dbname_cannot_be_read_as_a_connection_string(name, expected):
-    argv, dummy = _backup.pg_restore_command(dict(PG_SETTINGS, NAME=name), 'f')
-    assert argv[-2] == expected
-
-
-def test_only_the_tool_child_gets_the_password():
-    assert _backup.pg_password_env(PG_SETTINGS) == {'PGPASSWORD': 's3cret-pw'}
-    assert _backup.pg_password_env(dict(PG_SETTINGS, PASSWORD='')) == {}
-    assert _backup.pg_password_env({}) == {}
-
-
-def test_toc_tables_reads_tables_not_their_data_or_other_objects():
-    listing = '''
-;
-; Archive created at 2026-11-24 10:15:00 UTC
-;
-215; 1259 16386 TABLE public people_person app
-216; 1259 16385 SEQUENCE public people_person_id_seq app
-3350; 0 16386 TABLE DATA public people_person app
-217; 1259 16390 TABLE public django_migrations app
-3200; 2606 16391 CONSTRAINT public people_person people_person_pkey app
-'''
-    assert _backup.toc_tables(listing) == ['django_migrations', 'people_person']
-    assert _backup.toc_tables('') == []
 
 
 @pytest.mark.parametrize('release, vendor, expected', [
@@ -167,53 +110,6 @@ def test_ensure_backup_dir_refuses_what_it_did_not_make_without_following_it(tmp
     assert path in str(failed.value)
     after = os.lstat(path) if os.path.lexists(path) else None
     assert (before and (before.st_mode, before.st_uid)) == (after and (after.st_mode, after.st_uid))
-
-
-# ---------------------------------------------------------------------------
-# The child itself, run by manage.py shell in a real project
-
-
-@pytest.fixture
-def project(tmp_path, django_venv, migrated_database, copy_person):
-    path = copy_person('v1', str(tmp_path / 'project'))
-    db = str(tmp_path / 'project' / 'db.sqlite3')
-    with open(migrated_database(django_venv, 'v1'), 'rb') as src, open(db, 'wb') as dst:
-        dst.write(src.read())
-    with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO people_person (name, height) VALUES ('Ada', 1.65), ('Grace', 1.7)")
-    return path, db, django_venv
-
-
-def child(project, mode, path=''):
-    path_, dummy, venv = project
-    env = dict(os.environ, DJANGO_SECRET_KEY='x' * 20, SIMPLEDEPLOY_MARKER=_backup.BACKUP_MARKER,
-               SIMPLEDEPLOY_DATABASE='default', SIMPLEDEPLOY_BACKUP_MODE=mode, SIMPLEDEPLOY_BACKUP_PATH=path)
-    proc = subprocess.run([venv.python, 'manage.py', 'shell', '--verbosity', '0', '-c', _backup.CHILD_CODE],
-                          cwd=path_, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
-    return _django.parse_marked_json(proc.stdout, _backup.BACKUP_MARKER)
-
-
-def test_the_child_backs_sqlite_up_and_restores_it_on_every_django(project, tmp_path):
-    dummy, db, dummy2 = project
-    assert child(project, 'probe') == {'vendor': 'sqlite', 'database': 'default', 'exists': True, 'name': db}
-    copy = str(tmp_path / 'copy.sqlite3')
-    found = child(project, 'backup', copy)
-    assert found['tables'] > 5
-    with sqlite3.connect(copy) as conn:
-        assert conn.execute('SELECT name FROM people_person ORDER BY id').fetchall() == [('Ada',), ('Grace',)]
-    with sqlite3.connect(db) as conn:
-        conn.execute('DROP TABLE people_person')
-    assert 'error' not in child(project, 'restore', copy)
-    with sqlite3.connect(db) as conn:
-        assert conn.execute('SELECT count(*) FROM people_person').fetchone()[0] == 2
-
-
-def test_the_child_says_when_there_is_no_database_yet(project, tmp_path):
-    dummy, db, dummy2 = project
-    os.unlink(db)
-    found = child(project, 'backup', str(tmp_path / 'copy.sqlite3'))
-    assert found['exists'] is False
-    assert not os.path.exists(str(tmp_path / 'copy.sqlite3')) and not os.path.exists(db)
 
 
 # ---------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 # Copyright: (c) 2026, simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""plugins/module_utils/_django.py: pure helpers, and run_manage on real Django."""
+"""plugins/module_utils/_django.py: how a job is started inside the project's Django, on real Django."""
 
 from __future__ import absolute_import, division, print_function
 
 import json
 import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -16,15 +17,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _django
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
-    build_env,
-    last_error_line,
-    manage_argv,
-    parse_marked_json,
-    plan_error_message,
-    read_env_file,
-    run_manage,
-    secret_values,
+    Child,
+    DjangoError,
+    child_argv,
+    error_text,
+    last_line,
+    run_in_django,
+    start_error,
 )
+from ansible_collections.simpledeploy.django.plugins.module_utils._plan import plan_error_message
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -32,182 +33,99 @@ except ImportError:  # ansible-core < 2.19
     patch_module_args = None
 
 
-# ---------------------------------------------------------------- read_env_file
+# ---------------------------------------------------------------- child_argv
 
-@pytest.mark.parametrize('text, expected', [
-    ('A=1\n', {'A': '1'}),
-    ('# comment\n\n   \nA=1\n; systemd comment\n', {'A': '1'}),
-    ('export A=1\nexport\tB=2\n', {'A': '1', 'B': '2'}),
-    ('  A = spaced value  \n', {'A': 'spaced value'}),
-    ('A="double quoted # not a comment"\n', {'A': 'double quoted # not a comment'}),
-    ("A='single $X \\\"kept\\\"'\n", {'A': 'single $X \\"kept\\"'}),
-    ('A="esc \\" \\\\ \\$ \\` \\n"\n', {'A': 'esc " \\ $ ` \\n'}),
-    ('A=\nB=""\n', {'A': '', 'B': ''}),
-    ('A=x=y=z\n', {'A': 'x=y=z'}),
-    ('A=1\nA=2\n', {'A': '2'}),
-    ('DJANGO_SECRET_KEY=p@ss#word;x\n', {'DJANGO_SECRET_KEY': 'p@ss#word;x'}),
-    ('A=1', {'A': '1'}),
-    ('', {}),
-], ids=['plain', 'comments', 'export', 'spaces', 'double', 'single', 'escapes', 'empty',
-        'equals', 'last-wins', 'hash-inside', 'no-newline', 'empty-file'])
-def test_read_env_file(tmp_path, text, expected):
-    # systemd's whole grammar, each case also read by systemd itself: tests/unit/test_systemd_quoting.py
-    path = tmp_path / 'env'
-    path.write_bytes(text.encode('utf-8'))
-    assert read_env_file(str(path)) == expected
+def test_child_argv_runs_the_runner_as_a_module_with_the_job_and_no_source():
+    assert child_argv('/v/bin/python', 'plan') == ['/v/bin/python', '-m', 'simpledeploy_in_django.runner', 'plan']
 
 
-@pytest.mark.parametrize('text, line', [
-    ('A=1\nnot a pair\n', 2),
-    ('1A=x\n', 1),
-    ('A-B=x\n', 1),
-    ('=x\n', 1),
-    ('A="unterminated\n', 1),
-    ("A='\n", 1),
-    ('A="x\'\n', 1),
-    ('A=1\nB="sec\nret\nC=3\n', 2),
-    ("A=1\n\nB='secret\n", 3),
-    ('A="secret\\', 1),
-    ('A=1\n# a comment \\\nB=2\n', 2),
-    ('A=1\nB=sec\x00ret\n', 2),
-    ('export A B=secret\n', 1),
-], ids=['no-equals', 'digit-first', 'dash', 'no-key', 'unterminated-double', 'unterminated-single',
-        'mixed-quotes', 'unterminated-double-later', 'unterminated-single-later', 'escape-at-end-in-quotes',
-        'comment-continued', 'nul', 'blank-in-key'])
-def test_read_env_file_rejects_malformed_lines(tmp_path, text, line):
-    path = tmp_path / 'env'
-    path.write_bytes(text.encode('utf-8'))
-    with pytest.raises(ValueError, match=r'line %d: ' % line) as caught:
-        read_env_file(str(path))
-    assert 'secret' not in str(caught.value) and 'sec' not in str(caught.value).replace(str(path), '')
-
-
-def test_read_env_file_refuses_text_that_is_not_utf8(tmp_path):
-    path = tmp_path / 'env'
-    path.write_bytes(b'A=1\nB="\xff\xfe"\n')
-    with pytest.raises(ValueError, match='line 2: not UTF-8'):
-        read_env_file(str(path))
-
-
-def test_read_env_file_missing(tmp_path):
-    with pytest.raises(OSError):
-        read_env_file(str(tmp_path / 'nope'))
-
-
-# -------------------------------------------------------------------- build_env
-
-@pytest.mark.parametrize('kwargs, file_text, expected', [
-    ({}, None, {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1'}),
-    ({'settings': 'mysite.settings'}, None,
-     {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1', 'DJANGO_SETTINGS_MODULE': 'mysite.settings'}),
-    ({}, 'A=file\nB=file\n', {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1', 'A': 'file', 'B': 'file'}),
-    ({'environment': {'B': 'dict'}}, 'A=file\nB=file\n',
-     {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1', 'A': 'file', 'B': 'dict'}),
-    ({'environment': {'N': 3, 'T': True, 'F': False, 'E': None}}, None,
-     {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1', 'N': '3', 'T': '1', 'F': '0', 'E': ''}),
-    ({'settings': 'explicit.settings', 'environment': {'DJANGO_SETTINGS_MODULE': 'dict.settings'}},
-     'DJANGO_SETTINGS_MODULE=file.settings\n',
-     {'LC_ALL': 'C', 'PYTHONUNBUFFERED': '1', 'DJANGO_SETTINGS_MODULE': 'explicit.settings'}),
-    ({'environment': {'LC_ALL': 'C.UTF-8'}}, None, {'LC_ALL': 'C.UTF-8', 'PYTHONUNBUFFERED': '1'}),
-], ids=['defaults', 'settings', 'file', 'dict-over-file', 'stringified', 'settings-wins',
-        'user-locale'])
-def test_build_env(tmp_path, kwargs, file_text, expected):
-    if file_text is not None:
-        path = tmp_path / 'env'
-        path.write_text(file_text)
-        kwargs = dict(kwargs, env_file=str(path))
-    assert build_env(**kwargs) == expected
-
-
-# -------------------------------------------------------------- secret_values
-
-@pytest.mark.parametrize('key, value, secret', [
-    # by value, whatever the key is called
-    ('DJANGO_SECRET_KEY', 'some-value-1234', True),
-    ('EMAIL_HOST_PASS', 'mail-pass-5e1d', True),
-    ('DB_PASS', 'db-pass-0c7a', True),
-    ('DJANGO_ALLOWED_HOSTS', 'example.com', True),
-    ('SOMETHING', 'abcdef', True),
-    # short values, numbers and booleans are never masked by value
-    ('DJANGO_DEBUG', '1', False),
-    ('DJANGO_DEBUG', 'True', False),
-    ('FEATURE', 'off', False),
-    ('ENABLED', 'FALSE', False),
-    ('WORKERS', '123456', False),
-    ('RATIO', '0.75', False),
-    ('NAME', 'abcde', False),
-    # ... except under a name that looks secret, from 4 characters on
-    ('API_KEY', '1234', True),
-    ('DB_PASS', 'abcd', True),
-    ('DB_PASS', 'abc', False),
-    ('DJANGO_SECRET_KEY', '', False),
-])
-def test_secret_values_by_value(key, value, secret):
-    assert secret_values({key: value}) == ({value} if secret else set())
-
-
-def test_secret_values_of_urls_hold_their_userinfo_and_its_pieces():
-    found = secret_values({'REDIS_URL': 'redis://:r3dis-Pass%2Fword@cache:6379/0'})
-    assert {'redis://:r3dis-Pass%2Fword@cache:6379/0', 'r3dis-Pass%2Fword', 'r3dis-Pass/word',
-            'r3dis-Pass'} <= found
-    assert 'cache' not in ' '.join(found.difference(['redis://:r3dis-Pass%2Fword@cache:6379/0']))
-
-
-# ---------------------------------------------------------------- manage_argv
-
-def test_manage_argv_plain():
-    assert manage_argv('/v/bin/python', ['migrate', '--noinput']) == [
-        '/v/bin/python', 'manage.py', 'migrate', '--noinput']
-
-
-def test_manage_argv_same_user_needs_no_runuser():
+def test_child_argv_same_user_needs_no_runuser():
     me = _django.current_user()
-    assert manage_argv('/v/bin/python', ['check'], run_as=me) == ['/v/bin/python', 'manage.py', 'check']
+    assert child_argv('/v/bin/python', 'plan', run_as=me)[0] == '/v/bin/python'
 
 
-def test_manage_argv_other_user_goes_through_runuser():
+def test_child_argv_other_user_goes_through_runuser():
     runuser = _django.find_runuser()
     if runuser is None:
         pytest.skip('runuser (util-linux) is not installed here')
     other = 'nobody' if _django.current_user() != 'nobody' else 'root'
-    assert manage_argv('/v/bin/python', ['migrate'], run_as=other) == [
-        runuser, '-u', other, '--', '/v/bin/python', 'manage.py', 'migrate']
+    assert child_argv('/v/bin/python', 'migrate', run_as=other) == [
+        runuser, '-u', other, '--', '/v/bin/python', '-m', 'simpledeploy_in_django.runner', 'migrate']
 
 
-def test_manage_argv_without_runuser_fails_clearly(monkeypatch):
+def test_child_argv_without_runuser_fails_clearly(monkeypatch):
     monkeypatch.setattr(_django, '_RUNUSER_DIRS', ())
     monkeypatch.setenv('PATH', '/nonexistent')
-    with pytest.raises(ValueError, match='runuser'):
-        manage_argv('/v/bin/python', ['migrate'], run_as='somebody-else-entirely')
+    with pytest.raises(DjangoError, match='runuser'):
+        child_argv('/v/bin/python', 'migrate', run_as='somebody-else-entirely')
 
 
-# ------------------------------------------------------- output helpers
+def test_child_sources_are_the_package_files_as_loaded():
+    sources = _django.child_sources()
+    assert sorted(sources) == ['__init__.py', 'database.py', 'migrate.py', 'plan.py', 'postgres.py', 'protocol.py',
+                               'runner.py']
+    here = os.path.dirname(_django.__file__)
+    for name, source in sources.items():
+        with open(os.path.join(here, 'in_django', name), encoding='utf-8') as handle:
+            assert handle.read() == source
+
+
+# ------------------------------------------------------- messages
 
 @pytest.mark.parametrize('stderr, stdout, expected', [
     ('Traceback ...\n  File "x"\nValueError: boom\n\n', '', 'ValueError: boom'),
     ('', 'CommandError: nope\n', 'CommandError: nope'),
     ('  \n', '', 'no output'),
 ])
-def test_last_error_line(stderr, stdout, expected):
-    assert last_error_line(stderr, stdout) == expected
-
-
-@pytest.mark.parametrize('stdout, expected', [
-    ('noise\n%s{"a": 1}\nmore noise\n' % _django.PLAN_MARKER, {'a': 1}),
-    ('%s{"a": 1}\n%s{"a": 2}\n' % (_django.PLAN_MARKER, _django.PLAN_MARKER), {'a': 2}),
-    ('{"a": 1}\n', None),
-    ('%s{broken\n' % _django.PLAN_MARKER, None),
-    ('', None),
-])
-def test_parse_marked_json(stdout, expected):
-    assert parse_marked_json(stdout) == expected
+def test_last_line(stderr, stdout, expected):
+    assert last_line(stderr, stdout) == expected
 
 
 @pytest.mark.parametrize('error, expected', [
-    ({'stage': 'settings', 'type': 'ImproperlyConfigured', 'message': 'no key.\nmore',
-      'settings_module': 'mysite.settings'},
+    ({'type': 'ValueError', 'message': 'boom.\nmore'}, 'ValueError: boom'),
+    ({'type': 'ValueError', 'message': 'boom', 'where': '/p/x.py:3'}, 'ValueError: boom (at /p/x.py:3)'),
+    ({'type': 'LockTimeout'}, 'LockTimeout'),
+    ({}, 'Error'),
+])
+def test_error_text(error, expected):
+    assert error_text(error) == expected
+
+
+def child(error=None, result=None, rc=3, stdout='', stderr=''):
+    return Child('plan', rc, stdout, stderr, ['python'], result, error)
+
+
+@pytest.mark.parametrize('error, expected', [
+    (None, 'Django could not start (simpledeploy_in_django.runner plan, rc=3): Killed; fix the project'),
+    ({'stage': 'import', 'type': 'ModuleNotFoundError', 'message': "No module named 'django'", 'python': '/v/bin/python'},
+     "Django could not be imported by /v/bin/python: ModuleNotFoundError: No module named 'django'; install"),
+    ({'stage': 'manage', 'type': 'ImportError', 'message': 'no dotenv', 'path': '/p/manage.py', 'where': '/p/manage.py:4'},
+     "the project's /p/manage.py failed: ImportError: no dotenv (at /p/manage.py:4)"),
+    ({'stage': 'settings', 'type': 'ImproperlyConfigured', 'message': 'no key.\nmore', 'settings_module': 'mysite.settings'},
      'Django settings could not be loaded (DJANGO_SETTINGS_MODULE=mysite.settings): '
      'ImproperlyConfigured: no key; fix the settings module'),
+    ({'stage': 'setup', 'type': 'ModuleNotFoundError', 'message': "No module named 'x'", 'settings_module': 's'},
+     "Django could not start (django.setup(), DJANGO_SETTINGS_MODULE=s): ModuleNotFoundError: No module named 'x'"),
+    ({'stage': 'unexpected', 'type': 'KeyError', 'message': "'mode'", 'where': None},
+     "the plan job failed inside Django: KeyError: 'mode'"),
+    ({'stage': 'connect'}, None),
+])
+def test_start_error_speaks_for_the_runners_own_stages_only(error, expected):
+    message = start_error(child(error, stderr='Killed\n'))
+    if expected is None:
+        assert message is None
+    else:
+        assert message.startswith(expected), message
+        assert '\n' not in message
+
+
+def test_start_error_masks_secrets():
+    message = start_error(child({'stage': 'settings', 'type': 'ValueError', 'message': 'bad hunter2-secret',
+                                 'settings_module': 's'}), {'hunter2-secret'})
+    assert 'hunter2-secret' not in message and '********' in message
+
+
+@pytest.mark.parametrize('error, expected', [
     ({'stage': 'connect', 'type': 'OperationalError', 'message': 'refused', 'vendor': 'postgresql',
       'HOST': 'db', 'PORT': '5432', 'NAME': 'app'},
      "the database 'default' could not be reached (postgresql host=db port=5432 name=app): "
@@ -254,85 +172,177 @@ def ansible_module(capsys):
 
 SECRET = {'DJANGO_SECRET_KEY': 'unit-test-secret-value-7f3a'}
 
+# Appended to the project's settings: what the child process really is, seen from inside it.
+RECORD = """
+import json as _json, os as _os, sys as _sys
+with open(_os.environ['RECORD_TO'], 'w') as _out:
+    _runner = _sys.modules['__main__'].__file__
+    _json.dump({'cmdline': open('/proc/self/cmdline', 'rb').read().decode().split('\\0')[:-1],
+                'runner': _runner, 'package': _os.path.dirname(_runner),
+                'settings': _os.environ.get('DJANGO_SETTINGS_MODULE'), 'cwd': _os.getcwd(),
+                'path0': _sys.path[0], 'bytecode': _sys.dont_write_bytecode}, _out)
+"""
+
 
 def applied(db_path):
     with sqlite3.connect(db_path) as conn:
         return conn.execute('SELECT app, name FROM django_migrations ORDER BY id').fetchall()
 
 
-def test_run_manage_migrates_for_real(ansible_module, django_venv, person_v1):
-    rc, out, err = run_manage(ansible_module, person_v1, django_venv.path,
-                              ['migrate', '--noinput'], environment=SECRET)
-    assert rc == 0, err
+def record_in_settings(project, tmp_path):
+    with open(os.path.join(project, 'mysite', 'settings.py'), 'a', encoding='utf-8') as handle:
+        handle.write(RECORD)
+    return str(tmp_path / 'record.json')
+
+
+def test_the_child_gets_no_source_on_its_command_line_and_reads_a_package_only_root_can_change(
+        ansible_module, django_venv, person_v1, tmp_path):
+    record = record_in_settings(person_v1, tmp_path)
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'plan', {'database': 'default'},
+                          environment=dict(SECRET, RECORD_TO=record))
+    assert child.result is not None, child.stderr
+    with open(record, encoding='utf-8') as handle:
+        seen = json.load(handle)
+    assert seen['cmdline'][1:] == ['-m', 'simpledeploy_in_django.runner', 'plan']
+    assert child.cmd == [os.path.join(django_venv.path, 'bin', 'python'), '-m', 'simpledeploy_in_django.runner', 'plan']
+    # loaded from the copy of the package, which is gone once the job is done
+    assert not os.path.exists(seen['package'])
+    assert seen['runner'] == os.path.join(seen['package'], 'runner.py')
+    # manage.py's default settings module; the project's directory first on sys.path, as for manage.py
+    assert seen['settings'] == 'mysite.settings'
+    assert seen['cwd'] == person_v1 and seen['path0'] == person_v1
+    assert seen['bytecode'] is True
+
+
+def test_the_childs_package_is_roots_and_read_only_for_everyone_else(monkeypatch):
+    seen = {}
+    with _django.child_package() as top:
+        for path, dirs, files in os.walk(top):
+            for name in dirs + files:
+                info = os.lstat(os.path.join(path, name))
+                seen[name] = (info.st_uid, stat.S_IMODE(info.st_mode))
+        seen['.'] = (os.lstat(top).st_uid, stat.S_IMODE(os.lstat(top).st_mode))
+    assert not os.path.exists(top)
+    assert {mode for uid, mode in seen.values()} <= {0o755, 0o644}
+    assert {uid for uid, mode in seen.values()} == {os.geteuid()}
+    assert 'runner.py' in seen and 'plan.py' in seen
+
+
+def test_the_settings_option_wins_over_manage_pys_default(ansible_module, django_venv, person_v1, tmp_path):
+    with open(os.path.join(person_v1, 'mysite', 'other_settings.py'), 'w', encoding='utf-8') as handle:
+        handle.write('from mysite.settings import *  # noqa\nDATABASES["default"]["NAME"] = %r\n'
+                     % str(tmp_path / 'other.sqlite3'))
+    _migrate_with_env(ansible_module, django_venv, person_v1, settings='mysite.other_settings')
+    assert applied(str(tmp_path / 'other.sqlite3'))
+    assert not os.path.exists(os.path.join(person_v1, 'db.sqlite3'))
+
+
+def _migrate_with_env(module, venv, project, **kwargs):
+    child = run_in_django(module, project, venv.path, 'migrate',
+                          {'database': 'default', 'args': [], 'lock_key': 1, 'lock_timeout': 1.0},
+                          environment=SECRET, **kwargs)
+    assert child.result is not None, child.stderr
+    return child.stdout, child.result
+
+
+def test_migrate_job_migrates_for_real(ansible_module, django_venv, person_v1):
+    out, info = _migrate_with_env(ansible_module, django_venv, person_v1)
     db = os.path.join(person_v1, 'db.sqlite3')
     assert ('people', '0001_initial') in applied(db)
-    with sqlite3.connect(db) as conn:
-        columns = [row[1] for row in conn.execute('PRAGMA table_info(people_person)')]
-    assert columns == ['id', 'name', 'height']
+    assert 'Applying people.0001_initial... OK' in out
+    assert info == {'vendor': 'sqlite', 'lock': None, 'waited': 0.0}
     assert SECRET['DJANGO_SECRET_KEY'] in ansible_module.no_log_values
 
 
-def test_run_manage_env_file_and_settings(ansible_module, django_venv, person_v1, tmp_path):
+def test_env_file_and_settings(ansible_module, django_venv, person_v1, tmp_path):
     env_file = tmp_path / 'env'
     env_file.write_text('export DJANGO_SECRET_KEY="from-the-file-1234"\n'
                         'DJANGO_DB_NAME=%s\n' % (tmp_path / 'elsewhere.sqlite3'))
-    rc, dummy, err = run_manage(ansible_module, person_v1, django_venv.path, ['migrate', '-v0'],
-                                settings='mysite.settings', env_file=str(env_file))
-    assert rc == 0, err
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'migrate',
+                          {'database': 'default', 'args': [], 'lock_key': 1, 'lock_timeout': 1.0},
+                          settings='mysite.settings', env_file=str(env_file))
+    assert child.result is not None, child.stderr
     assert applied(str(tmp_path / 'elsewhere.sqlite3'))
     assert not os.path.exists(os.path.join(person_v1, 'db.sqlite3'))
     assert 'from-the-file-1234' in ansible_module.no_log_values
 
 
-def test_run_manage_failure_is_one_line_with_djangos_error(ansible_module, django_venv, person_v1):
-    with pytest.raises(Failed) as failed:
-        run_manage(ansible_module, person_v1, django_venv.path, ['migrate', 'people', '0099'],
-                   environment=SECRET)
-    result = failed.value.args[0]
-    assert result['failed'] is True
-    assert result['msg'].startswith('manage.py migrate people 0099 failed (rc=1): CommandError: ')
-    assert "'0099'" in result['msg'] and '\n' not in result['msg']
-    assert 'CommandError' in result['stderr']
-    assert result['rc'] == 1
-    assert result['cmd'][-4:] == ['manage.py', 'migrate', 'people', '0099']
+def test_a_project_that_overrides_shell_does_not_change_how_the_job_runs(
+        ansible_module, django_venv, person_v1, tmp_path):
+    commands = os.path.join(person_v1, 'people', 'management', 'commands')
+    os.makedirs(commands)
+    for directory in (os.path.dirname(commands), commands):
+        open(os.path.join(directory, '__init__.py'), 'w').close()
+    marker = tmp_path / 'shell-ran'
+    with open(os.path.join(commands, 'shell.py'), 'w', encoding='utf-8') as handle:
+        handle.write('from django.core.management.base import BaseCommand\n\n\n'
+                     'class Command(BaseCommand):\n'
+                     '    def add_arguments(self, parser):\n'
+                     '        parser.add_argument("-c", "--command")\n\n'
+                     '    def handle(self, **options):\n'
+                     '        open(%r, "w").close()\n'
+                     '        raise SystemExit("this project has its own shell")\n' % str(marker))
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'plan', {'database': 'default'},
+                          environment=SECRET)
+    assert child.result is not None, child.stderr
+    assert [m['name'] for m in child.result['migrations']][-1] == '0001_initial'
+    assert not marker.exists()
 
 
-def test_run_manage_check_rc_false_returns_failure(ansible_module, django_venv, person_v1):
-    rc, dummy, err = run_manage(ansible_module, person_v1, django_venv.path, ['nosuchcommand'],
-                                environment=SECRET, check_rc=False)
-    assert rc != 0
-    assert "Unknown command: 'nosuchcommand'" in err
+def test_a_manage_py_that_never_hands_over_needs_the_settings_option(ansible_module, django_venv, person_v1):
+    with open(os.path.join(person_v1, 'manage.py'), 'w', encoding='utf-8') as handle:
+        handle.write('import sys\nprint("a manage.py of its own")\nsys.exit(0)\n')
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'plan', {'database': 'default'},
+                          environment=SECRET)
+    assert child.error['stage'] == 'settings' and child.error['type'] == 'NoSettingsModule'
+    assert 'nor call execute_from_command_line' in child.error['message']
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'plan', {'database': 'default'},
+                          environment=SECRET, settings='mysite.settings')
+    assert child.result is not None, child.stderr
+
+
+def test_what_manage_py_sets_is_set_for_the_job(ansible_module, django_venv, person_v1, tmp_path):
+    # e.g. a manage.py that loads a .env file: the job sees what it set
+    with open(os.path.join(person_v1, 'manage.py'), encoding='utf-8') as handle:
+        text = handle.read()
+    text = text.replace("    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')",
+                        "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
+                        "    os.environ.setdefault('DJANGO_DB_NAME', %r)" % str(tmp_path / 'from-manage-py.sqlite3'))
+    with open(os.path.join(person_v1, 'manage.py'), 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    _migrate_with_env(ansible_module, django_venv, person_v1)
+    assert applied(str(tmp_path / 'from-manage-py.sqlite3'))
 
 
 SLASH_URL = 'redis://cacheuser:Tr0ub4dor/c0rrectHorse@cache.internal:6379/0'
-PRINT_PIECES = ('import os, sys; from urllib.parse import urlsplit; url = os.environ["CACHE_URL"]; '
-                'sys.stderr.write("url %s user:pw %s port " % (url, urlsplit(url).netloc)); urlsplit(url).port')
+PRINT_PIECES = """
+import os as _os, sys as _sys
+from urllib.parse import urlsplit as _urlsplit
+_url = _os.environ["CACHE_URL"]
+_sys.stderr.write("url %s user:pw %s port " % (_url, _urlsplit(_url).netloc))
+_urlsplit(_url).port
+"""
 
 
-@pytest.mark.parametrize('check_rc', [False, True])
-def test_run_manage_masks_the_app_environment_in_what_it_returns(ansible_module, django_venv, person_v1,
-                                                                 check_rc):
+def test_the_app_environment_is_masked_in_what_it_returns(ansible_module, django_venv, person_v1):
+    with open(os.path.join(person_v1, 'mysite', 'settings.py'), 'a', encoding='utf-8') as handle:
+        handle.write(PRINT_PIECES)
     env = dict(SECRET, CACHE_URL=SLASH_URL, EMAIL_HOST_PASS='mail-pass-5e1d')
-    if check_rc:
-        with pytest.raises(Failed) as failed:
-            run_manage(ansible_module, person_v1, django_venv.path, ['shell', '-c', PRINT_PIECES],
-                       environment=env)
-        shown = failed.value.args[0]
-        assert "Port could not be cast to integer value as '********'" in shown['msg']
-        err = shown['stderr']
-    else:
-        rc, dummy, err = run_manage(ansible_module, person_v1, django_venv.path, ['shell', '-c', PRINT_PIECES],
-                                    environment=env, check_rc=False)
-        assert rc != 0
+    child = run_in_django(ansible_module, person_v1, django_venv.path, 'plan', {'database': 'default'},
+                          environment=env)
+    message = start_error(child, ansible_module.no_log_values)
+    assert "Port could not be cast to integer value as '********'" in message
+    err = child.stderr
     # the whole URL first (longest first), then the pieces Python's parser cut it into
     assert 'url ******** user:pw cacheuser:******** port' in err
     for part in (SLASH_URL, 'Tr0ub4dor/c0rrectHorse', 'Tr0ub4dor', 'c0rrectHorse', 'cacheuser:Tr0ub4dor'):
         assert part not in err, part
+        assert part not in message, part
     assert {'mail-pass-5e1d', SLASH_URL, 'Tr0ub4dor', 'c0rrectHorse'} <= ansible_module.no_log_values
 
 
 @pytest.mark.parametrize('what', ['manage.py', 'virtualenv', 'env_file'])
-def test_run_manage_validates_paths(ansible_module, tmp_path, person_v1, what):
+def test_paths_are_checked_before_anything_runs(ansible_module, tmp_path, person_v1, what):
     venv = str(tmp_path / 'novenv')
     kwargs = {}
     project = person_v1
@@ -346,9 +356,10 @@ def test_run_manage_validates_paths(ansible_module, tmp_path, person_v1, what):
         expected = 'could not read env_file'
         os.makedirs(str(tmp_path / 'fakevenv' / 'bin'))
         python = tmp_path / 'fakevenv' / 'bin' / 'python'
-        python.write_text('#!/bin/sh\nexit 0\n')
+        python.write_text('#!/bin/sh\ntouch "$0.ran"\nexit 0\n')
         python.chmod(0o755)
         venv = str(tmp_path / 'fakevenv')
-    with pytest.raises(Failed) as failed:
-        run_manage(ansible_module, project, venv, ['check'], **kwargs)
-    assert failed.value.args[0]['msg'].startswith(expected)
+    with pytest.raises(DjangoError) as failed:
+        run_in_django(ansible_module, project, venv, 'plan', {}, **kwargs)
+    assert str(failed.value).startswith(expected)
+    assert not os.path.exists(os.path.join(venv, 'bin', 'python.ran'))

@@ -245,17 +245,24 @@ def test_settings_syntax_error_names_the_file(run_module, django_venv, person_v1
     with open(settings, encoding='utf-8') as handle:
         line = len(handle.read().splitlines())
     result = run_module(migration_status, args_for(django_venv, person_v1))
-    assert_clear_failure(result, 'Django could not start (manage.py shell, rc=1): SyntaxError: ')
+    assert_clear_failure(result, 'Django settings could not be loaded (DJANGO_SETTINGS_MODULE=mysite.settings): '
+                                 'SyntaxError: ')
     assert '(at %s:%d)' % (settings, line) in result['msg']
+    assert result['stage'] == 'settings'
 
 
-def test_broken_app_fails_at_start_up(run_module, django_venv, person_v1):
-    with open(os.path.join(person_v1, 'people', 'models.py'), 'a', encoding='utf-8') as handle:
+def test_broken_app_fails_at_start_up_naming_the_line_of_the_project(run_module, django_venv, person_v1):
+    models = os.path.join(person_v1, 'people', 'models.py')
+    with open(models, 'a', encoding='utf-8') as handle:
         handle.write('\nimport no_such_dependency\n')
+    with open(models, encoding='utf-8') as handle:
+        line = len(handle.read().splitlines())
     result = run_module(migration_status, args_for(django_venv, person_v1))
-    assert_clear_failure(result, 'Django could not start (manage.py shell, rc=1): '
-                                 "ModuleNotFoundError: No module named 'no_such_dependency'")
-    assert 'no_such_dependency' in result['stderr']
+    assert_clear_failure(result, 'Django could not start (django.setup(), DJANGO_SETTINGS_MODULE=mysite.settings): '
+                                 "ModuleNotFoundError: No module named 'no_such_dependency' (at %s:%d)"
+                         % (models, line))
+    assert result['stage'] == 'setup'
+    assert 'no_such_dependency' in result['stderr'] and 'Traceback' in result['stderr']
 
 
 def test_missing_manage_py(run_module, django_venv, tmp_path):
@@ -275,8 +282,10 @@ def test_virtualenv_without_django(run_module, person_v1, tmp_path):
     venv = tmp_path / 'venv'
     subprocess.check_call([sys.executable, '-m', 'venv', '--without-pip', str(venv)])
     result = run_module(migration_status, {'project_path': person_v1, 'virtualenv': str(venv)})
-    assert_clear_failure(result, "Django could not start (manage.py shell, rc=1): ImportError: "
-                                 "Couldn't import Django.")
+    assert_clear_failure(result, 'Django could not be imported by %s/bin/python: ModuleNotFoundError: '
+                                 "No module named 'django'; install the project's requirements into its virtualenv"
+                         % venv)
+    assert result['stage'] == 'import'
 
 
 def closed_port():

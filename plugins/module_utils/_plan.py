@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The migration plan of a release, read inside its Django and judged here.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+The module side of the ``plan`` job (``in_django/plan.py``): runs it with
+``_django.run_in_django``, turns its errors into one line that says what to
+fix, and judges each pending migration (``_compat.judge_plan``).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
+from ansible_collections.simpledeploy.django.plugins.module_utils._compat import judge_plan
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
+    DjangoError,
+    error_text,
+    run_in_django,
+    start_error,
+)
+
+
+def plan_error_message(error, database='default'):
+    """One-line message, naming what to fix, for an ``error`` of the plan job's own stages."""
+    stage = error.get('stage')
+    what = error_text(error)
+    if stage == 'checks':
+        return ("Django's system checks reported %d error(s): %s"
+                % (len(error.get('messages', [])), ' | '.join(error.get('messages', []))))
+    if stage == 'database':
+        return ('database %r is not defined in settings.DATABASES (defined: %s)'
+                % (database, ', '.join(error.get('defined', []))))
+    if stage == 'backend':
+        return ('Django could not load the database backend of %r: %s; install the driver '
+                "in the project's virtualenv" % (database, what))
+    if stage == 'connect':
+        where = ' '.join('%s=%s' % (k.lower(), error[k]) for k in ('HOST', 'PORT', 'NAME') if error.get(k))
+        return ('the database %r could not be reached (%s %s): %s; check that the database '
+                'server is up and that the connection settings and credentials are right'
+                % (database, error.get('vendor'), where, what))
+    if stage == 'conflicts':
+        return ('conflicting migrations (more than one leaf) in %s; run makemigrations --merge '
+                'and commit the result' % ', '.join(
+                    '%s: %s' % (app, ', '.join(names)) for app, names in sorted(error.get('conflicts', {}).items())))
+    if stage == 'history':
+        return 'the migration history of the database is inconsistent: %s' % what
+    if stage == 'missing':
+        return ('looking for model changes without a migration (makemigrations --check) '
+                'failed: %s; detect_missing=false skips that check' % what)
+    return 'reading the migration plan failed: %s' % what
+
+
+def _fail(module, child, database):
+    """Fail the module with one line, the child's output and the stage."""
+    secrets = module.no_log_values
+    error = child.error or {}
+    msg = start_error(child, secrets) or _secrets.protect(plan_error_message(error, database), secrets)
+    fail = dict(msg=msg, rc=child.rc, stdout=_secrets.protect(child.stdout, secrets), stderr=child.stderr,
+                cmd=child.cmd)
+    if error.get('stage'):
+        fail['stage'] = error['stage']
+    if error.get('stage') == 'checks':
+        fail['checks'] = error.get('messages', []) + error.get('warnings', [])
+    module.fail_json(**fail)
+
+
+def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
+                   env_file=None, database='default', run_as=None, check=False,
+                   detect_missing=True):
+    """Report the migrations ``manage.py migrate`` would apply, without changing anything.
+
+    Runs the plan job once (one Django start-up, the optional system checks
+    and the missing-migration check included). Returns a dict with
+    ``pending``, ``total``, ``migrations`` (in plan order, each ``{app, name,
+    operations, reversible, backward_compatible, reasons}``, see
+    ``_compat.judge_plan``), ``reversible``, ``backward_compatible``,
+    ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
+    ``location``, ``django_version``; with ``check``, ``checks`` (warnings);
+    with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
+    [change]}``). Fails the module with a one-line ``msg``, Django's
+    ``stderr`` and the failed ``stage`` otherwise.
+    """
+    params = {'database': database, 'check': bool(check), 'detect_missing': bool(detect_missing)}
+    try:
+        child = run_in_django(module, project_path, virtualenv, 'plan', params, settings=settings,
+                              environment=environment, env_file=env_file, run_as=run_as)
+    except DjangoError as exc:
+        module.fail_json(msg=str(exc))
+    if child.result is None:
+        _fail(module, child, database)
+    data = child.result
+    migrations, summary = judge_plan(data['migrations'])
+    by_app = {}
+    for migration in migrations:
+        by_app[migration['app']] = by_app.get(migration['app'], 0) + 1
+    result = dict(
+        pending=bool(migrations),
+        total=len(migrations),
+        migrations=migrations,
+        by_app=by_app,
+        reversible=summary['reversible'],
+        backward_compatible=summary['backward_compatible'],
+        applied_leaves=data.get('applied_leaves', []),
+        database=database,
+        database_exists=bool(data.get('database_exists')),
+        vendor=data.get('vendor'),
+        location=data.get('location'),
+        django_version=data.get('django_version'),
+    )
+    if check:
+        result['checks'] = data.get('checks', [])
+    if detect_missing:
+        missing = data.get('missing_migrations') or {}
+        result['missing'] = bool(missing)
+        result['missing_migrations'] = missing
+    return result
