@@ -338,7 +338,7 @@ def remove(path, uid=None, gid=None, check_mode=False):
 def is_handed_over(path):
     """Whether PATH is a virtualenv this module handed over: a real directory of root's, writable by root
     alone, holding the marker as a regular file of root's.  A build user can write a marker of its own into
-    an unfinished build; it cannot make it root's.  For _release.venv_ready()."""
+    an unfinished build; it cannot make it root's.  For _venvs.venv_ready()."""
     try:
         parent_fd, name = _open_parent(path)
     except HandoffError:

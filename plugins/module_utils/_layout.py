@@ -31,7 +31,7 @@ import json
 import os
 import stat
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _root_safety, _state
 
 # Directories whose contents any user can create or replace (or that the
 # system empties): a deploy root below them is refused, whatever the path
@@ -106,14 +106,14 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     """Why ROOT must not be a deploy root on this host, or None when it may.
 
     Reads the file system (lstat only, nothing is opened). Refused: what
-    _release.unsafe_root_reason() refuses lexically; a root that is itself a
+    _root_safety.unsafe_root_reason() refuses lexically; a root that is itself a
     symbolic link; a link on the way that someone other than root owns; a
     root whose real path (or a parent of it) is not a directory owned by root
     that only root can write; a real path inside TEMP_TREES or inside (or
     holding) one of HOMES, judged by the real paths and by the directories'
     identities (so a bind mount of /tmp is /tmp too).
     """
-    reason = _release.unsafe_root_reason(root, ())
+    reason = _root_safety.unsafe_root_reason(root, ())
     if reason:
         return reason
     norm = os.path.normpath(root)
@@ -137,7 +137,7 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     except OSError as exc:
         return 'deploy_root %s cannot be checked: %s: %s' % (norm, exc.filename, exc.strerror)
     if real != norm:
-        reason = _release.unsafe_root_reason(real, ())
+        reason = _root_safety.unsafe_root_reason(real, ())
         if reason:
             return '%s (deploy_root %s leads there)' % (reason, norm)
     homes = [(home, os.path.realpath(home)) for home in homes]
@@ -353,13 +353,13 @@ def _open_root(root, maker):
 
 def _write_marker(root_fd, app, check_mode):
     """Create ROOT/.simpledeploy.json (app, format) when missing; True when it was (or would be)."""
-    if root_fd is not None and _lstat_at(_release.MARKER, root_fd) is not None:
+    if root_fd is not None and _lstat_at(_state.MARKER, root_fd) is not None:
         return False
     if check_mode or root_fd is None:
         return True
     data = (json.dumps({'app': app, 'format': MARKER_FORMAT}, indent=2, sort_keys=True) + '\n').encode('utf-8')
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
-    fd = os.open(_release.MARKER, flags, 0o644, dir_fd=root_fd)
+    fd = os.open(_state.MARKER, flags, 0o644, dir_fd=root_fd)
     try:
         os.fchmod(fd, 0o644)
         os.write(fd, data)

@@ -167,7 +167,7 @@ service_exists:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _root_safety, _state, _venvs
 
 
 def service_exists(module, unit):
@@ -191,14 +191,14 @@ def main():
         supports_check_mode=True,
     )
     root = module.params['root']
-    info = _release.inspect_root(root, _release.home_dirs(), module.params['app'])
+    info = _state.inspect_root(root, _root_safety.home_dirs(), module.params['app'])
     placement = _layout.placement_reason(root, _layout.human_homes()) if info['safe'] else None
     if placement:
         info.update(safe=False, reason=placement)
     info['shared_problems'] = _layout.shared_problems(root, module.params['shared_dirs']) if info['safe'] else []
     info.pop('state')
     info.pop('root')
-    info['venv_ready'] = _release.venv_ready(module.params['root'], module.params['venv_key'])
+    info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role

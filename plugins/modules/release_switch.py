@@ -447,323 +447,56 @@ recovery:
     notes: ["code/ already holds release 3f2a9c0d1e4b5a67: not swapped again"]
 """
 
-import contextlib
-import os
-from datetime import datetime, timezone
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _backup, _config, _fsio, _lock, _migrate, _release, _secrets,
-)
-from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
-
-StepFailed = _release.StepError
+from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _migrate, _strategy
 
 
-def not_written(path, exc):
-    """The refusal when a file that must be on disk before the stop cannot be written."""
-    return ('nothing was stopped: cannot write %s: %s. Free space on (or repair) its filesystem, then run again'
-            % (path, exc.strerror or exc))
-
-
-def state_not_written(path, exc, live, then):
-    """The warning when the marker cannot be written after the window: LIVE says what serves, THEN what comes next."""
-    return ('%s, but the state file %s could not be written: %s. The %s file of each tree says what is live; free '
-            'space on (or repair) its filesystem: %s' % (live, path, exc.strerror or exc, _release.RELEASE_FILE, then))
+def argument_spec():
+    """The options, as DOCUMENTATION describes them."""
+    return dict(
+        root=dict(type='path', required=True),
+        release=dict(type='str'),
+        swap=dict(type='bool', default=True),
+        venv_key=dict(type='str', no_log=False),
+        service=dict(type='str', required=True),
+        strategy=dict(type='str', default='simple', choices=list(_strategy.STRATEGIES)),
+        reload_blockers=dict(type='list', elements='str', default=[]),
+        migrate=dict(type='bool', default=False),
+        project_subdir=dict(type='str', default=''),
+        settings=dict(type='str'),
+        env_file=dict(type='path'),
+        run_as=dict(type='str'),
+        ready_url=dict(type='str'),
+        ready_status=dict(type='int', default=200),
+        ready_timeout=dict(type='float', default=30),
+        daemon_reload=dict(type='bool', default=False),
+        config=dict(type='list', elements='dict', default=[], options=dict(
+            dest=dict(type='path', required=True), src=dict(type='path', required=True),
+            systemd=dict(type='bool', default=False))),
+        prune=dict(type='bool', default=True),
+        manifest=dict(type='dict'),
+        keep_paths=dict(type='list', elements='str', default=[], no_log=False),
+        database=dict(type='str', default='default'),
+        backup=dict(type='bool', default=False),
+        backup_dir=dict(type='path'),
+        backup_keep=dict(type='int', default=5),
+        rollback=dict(type='bool', default=True),
+        applied_leaves=dict(type='list', elements='dict', options=dict(
+            app=dict(type='str', required=True), name=dict(type='str', required=True))),
+        reversible=dict(type='bool'),
+        migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
+        lock=dict(type='path'),
+        lock_run_id=dict(type='str'),
+    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type='path', required=True),
-            release=dict(type='str'),
-            swap=dict(type='bool', default=True),
-            venv_key=dict(type='str', no_log=False),
-            service=dict(type='str', required=True),
-            strategy=dict(type='str', default='simple', choices=list(_release.STRATEGIES)),
-            reload_blockers=dict(type='list', elements='str', default=[]),
-            migrate=dict(type='bool', default=False),
-            project_subdir=dict(type='str', default=''),
-            settings=dict(type='str'),
-            env_file=dict(type='path'),
-            run_as=dict(type='str'),
-            ready_url=dict(type='str'),
-            ready_status=dict(type='int', default=200),
-            ready_timeout=dict(type='float', default=30),
-            daemon_reload=dict(type='bool', default=False),
-            config=dict(type='list', elements='dict', default=[], options=dict(
-                dest=dict(type='path', required=True), src=dict(type='path', required=True),
-                systemd=dict(type='bool', default=False))),
-            prune=dict(type='bool', default=True),
-            manifest=dict(type='dict'),
-            keep_paths=dict(type='list', elements='str', default=[], no_log=False),
-            database=dict(type='str', default='default'),
-            backup=dict(type='bool', default=False),
-            backup_dir=dict(type='path'),
-            backup_keep=dict(type='int', default=5),
-            rollback=dict(type='bool', default=True),
-            applied_leaves=dict(type='list', elements='dict', options=dict(
-                app=dict(type='str', required=True), name=dict(type='str', required=True))),
-            reversible=dict(type='bool'),
-            migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
-            lock=dict(type='path'),
-            lock_run_id=dict(type='str'),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    root = params['root']
-    info = _release.inspect_root(root, _release.home_dirs(), None)
-    if not info['safe']:
-        module.fail_json(msg=info['reason'])
-    if params['backup_keep'] < 0:
-        module.fail_json(msg='backup_keep must be 0 or more, got %d' % params['backup_keep'])
-    backup_dir = params['backup_dir'] or os.path.join(root, 'backups')
-    # What the trees hold says how far an earlier run got.
-    resume = _release.resume_plan(root, params['release'], params['swap'], info['switching'])
-    swap = resume['swap']
-    result = dict(changed=True, release=params['release'] or info['current_release'],
-                  previous_release=info['current_release'] if swap else info['previous_release'],
-                  migrated=False, pruned_venvs=[], backup=None, pruned_backups=[],
-                  recovered=bool(info['switching']))
-    if info['switching']:
-        result['recovery'] = dict(switching=info['switching'], found=resume['found'], notes=resume['notes'])
-    try:
-        config = _config.changed_entries(params['config'], module.check_mode)
-    except (_config.ConfigError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    # What will not go in place is not needed any more (in check mode, nothing goes in place).
-    _config.discard([entry for entry in params['config'] if module.check_mode or entry not in config])
-    result['config'] = [entry['dest'] for entry in config]
-    venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
-    if not (swap or venv_changed or params['migrate'] or info['switching'] or config):
-        result.update(changed=False, strategy=None, downtime=False,
-                      strategy_reason='nothing to do: the same release, virtualenv, environment and unit')
-        module.exit_json(**result)
-
-    def systemctl(action, unit):
-        argv = ['systemctl', action] + ([unit] if unit else [])
-        rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C'})
-        if rc == 5 and action == 'stop' and not loaded:
-            return  # no unit yet (its file goes in place in the window): nothing runs to stop
-        if rc != 0:
-            raise StepFailed('%s failed (rc=%s): %s' % (' '.join(argv), rc, (err or out).strip()))
-
-    # How the release goes live. Everything here only reads.
-    rc, out, err = module.run_command(
-        ['systemctl', 'show', '-p', 'ActiveState', '-p', 'MainPID', '-p', 'CanReload', '-p', 'LoadState',
-         params['service']], environ_update={'LC_ALL': 'C'})
-    unit = _release.parse_show(out) if rc == 0 else {}
-    # A first deploy's unit is not there before its window puts it in place.
-    loaded = unit.get('LoadState') != 'not-found'
-    main_pid = int(unit.get('MainPID') or 0) if (unit.get('MainPID') or '0').isdigit() else 0
-    extra = params['reload_blockers'] + ['%s changed: the service must restart to read it' % entry['dest']
-                                         for entry in config]
-    blockers, first = _release.reload_blockers(root, info, unit, main_pid, params['migrate'], params['venv_key'],
-                                               params['service'], extra)
-    try:
-        strategy, reason = _release.choose_strategy(params['strategy'], blockers)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), reload_blockers=blockers)
-    # A first deploy takes nothing down: nothing served before.
-    result.update(strategy=strategy, strategy_reason=reason, downtime=strategy == 'simple' and not first)
-
-    if params['manifest'] is not None and swap and (module.check_mode or module._diff):
-        try:
-            result['files'], prepared = _release.tree_changes(root, params['manifest'], params['project_subdir'],
-                                                              params['keep_paths'])
-        except (ArchiveError, OSError) as exc:
-            module.fail_json(msg='could not compare the live tree with the new release: %s' % exc)
-        result['diff'] = {'prepared': prepared}
-
-    if module.check_mode:
-        # A real run stages, builds and marks all of this first: report the plan.
-        result['migrated'] = params['migrate']
-        module.exit_json(**result)
-    if not info['ours']:
-        module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone' % (root, _release.MARKER))
-    # Held from here, the first change, until this process ends (the kernel drops it then).
-    window = contextlib.ExitStack()
-    if params['lock']:
-        try:
-            window.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
-        except _lock.LockError as exc:
-            module.fail_json(msg=exc.msg, changed=False)
-    _release.apply_resume(root, resume)
-    _config.remove_stale_asides(params['config'])
-    for path in _backup.stale_workdirs(root):
-        _release.remove_tree(path)
-    staging = os.path.join(root, _release.STAGING)
-    if swap and not os.path.isdir(staging):
-        module.fail_json(msg='nothing is staged: %s does not exist' % staging)
-    if swap and params['release']:
-        if resume['found']['staging'] and resume['found']['staging'] != params['release']:
-            module.fail_json(msg='nothing was stopped: %s holds release %s, not %s'
-                             % (staging, resume['found']['staging'], params['release']))
-        try:
-            _release.write_release(staging, params['release'])
-        except OSError as exc:
-            module.fail_json(msg=not_written(os.path.join(staging, _release.RELEASE_FILE), exc))
-    venv_key = params['venv_key']
-    if venv_key and not _release.venv_ready(root, venv_key):
-        module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _release.VENV_READY))
-    new_venv = (os.path.join(root, _release.VENVS, venv_key) if venv_key
-                else os.path.join(root, _release.VENV_LINK))
-    new_tree = os.path.join(staging if swap else os.path.join(root, _release.CODE), params['project_subdir'])
-    # The new release's environment, for what runs before the stop: the file that goes in place
-    # inside the window when it changes (on a first deploy there is no other yet).
-    new_env = next((entry['src'] for entry in config if entry['dest'] == params['env_file']), params['env_file'])
-    if params['migrate']:
-        # Checked before the stop: run_manage fails the module at once on these,
-        # which inside the window would skip the restore.
-        needed = [os.path.join(new_tree, 'manage.py'), os.path.join(new_venv, 'bin', 'python')]
-        if new_env:
-            needed.append(new_env)
-        missing = [path for path in needed if not os.path.exists(path)]
-        if missing:
-            module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
-
-    vendor = None
-    if params['migrate'] and params['backup']:
-        found, why = _backup.Database(module, root, params['settings'], new_env, params['run_as'],
-                                      params['database']).probe(new_tree, new_venv, restore=params['rollback'])
-        if why:
-            module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false to '
-                                 'deploy without a backup' % why, vendor=found.get('vendor'))
-        vendor = found['vendor']
-    # Inside the window the live environment file is the new one already.
-    db = _backup.Database(module, root, params['settings'], params['env_file'], params['run_as'], params['database'])
-
-    live_project = os.path.join(root, _release.CODE, params['project_subdir'])
-    live_venv = os.path.join(root, _release.VENV_LINK)
-    migrate_out = []
-
-    def migrate():
-        # Under the database's advisory lock (PostgreSQL): one migrate at a time, even across runs.
-        try:
-            lines, result['migrate_lock'] = _migrate.migrate(
-                module, live_project, live_venv, settings=params['settings'], env_file=params['env_file'],
-                run_as=params['run_as'], alias=params['database'], lock_timeout=params['migrate_lock_timeout'])
-        except _migrate.MigrateError as exc:
-            migrate_out.extend(exc.lines)
-            result['migrate_lock'] = exc.info
-            raise
-        migrate_out.extend(lines)
-
-    def backup():
-        name = _backup.backup_name(result['release'], vendor, datetime.now(timezone.utc))
-        result['backup'] = db.backup(live_project, live_venv, vendor, backup_dir, name)
-
-    if params['daemon_reload']:
-        try:
-            systemctl('daemon-reload', None)
-        except StepFailed as exc:
-            module.fail_json(msg='nothing was stopped: %s' % exc)
-
-    def ready():
-        answered = _release.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
-        if not answered and params['rollback']:
-            raise StepFailed('%s did not answer %s within %s s'
-                             % (_secrets.redact_urls(params['ready_url']), params['ready_status'],
-                                params['ready_timeout']))
-        return answered
-
-    old_workers = _release.child_pids(main_pid) if strategy == 'reload' else []
-
-    def replaced():
-        return _release.wait_workers_replaced(main_pid, old_workers, params['ready_timeout'])
-
-    switch = _release.Switch(root, params['release'], venv_key, params['service'], systemctl,
-                             migrate if params['migrate'] else None,
-                             ready=ready if params['ready_url'] else None, replaced=replaced,
-                             backup=backup if vendor else None, config=config, loaded=loaded)
-    now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    # What goes live is on disk before anything stops (the staged tree was unpacked by another
-    # process, the virtualenv built by one): timed, the cost is in the result.
-    result['flush'] = None
-    flush = [path for path, new in ((staging, swap), (new_venv, venv_changed)) if new]
-    if flush:
-        try:
-            result['flush'] = _fsio.flush_filesystems(flush)
-        except OSError as exc:
-            module.fail_json(msg='nothing was stopped: cannot flush %s to disk: %s' % (exc.filename, exc.strerror))
-    # Said before anything stops: a run killed from here on is finished by the next one.
-    switching = dict(release=params['release'], started=now, strategy=strategy)
-    marker = os.path.join(root, _release.MARKER)
-    try:
-        _release.write_state(root, dict(info['state'], switching=switching))
-    except OSError as exc:
-        module.fail_json(msg=not_written(marker, exc))
-    try:
-        result['window'] = switch.run(swap, strategy)
-    except (StepFailed, OSError) as exc:
-        kind = 'graceful reload' if strategy == 'reload' else 'downtime window'
-        fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=migrate_out, strategy=strategy,
-                    migrate_lock=result.get('migrate_lock'),
-                    backup=result['backup'], recovered=result['recovered'], restored=[], answered=None)
-        if not params['rollback']:
-            service = ('as the reload left it' if strategy == 'reload' else 'failed to start' if switch.step == 'start'
-                       else 'left stopped')
-            left = 'code/ holds release %s, %sservice %s %s' % (
-                _release.tree_release(os.path.join(root, _release.CODE)) or params['release'],
-                'the schema is as migrate left it, ' if 'migrate' in switch.attempted else '',
-                params['service'], service)
-            fail['schema_as_before'] = 'migrate' not in switch.attempted
-            msg = _release.failure_message(kind, switch.step, exc, params['service'], False,
-                                           backup=result['backup'], left=left)
-            module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
-        said = {}
-        undo_error = None
-        try:
-            fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
-                db, live_project, live_venv, migrate_out, result['backup'], params, said))
-        except (StepFailed, OSError) as undo_exc:
-            undo_error = undo_exc
-        if undo_error is None:
-            if params['ready_url'] and loaded:
-                fail['answered'] = _release.wait_for_url(params['ready_url'], params['ready_status'],
-                                                         params['ready_timeout'])
-            try:
-                _release.write_state(root, dict((k, v) for k, v in info['state'].items() if k != 'switching'))
-            except OSError as state_exc:
-                module.warn(state_not_written(marker, state_exc, 'the old release was put back',
-                                              'the next run deploys as usual'))
-        fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
-        msg = _release.failure_message(
-            kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
-            _release.tree_release(os.path.join(root, _release.CODE)) or info['current_release'],
-            fail['answered'], undo_error, result['backup'])
-        module.fail_json(msg=_secrets.protect(msg, module.no_log_values), **fail)
-    result['steps'] = switch.steps
-    result['ready'] = switch.answered
-    result['migrated'] = params['migrate']
-    if params['migrate']:
-        result['migrate_output'] = migrate_out
-    state = switch.record(info['state'], now)
-    try:
-        _release.write_state(root, state)
-    except OSError as exc:
-        # The new release serves: the deploy succeeded, its record did not.
-        module.warn(state_not_written(marker, exc, 'release %s is live' % result['release'],
-                                      'the next run finishes the record, restarting the service once '
-                                      '(as after a run killed in its window)'))
-    # The new release serves: what is left is tidying, and its failure is a warning, not a failed deploy.
-    try:
-        _config.commit(switch.config_done)
-        if params['backup']:
-            result['pruned_backups'] = _backup.prune_backups(backup_dir, params['backup_keep'])
-        if params['prune']:
-            keep = set(filter(None, [(state.get('current') or {}).get('venv'),
-                                     (state.get('previous') or {}).get('venv')]))
-            for name in _release.stale_venvs(root, keep):
-                _release.remove_tree(os.path.join(root, _release.VENVS, name))
-                result['pruned_venvs'].append(name)
-    except (OSError, RecursionError) as exc:
-        module.warn('release %s is live, but tidying up after the window failed: %s (old configuration files, '
-                    'backups or virtualenvs may be left; the next run tries again)'
-                    % (result['release'], getattr(exc, 'strerror', None) or exc))
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # The run: plan, checks before the stop, the window (_window.Switch.run: stop, swap, migrate,
+    # start), the record. It holds the window's lock until this process exits, after exit_json.
+    run = _golive.GoLive(module)
+    module.exit_json(**run.go())
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _release
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _proc, _state, _swap, _window
 from ansible_collections.simpledeploy.django.plugins.modules import release_switch
 from ansible_collections.simpledeploy.django.tests.unit.conftest import build_venv, copy_example, venv_python
 
@@ -120,7 +120,7 @@ def running(tmp_path, systemctl):
     # A process group of its own: its workers (orphaned when a test kills the master) go with it.
     proc = subprocess.Popen([sys.executable, str(tmp_path / 'master.py')], start_new_session=True)
     deadline = time.monotonic() + 10
-    while not (tmp_path / 'master.pid').exists() or len(_release.child_pids(proc.pid)) < 2:
+    while not (tmp_path / 'master.pid').exists() or len(_proc.child_pids(proc.pid)) < 2:
         assert time.monotonic() < deadline, 'the stand-in master did not start'
         time.sleep(0.01)
     yield proc
@@ -250,13 +250,13 @@ def test_simple_is_the_default_and_says_the_site_goes_down(deployed, systemctl, 
 
 
 def test_auto_reloads_a_code_only_release_without_stopping(deployed, systemctl, running, run_module):
-    old_workers = _release.child_pids(running.pid)
+    old_workers = _proc.child_pids(running.pid)
     result = run_module(release_switch, args(deployed, migrate=False, strategy='auto'))
     assert not result.get('failed'), result
     assert result['strategy'] == 'reload' and result['downtime'] is False and result['window'] == 0
     assert 'nothing to migrate' in result['strategy_reason']
     assert systemctl.read_text().splitlines() == ['reload person']
-    new_workers = _release.child_pids(running.pid)
+    new_workers = _proc.child_pids(running.pid)
     assert len(new_workers) == 2 and not set(new_workers) & set(old_workers)
     assert set(result['steps']) == {'swap', 'reload', 'workers'}
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'migrations', '0002_person_weight.py'))
@@ -349,7 +349,7 @@ def fake_venv(root, key, venv):
     shutil.copy(os.path.join(venv.path, 'pyvenv.cfg'), path)
     os.symlink(os.path.join(venv.path, 'lib'), os.path.join(path, 'lib'))
     os.symlink(os.path.realpath(venv.python), os.path.join(path, 'bin', 'python'))
-    with open(os.path.join(path, _release.VENV_READY), 'w') as handle:
+    with open(os.path.join(path, _state.VENV_READY), 'w') as handle:
         handle.write(key + '\n')
     return path
 
@@ -601,11 +601,11 @@ def test_secrets_of_the_env_file_are_never_in_the_result(deployed, systemctl, ru
 def kill_after_swap(root, release='v2'):
     """What a run killed right after its swap leaves: new tree live, old aside, state still old."""
     for tree, name in (('staging', release), ('code', 'v1')):
-        _release.write_release(os.path.join(root, tree), name)
-    _release.swap_trees(root)
+        _state.write_release(os.path.join(root, tree), name)
+    _swap.swap_trees(root)
     state = json.load(open(os.path.join(root, '.simpledeploy.json')))
     state['switching'] = {'release': release, 'started': '2026-11-24T10:15:00Z', 'strategy': 'simple'}
-    _release.write_state(root, state)
+    _state.write_state(root, state)
 
 
 def test_a_window_killed_after_the_swap_is_finished_without_swapping_again(deployed, systemctl, run_module):
@@ -631,27 +631,27 @@ def test_a_window_killed_after_the_swap_is_finished_without_swapping_again(deplo
 def test_a_restaged_copy_of_the_live_release_is_removed_not_swapped(deployed, copy_person, systemctl, run_module):
     kill_after_swap(deployed)
     copy_person('v2', os.path.join(deployed, 'staging'))
-    _release.write_release(os.path.join(deployed, 'staging'), 'v2')
+    _state.write_release(os.path.join(deployed, 'staging'), 'v2')
     result = run_module(release_switch, args(deployed))
     assert not result.get('failed'), result['msg']
     assert result['recovery']['notes'][1] == 'staging/ holds release v2 too: removed'
     assert not os.path.exists(os.path.join(deployed, 'staging'))
-    assert _release.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
+    assert _state.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
 
 
 def test_a_swap_killed_between_its_two_renames_puts_the_old_tree_aside(deployed, systemctl, run_module):
-    _release.write_release(os.path.join(deployed, 'staging'), 'v2')
-    _release.write_release(os.path.join(deployed, 'code'), 'v1')
+    _state.write_release(os.path.join(deployed, 'staging'), 'v2')
+    _state.write_release(os.path.join(deployed, 'code'), 'v1')
     # the exchange happened, the rename of the old tree to code.previous/ did not
     os.rename(os.path.join(deployed, 'code'), os.path.join(deployed, 'tmp'))
     os.rename(os.path.join(deployed, 'staging'), os.path.join(deployed, 'code'))
     os.rename(os.path.join(deployed, 'tmp'), os.path.join(deployed, 'staging'))
     state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
-    _release.write_state(deployed, dict(state, switching={'release': 'v2', 'started': 'x'}))
+    _state.write_state(deployed, dict(state, switching={'release': 'v2', 'started': 'x'}))
     result = run_module(release_switch, args(deployed))
     assert not result.get('failed'), result['msg']
-    assert _release.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
-    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert _state.tree_release(os.path.join(deployed, 'code.previous')) == 'v1'
+    assert _state.tree_release(os.path.join(deployed, 'code')) == 'v2'
     assert not os.path.exists(os.path.join(deployed, 'staging'))
 
 
@@ -670,25 +670,25 @@ def test_the_window_marks_the_trees_and_says_it_is_open_until_it_is_done(deploye
         release_switch._migrate.migrate = real
     assert not result.get('failed'), result['msg']
     assert seen[0]['switching']['release'] == 'v2' and seen[0]['current']['release'] == 'v1'
-    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert _state.tree_release(os.path.join(deployed, 'code')) == 'v2'
     assert 'switching' not in json.load(open(os.path.join(deployed, '.simpledeploy.json')))
 
 
 def test_a_staged_tree_of_another_release_is_refused_before_the_stop(deployed, systemctl, run_module):
-    _release.write_release(os.path.join(deployed, 'staging'), 'v9')
+    _state.write_release(os.path.join(deployed, 'staging'), 'v9')
     result = run_module(release_switch, args(deployed))
     assert result['failed'] and 'holds release v9, not v2' in result['msg']
     assert not systemctl.exists()
 
 
 def test_the_file_diff_ignores_the_release_marker(deployed, systemctl, run_module):
-    _release.write_release(os.path.join(deployed, 'code'), 'v1')
+    _state.write_release(os.path.join(deployed, 'code'), 'v1')
     new = manifest_of(os.path.join(deployed, 'staging'))
-    new[_release.RELEASE_FILE] = {'type': 'file', 'mode': 0o644, 'size': 3, 'sha256': '0' * 64}
+    new[_state.RELEASE_FILE] = {'type': 'file', 'mode': 0o644, 'size': 3, 'sha256': '0' * 64}
     result = run_module(release_switch, args(deployed, manifest=new, keep_paths=['db.sqlite3', 'media', '.env']),
                         check_mode=True)
     assert result['files'] == {'added': 1, 'changed': 4, 'removed': 1}
-    assert _release.RELEASE_FILE not in result['diff']['prepared']
+    assert _state.RELEASE_FILE not in result['diff']['prepared']
 
 
 # ---------------------------------------------------------------------------
@@ -1083,13 +1083,13 @@ def test_the_staged_tree_is_flushed_to_disk_before_the_stop(deployed, systemctl,
     """The mechanism of power-loss safety (a power loss cannot be performed here): the filesystem of
     the staged tree is flushed (syncfs) before the first systemctl stop, and the cost is measured."""
     flushed = []
-    real = release_switch._fsio.flush_filesystems
+    real = _fsio.flush_filesystems
 
     def spy(paths, *rest, **kwargs):
         flushed.append((list(paths), systemctl.exists() and systemctl.read_text()))
         return real(paths, *rest, **kwargs)
 
-    monkeypatch.setattr(release_switch._fsio, 'flush_filesystems', spy)
+    monkeypatch.setattr(_fsio, 'flush_filesystems', spy)
     result = run_module(release_switch, args(deployed))
     assert not result.get('failed'), result['msg']
     assert flushed == [([os.path.join(deployed, 'staging')], False)]
@@ -1098,7 +1098,7 @@ def test_the_staged_tree_is_flushed_to_disk_before_the_stop(deployed, systemctl,
 
 
 def test_with_nothing_new_to_go_live_nothing_is_flushed(deployed, systemctl, run_module, monkeypatch):
-    monkeypatch.setattr(release_switch._fsio, 'flush_filesystems', lambda paths: pytest.fail('flushed %s' % paths))
+    monkeypatch.setattr(_fsio, 'flush_filesystems', lambda paths: pytest.fail('flushed %s' % paths))
     shutil.rmtree(os.path.join(deployed, 'staging'))
     result = run_module(release_switch, args(deployed, release='v1', swap=False))
     assert not result.get('failed'), result['msg']
@@ -1135,28 +1135,28 @@ def test_a_full_disk_after_a_good_window_warns_and_the_next_run_finishes(
     """The disk fills up right after the window (a hook on Switch.record, called just before the state
     is written): the new release serves, so the task succeeds and warns naming the state file and the
     error (the old code ended in a traceback, MODULE FAILURE); the next run, with space again, records it."""
-    real = release_switch._release.Switch.record
+    real = _window.Switch.record
     filler = []
 
     def record_on_a_full_disk(self, state, at):
         filler.append(fill(small_disk))
         return real(self, state, at)
 
-    monkeypatch.setattr(release_switch._release.Switch, 'record', record_on_a_full_disk)
+    monkeypatch.setattr(_window.Switch, 'record', record_on_a_full_disk)
     result = run_module(release_switch, args(deployed))
     assert not result.get('failed'), result['msg']
     assert result['changed'] and result['release'] == 'v2' and result['migrated']
     marker = os.path.join(deployed, '.simpledeploy.json')
     [warning] = [text for text in warnings(result) if marker in text]
     assert 'release v2 is live' in warning and 'No space left on device' in warning
-    assert _release.tree_release(os.path.join(deployed, 'code')) == 'v2'
+    assert _state.tree_release(os.path.join(deployed, 'code')) == 'v2'
     assert applied(deployed) == ['0001_initial', '0002_person_weight'] and rows(deployed) == 3
     assert systemctl.read_text().splitlines() == ['stop person', 'start person']
     # The old state is whole (still saying a window is open), and no temporary file is left.
     assert state_of(deployed)['switching']['release'] == 'v2' and state_of(deployed)['current']['release'] == 'v1'
     assert temporary_files(deployed) == []
 
-    monkeypatch.setattr(release_switch._release.Switch, 'record', real)
+    monkeypatch.setattr(_window.Switch, 'record', real)
     os.unlink(filler[0])
     again = run_module(release_switch, args(deployed))
     assert not again.get('failed'), again['msg']
@@ -1173,18 +1173,18 @@ def test_a_full_disk_before_the_stop_fails_cleanly_and_stops_nothing(
     record): the record cannot be written. Either way the task fails naming the file and the error (the
     old code ended in a traceback, MODULE FAILURE), nothing stops, nothing changes, and the next run works."""
     before = state_of(deployed)
-    original = release_switch._release.Switch
+    original = _window.Switch
     filler = []
     if when == 'before the run':
         filler.append(fill(small_disk))
-        path = os.path.join(deployed, 'staging', _release.RELEASE_FILE)
+        path = os.path.join(deployed, 'staging', _state.RELEASE_FILE)
     else:
         class FillsTheDisk(original):
             def __init__(self, *a, **k):
                 filler.append(fill(small_disk))
                 super().__init__(*a, **k)
 
-        monkeypatch.setattr(release_switch._release, 'Switch', FillsTheDisk)
+        monkeypatch.setattr(_window, 'Switch', FillsTheDisk)
         path = os.path.join(deployed, '.simpledeploy.json')
     result = run_module(release_switch, args(deployed))
     assert result['failed']
@@ -1194,7 +1194,7 @@ def test_a_full_disk_before_the_stop_fails_cleanly_and_stops_nothing(
     assert temporary_files(os.path.join(deployed, 'staging')) == []
     assert applied(deployed) == ['0001_initial'] and os.path.isdir(os.path.join(deployed, 'staging'))
 
-    monkeypatch.setattr(release_switch._release, 'Switch', original)
+    monkeypatch.setattr(_window, 'Switch', original)
     os.unlink(filler[0])
     again = run_module(release_switch, args(deployed))
     assert not again.get('failed'), again['msg']
@@ -1207,7 +1207,7 @@ def test_a_full_disk_after_a_rollback_keeps_the_failure_message(small_disk, depl
     traceback (the old code's MODULE FAILURE hid what failed and what was put back)."""
     with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
         handle.write(FAILING_MIGRATION)
-    real = release_switch._release.Switch.undo
+    real = _window.Switch.undo
     filler = []
 
     def undo_then_fill(self, *a, **k):
@@ -1215,7 +1215,7 @@ def test_a_full_disk_after_a_rollback_keeps_the_failure_message(small_disk, depl
         filler.append(fill(small_disk))
         return restored
 
-    monkeypatch.setattr(release_switch._release.Switch, 'undo', undo_then_fill)
+    monkeypatch.setattr(_window.Switch, 'undo', undo_then_fill)
     result = run_module(release_switch, args(deployed))
     assert result['failed'] and 'failed at migrate' in result['msg'] and 'data migration exploded' in result['msg']
     assert result['restored'] == ['code', 'service started']

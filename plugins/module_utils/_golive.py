@@ -1,0 +1,383 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One run of the module release_switch: plan, checks before the stop, the window, the record.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+GoLive.go() is the whole run, in order:
+
+  plan()         reads only: the deploy root, an earlier run's unfinished window,
+                 the configuration files that change, the strategy, the file diff;
+                 with nothing to do, or in check mode, the run ends there
+  prepare()      the first changes, all before the stop: the window's lock, the
+                 trees of a killed run, the staged release marked, every input of
+                 the window checked, the database's backup probed
+  open_window()  the window (_window.Switch) built, what goes live flushed to disk,
+                 the marker saying a window is open
+  Switch.run()   stop, swap, venv, config, backup, migrate, start, ready (_window)
+  fail()         after a failed step: the rollback (Switch.undo) and the one message
+  finish()       the marker's new record, then tidying (old files, backups, virtualenvs)
+
+The window's steps that need the module (migrate, backup, ready, workers) are
+methods here, handed to the Switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import datetime, timezone
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import (
+    _backup, _config, _fsio, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state, _strategy,
+    _swap, _systemd, _treediff, _venvs, _wait, _window,
+)
+from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
+
+
+class GoLive(object):
+    """The run of release_switch for MODULE (its params, check mode, run_command, exit and fail).
+
+    Holds, once prepare() took it, the window's lock (_lock.hold_window) for as long as
+    this object lives: the caller keeps it until the module exits.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.root = module.params['root']
+        self.lock = contextlib.ExitStack()
+        self.migrate_out = []
+        self.result = {}
+
+    def go(self):
+        """The whole run (see the module's docstring); returns the result for exit_json."""
+        if not self.plan() or self.module.check_mode:
+            return self.result
+        self.prepare()
+        switch = self.open_window()
+        try:
+            self.result['window'] = switch.run(self.swap, self.strategy)
+        except (StepError, OSError) as exc:
+            self.fail(switch, exc)
+        self.finish(switch)
+        return self.result
+
+    # ---------------------------------------------------------------- plan: reads only
+
+    def plan(self):
+        """What this run does; False when there is nothing to do (the result says so). Changes nothing."""
+        params = self.params
+        self.info = info = _state.inspect_root(self.root, _root_safety.home_dirs(), None)
+        if not info['safe']:
+            self.module.fail_json(msg=info['reason'])
+        if params['backup_keep'] < 0:
+            self.module.fail_json(msg='backup_keep must be 0 or more, got %d' % params['backup_keep'])
+        self.backup_dir = params['backup_dir'] or os.path.join(self.root, 'backups')
+        # What the trees hold says how far an earlier run got.
+        self.resume = _resume.resume_plan(self.root, params['release'], params['swap'], info['switching'])
+        self.swap = swap = self.resume['swap']
+        self.result = dict(changed=True, release=params['release'] or info['current_release'],
+                           previous_release=info['current_release'] if swap else info['previous_release'],
+                           migrated=False, pruned_venvs=[], backup=None, pruned_backups=[],
+                           recovered=bool(info['switching']))
+        if info['switching']:
+            self.result['recovery'] = dict(switching=info['switching'], found=self.resume['found'],
+                                           notes=self.resume['notes'])
+        self.config = self._changed_config()
+        self.venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
+        if not (swap or self.venv_changed or params['migrate'] or info['switching'] or self.config):
+            self.result.update(changed=False, strategy=None, downtime=False,
+                               strategy_reason='nothing to do: the same release, virtualenv, environment and unit')
+            return False
+        self._choose_strategy()
+        self._diff()
+        if self.module.check_mode:
+            # A real run stages, builds and marks all of this first: report the plan.
+            self.result['migrated'] = params['migrate']
+        return True
+
+    def _changed_config(self):
+        """The configuration entries whose content changes; the others' rendered files are removed."""
+        try:
+            config = _config.changed_entries(self.params['config'], self.module.check_mode)
+        except (_config.ConfigError, OSError) as exc:
+            self.module.fail_json(msg=str(exc))
+        # What will not go in place is not needed any more (in check mode, nothing goes in place).
+        _config.discard([entry for entry in self.params['config'] if self.module.check_mode or entry not in config])
+        self.result['config'] = [entry['dest'] for entry in config]
+        return config
+
+    def _choose_strategy(self):
+        """How the release goes live (_strategy), from what systemd says of the service."""
+        params = self.params
+        self.unit, self.loaded, self.main_pid = _systemd.show(self.module, params['service'])
+        extra = params['reload_blockers'] + ['%s changed: the service must restart to read it' % entry['dest']
+                                             for entry in self.config]
+        blockers, first = _strategy.reload_blockers(self.root, self.info, self.unit, self.main_pid, params['migrate'],
+                                                    params['venv_key'], params['service'], extra)
+        try:
+            self.strategy, reason = _strategy.choose_strategy(params['strategy'], blockers)
+        except ValueError as exc:
+            self.module.fail_json(msg=str(exc), reload_blockers=blockers)
+        # A first deploy takes nothing down: nothing served before.
+        self.result.update(strategy=self.strategy, strategy_reason=reason,
+                           downtime=self.strategy == 'simple' and not first)
+
+    def _diff(self):
+        """With a manifest, in check or diff mode: the files of the code tree that change (_treediff)."""
+        params = self.params
+        if params['manifest'] is None or not self.swap or not (self.module.check_mode or self.module._diff):
+            return
+        try:
+            self.result['files'], prepared = _treediff.tree_changes(self.root, params['manifest'],
+                                                                    params['project_subdir'], params['keep_paths'])
+        except (ArchiveError, OSError) as exc:
+            self.module.fail_json(msg='could not compare the live tree with the new release: %s' % exc)
+        self.result['diff'] = {'prepared': prepared}
+
+    # ---------------------------------------------------------------- prepare: before the stop
+
+    def prepare(self):
+        """The first changes and every check that can fail, all before anything stops."""
+        params = self.params
+        if not self.info['ours']:
+            self.module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone'
+                                  % (self.root, _state.MARKER))
+        # Held from here, the first change, until this process ends (the kernel drops it then).
+        if params['lock']:
+            try:
+                self.lock.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
+            except _lock.LockError as exc:
+                self.module.fail_json(msg=exc.msg, changed=False)
+        _resume.apply_resume(self.root, self.resume)
+        _config.remove_stale_asides(params['config'])
+        for path in _backup.stale_workdirs(self.root):
+            _swap.remove_tree(path)
+        self._mark_staging()
+        venv_key = params['venv_key']
+        if venv_key and not _venvs.venv_ready(self.root, venv_key):
+            self.module.fail_json(msg='the virtualenv %s is not ready (no %s in it)' % (venv_key, _state.VENV_READY))
+        self.new_venv = (os.path.join(self.root, _state.VENVS, venv_key) if venv_key
+                         else os.path.join(self.root, _state.VENV_LINK))
+        self.new_tree = os.path.join(self.staging if self.swap else os.path.join(self.root, _state.CODE),
+                                     params['project_subdir'])
+        # The new release's environment, for what runs before the stop: the file that goes in place
+        # inside the window when it changes (on a first deploy there is no other yet).
+        self.new_env = next((entry['src'] for entry in self.config if entry['dest'] == params['env_file']),
+                            params['env_file'])
+        self._check_migrate_inputs()
+        self._probe_backup()
+        if params['daemon_reload']:
+            try:
+                _systemd.Systemctl(self.module, self.loaded)('daemon-reload', None)
+            except StepError as exc:
+                self.module.fail_json(msg='nothing was stopped: %s' % exc)
+
+    def _mark_staging(self):
+        """staging/ is there and holds this release (written into it, or already)."""
+        params = self.params
+        self.staging = staging = os.path.join(self.root, _state.STAGING)
+        if self.swap and not os.path.isdir(staging):
+            self.module.fail_json(msg='nothing is staged: %s does not exist' % staging)
+        if self.swap and params['release']:
+            found = self.resume['found']['staging']
+            if found and found != params['release']:
+                self.module.fail_json(msg='nothing was stopped: %s holds release %s, not %s'
+                                      % (staging, found, params['release']))
+            try:
+                _state.write_release(staging, params['release'])
+            except OSError as exc:
+                self.module.fail_json(msg=_messages.not_written(os.path.join(staging, _state.RELEASE_FILE), exc))
+
+    def _check_migrate_inputs(self):
+        """Checked before the stop: run_manage fails the module at once on these,
+        which inside the window would skip the restore."""
+        if not self.params['migrate']:
+            return
+        needed = [os.path.join(self.new_tree, 'manage.py'), os.path.join(self.new_venv, 'bin', 'python')]
+        if self.new_env:
+            needed.append(self.new_env)
+        missing = [path for path in needed if not os.path.exists(path)]
+        if missing:
+            self.module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
+
+    def _probe_backup(self):
+        """Whether the database can be backed up (with backup and migrate), asked with the new release."""
+        params = self.params
+        self.vendor = None
+        if params['migrate'] and params['backup']:
+            found, why = self._database(self.new_env).probe(self.new_tree, self.new_venv, restore=params['rollback'])
+            if why:
+                self.module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false '
+                                          'to deploy without a backup' % why, vendor=found.get('vendor'))
+            self.vendor = found['vendor']
+        # Inside the window the live environment file is the new one already.
+        self.db = self._database(params['env_file'])
+
+    def _database(self, env_file):
+        """The project's database (_backup.Database), its settings read with ENV_FILE."""
+        params = self.params
+        return _backup.Database(self.module, self.root, settings=params['settings'], env_file=env_file,
+                                run_as=params['run_as'], alias=params['database'])
+
+    # ---------------------------------------------------------------- the window's steps that need the module
+
+    @property
+    def live_project(self):
+        return os.path.join(self.root, _state.CODE, self.params['project_subdir'])
+
+    @property
+    def live_venv(self):
+        return os.path.join(self.root, _state.VENV_LINK)
+
+    def migrate(self):
+        """The step migrate: under the database's advisory lock (PostgreSQL), one migrate at a time, even
+        across runs."""
+        params = self.params
+        try:
+            lines, self.result['migrate_lock'] = _migrate.migrate(
+                self.module, self.live_project, self.live_venv, settings=params['settings'],
+                env_file=params['env_file'], run_as=params['run_as'], alias=params['database'],
+                lock_timeout=params['migrate_lock_timeout'])
+        except _migrate.MigrateError as exc:
+            self.migrate_out.extend(exc.lines)
+            self.result['migrate_lock'] = exc.info
+            raise
+        self.migrate_out.extend(lines)
+
+    def backup(self):
+        """The step backup: the database into backup_dir, named after the release and the time."""
+        name = _backup.backup_name(self.result['release'], self.vendor, datetime.now(timezone.utc))
+        self.result['backup'] = self.db.backup(self.live_project, self.live_venv, self.vendor, self.backup_dir, name)
+
+    def ready(self):
+        """The step ready: until the app answers ready_url; a failed step only with rollback."""
+        params = self.params
+        answered = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        if not answered and params['rollback']:
+            raise StepError('%s did not answer %s within %s s'
+                            % (_secrets.redact_urls(params['ready_url']), params['ready_status'],
+                               params['ready_timeout']))
+        return answered
+
+    def replaced(self):
+        """The step workers of a graceful reload: until the old workers are gone and new ones run."""
+        return _systemd.wait_workers_replaced(self.main_pid, self.old_workers, self.params['ready_timeout'])
+
+    # ---------------------------------------------------------------- the window
+
+    def open_window(self):
+        """The window, built; what goes live flushed to disk; the marker saying a window is open."""
+        params = self.params
+        self.old_workers = _proc.child_pids(self.main_pid) if self.strategy == 'reload' else []
+        switch = _window.Switch(self.root, params['release'], params['venv_key'], params['service'],
+                                _systemd.Systemctl(self.module, self.loaded),
+                                self.migrate if params['migrate'] else None,
+                                ready=self.ready if params['ready_url'] else None, replaced=self.replaced,
+                                backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded)
+        self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        # What goes live is on disk before anything stops (the staged tree was unpacked by another
+        # process, the virtualenv built by one): timed, the cost is in the result.
+        self.result['flush'] = None
+        flush = [path for path, new in ((self.staging, self.swap), (self.new_venv, self.venv_changed)) if new]
+        if flush:
+            try:
+                self.result['flush'] = _fsio.flush_filesystems(flush)
+            except OSError as exc:
+                self.module.fail_json(msg='nothing was stopped: cannot flush %s to disk: %s'
+                                      % (exc.filename, exc.strerror))
+        # Said before anything stops: a run killed from here on is finished by the next one.
+        switching = dict(release=params['release'], started=self.now, strategy=self.strategy)
+        try:
+            _state.write_state(self.root, dict(self.info['state'], switching=switching))
+        except OSError as exc:
+            self.module.fail_json(msg=_messages.not_written(self.marker, exc))
+        return switch
+
+    @property
+    def marker(self):
+        return os.path.join(self.root, _state.MARKER)
+
+    def _live_release(self):
+        return _state.tree_release(os.path.join(self.root, _state.CODE))
+
+    def fail(self, switch, exc):
+        """A step of the window failed: roll back (unless rollback is false) and fail with one message."""
+        params = self.params
+        kind = 'graceful reload' if self.strategy == 'reload' else 'downtime window'
+        fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=self.migrate_out,
+                    strategy=self.strategy, migrate_lock=self.result.get('migrate_lock'),
+                    backup=self.result['backup'], recovered=self.result['recovered'], restored=[], answered=None)
+        if not params['rollback']:
+            left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
+                                        'migrate' in switch.attempted, params['service'])
+            fail['schema_as_before'] = 'migrate' not in switch.attempted
+            msg = _messages.failure_message(kind, switch.step, exc, params['service'], False,
+                                            backup=self.result['backup'], left=left)
+            self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
+        said = {}
+        undo_error = None
+        try:
+            fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
+                self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said))
+        except (StepError, OSError) as undo_exc:
+            undo_error = undo_exc
+        if undo_error is None:
+            self._after_rollback(fail)
+        fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
+        msg = _messages.failure_message(
+            kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
+            self._live_release() or self.info['current_release'], fail['answered'], undo_error, self.result['backup'])
+        self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
+
+    def _after_rollback(self, fail):
+        """The old release is back: whether it answers, and the marker without the open window."""
+        params = self.params
+        if params['ready_url'] and self.loaded:
+            fail['answered'] = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        try:
+            _state.write_state(self.root, dict((k, v) for k, v in self.info['state'].items() if k != 'switching'))
+        except OSError as state_exc:
+            self.module.warn(_messages.state_not_written(self.marker, state_exc, 'the old release was put back',
+                                                         'the next run deploys as usual'))
+
+    # ---------------------------------------------------------------- after a good window
+
+    def finish(self, switch):
+        """The new release serves: its record in the marker, then tidying (a failure there only warns)."""
+        params = self.params
+        self.result['steps'] = switch.steps
+        self.result['ready'] = switch.answered
+        self.result['migrated'] = params['migrate']
+        if params['migrate']:
+            self.result['migrate_output'] = self.migrate_out
+        state = switch.record(self.info['state'], self.now)
+        try:
+            _state.write_state(self.root, state)
+        except OSError as exc:
+            # The new release serves: the deploy succeeded, its record did not.
+            self.module.warn(_messages.state_not_written(
+                self.marker, exc, 'release %s is live' % self.result['release'],
+                'the next run finishes the record, restarting the service once (as after a run killed in its window)'))
+        try:
+            self._tidy(switch, state)
+        except (OSError, RecursionError) as exc:
+            self.module.warn('release %s is live, but tidying up after the window failed: %s (old configuration '
+                             'files, backups or virtualenvs may be left; the next run tries again)'
+                             % (self.result['release'], getattr(exc, 'strerror', None) or exc))
+
+    def _tidy(self, switch, state):
+        """The configuration files kept aside, backups beyond backup_keep, virtualenvs no kept release uses."""
+        params = self.params
+        _config.commit(switch.config_done)
+        if params['backup']:
+            self.result['pruned_backups'] = _backup.prune_backups(self.backup_dir, params['backup_keep'])
+        if params['prune']:
+            keep = set(filter(None, [(state.get('current') or {}).get('venv'),
+                                     (state.get('previous') or {}).get('venv')]))
+            for name in _venvs.stale_venvs(self.root, keep):
+                _swap.remove_tree(os.path.join(self.root, _state.VENVS, name))
+                self.result['pruned_venvs'].append(name)

@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The downtime window: the article's stop, replace, migrate, start, with its undo.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+Switch.run() is the window, step by step; Switch.undo() puts back what it
+changed after a failure; Switch.record() is the marker's content after a
+window that went well. How each step is done lives elsewhere: the trees in
+_swap, the configuration files in _config, systemctl in _systemd (the
+module passes the callables), migrate and backup in _migrate and _backup.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _state, _swap
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
+
+
+class Switch(object):
+    """The downtime window: stop, swap, migrate, start, as one remote execution (see run()).
+
+    SYSTEMCTL and MIGRATE are callables so that the window's logic can be
+    tested without a service manager; the module passes real ones.
+    """
+
+    def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
+                 ready=None, replaced=None, backup=None, config=(), loaded=True):
+        self.root = root
+        # Whether the service's unit existed before this window (a first deploy's goes in place in it).
+        self.loaded = loaded
+        # The configuration files that change with this release (_config entries), and what of
+        # them is in place.
+        self.config = list(config)
+        self.config_done = []
+        self.backup = backup
+        self.attempted = []
+        self.release = release
+        self.venv_key = venv_key
+        self.service = service
+        self.systemctl = systemctl
+        self.migrate = migrate
+        self.ready = ready
+        self.replaced = replaced
+        self.answered = None
+        self.clock = clock
+        self.steps = {}
+        self.done = []
+        self.step = None
+
+    def _step(self, name, func):
+        self.step = name
+        self.attempted.append(name)
+        start = self.clock()
+        try:
+            return func()
+        finally:
+            self.steps[name] = round(self.clock() - start, 3)
+
+    def run(self, swap, strategy='simple'):
+        """Run the window; return the seconds the service was down (0 for a graceful reload).
+
+        The article's steps, in this order, each timed in self.steps and put
+        back by undo() when a later one fails:
+
+          stop     systemctl stop: the site is down from here
+          swap     staging/ becomes code/, the old tree goes to code.previous/ (SWAP true)
+          venv     the venv link points at the new virtualenv (VENV_KEY given)
+          config   the new environment file and unit go in place (CONFIG given)
+          backup   the database is backed up (BACKUP given, and MIGRATE)
+          migrate  manage.py migrate in the new tree (MIGRATE given)
+          start    systemctl start
+          ready    until the app answers its URL (READY given): the window ends
+
+        STRATEGY 'reload' runs _reload() instead: swap, reload, workers, ready.
+        """
+        if strategy == 'reload':
+            return self._reload(swap)
+        stopped_at = self.clock()
+        self._done('stop', lambda: self.systemctl('stop', self.service))
+        if swap:
+            self._done('swap', lambda: _swap.swap_trees(self.root))
+        if self.venv_key:
+            self._point_venv()
+        if self.config:
+            # Before migrate: the new release migrates with its own environment.
+            self._done('config', self._put_config)
+        if self.migrate is not None and self.backup is not None:
+            # After the stop, so that no write is lost; before the first change to the schema.
+            self._done('backup', self.backup)
+        if self.migrate is not None:
+            self._done('migrate', self.migrate)
+        self._done('start', lambda: self.systemctl('start', self.service))
+        if self.ready is not None:
+            # The service manager says "started" once the server listens; the
+            # site is back when the app answers. That moment ends the window.
+            self.answered = self._step('ready', self.ready)
+        return round(self.clock() - stopped_at, 3)
+
+    def _done(self, name, func):
+        """Run the step NAME and note that undo() has it to put back."""
+        self._step(name, func)
+        self.done.append(name)
+
+    def _point_venv(self):
+        """The step venv: the link to the new virtualenv, noting the old target when it changed."""
+        venv_link = os.path.join(self.root, _state.VENV_LINK)
+        old = os.readlink(venv_link) if os.path.islink(venv_link) else None
+        target = os.path.join(_state.VENVS, self.venv_key)
+        if self._step('venv', lambda: _swap.point_symlink(venv_link, target)):
+            self.done.append(('venv', old))
+
+    def _put_config(self):
+        try:
+            self.config_done = _config.put_in_place(self.config)
+        except _config.ConfigError as exc:
+            self.config_done = exc.done
+            raise StepError(str(exc))
+        if any(entry['systemd'] for entry in self.config_done):
+            self.systemctl('daemon-reload', None)
+
+    def _reload(self, swap):
+        """Swap the tree under the running server and have it replace its workers.
+
+        The server keeps its listening socket: requests wait in its backlog
+        while the new workers load the app, none is refused.
+        """
+        if swap:
+            self._done('swap', lambda: _swap.swap_trees(self.root))
+        self._done('reload', lambda: self.systemctl('reload', self.service))
+        if self.replaced is not None:
+            self._step('workers', self.replaced)
+        if self.ready is not None:
+            self.answered = self._step('ready', self.ready)
+        return 0.0
+
+    def undo(self, schema=None):
+        """After a failure in run(): put the schema, the old code and venv back and start it.
+
+        SCHEMA, when given, is called once migrate has begun, with the service
+        stopped (stopped again when the failure came after the start) and the
+        new tree still in code/ (the migrations to unapply live there); it
+        returns the entries it restored. Returns everything restored, in order.
+        """
+        restored = []
+        if 'start' in self.attempted:
+            # The new release may be running (a ready_url that never answered):
+            # nothing may write while the schema goes back, and the old release
+            # must start, not find the new one still running ("systemctl start"
+            # of a running service does nothing).
+            self.systemctl('stop', self.service)
+        if schema is not None and 'migrate' in self.attempted:
+            restored.extend(schema())
+        if self.config_done:
+            # The old release starts with the environment and unit it was deployed with.
+            restored.extend('config %s' % dest for dest in _config.undo(self.config_done))
+            if any(entry['systemd'] for entry in self.config_done):
+                self.systemctl('daemon-reload', None)
+            self.config_done = []
+        for step in reversed(self.done):
+            if step == 'swap':
+                _swap.unswap_trees(self.root)
+                restored.append('code')
+            elif isinstance(step, tuple) and step[0] == 'venv' and step[1]:
+                _swap.point_symlink(os.path.join(self.root, _state.VENV_LINK), step[1])
+                restored.append('venv')
+        if 'reload' in self.done:
+            # The server may be dead or running broken workers: a clean start.
+            self.systemctl('restart', self.service)
+            restored.append('service restarted')
+        elif 'stop' in self.done and self.loaded:
+            self.systemctl('start', self.service)
+            restored.append('service started')
+        elif 'stop' in self.done:
+            restored.append('service left stopped (none before this run)')
+        return restored
+
+    def record(self, state, at):
+        """The marker's new content after a successful window.
+
+        The previous release is the one code.previous/ holds (its RELEASE_FILE),
+        so that a state left behind by a killed run is put right.
+        """
+        state = dict(state)
+        state.pop('switching', None)
+        current = state.get('current') or {}
+        if self.release and current.get('release') != self.release:
+            aside = _state.tree_release(os.path.join(self.root, _state.PREVIOUS))
+            kept = state.get('previous') or {}
+            if aside is None or aside == current.get('release'):
+                state['previous'] = current or None
+            elif aside != kept.get('release'):
+                state['previous'] = {'release': aside}
+            current = {'release': self.release}
+        current = dict(current)
+        if self.venv_key:
+            current['venv'] = self.venv_key
+        current['at'] = at
+        state['current'] = current
+        return state

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The downtime window (Switch): its steps in order, its undo and its record, on real trees."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _errors, _state, _window
+from ansible_collections.simpledeploy.django.tests.unit.plugins.module_utils.release_trees import make_root, tree, read_tree, FakeSystemctl, setup_release
+
+
+def test_switch_swaps_whole_trees_and_orders_the_steps(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+    migrated = []
+    switch = _window.Switch(root, 'new', 'v2', 'person', systemctl,
+                            lambda: migrated.append(systemctl.calls[:]))
+    window = switch.run(swap=True)
+    assert read_tree(os.path.join(root, 'code')) == {'manage.py': 'new', 'people/models.py': 'new'}
+    assert read_tree(os.path.join(root, 'code.previous')) == {'manage.py': 'old', 'people/legacy.py': 'old'}
+    assert not os.path.exists(os.path.join(root, 'staging'))
+    assert os.readlink(os.path.join(root, 'venv')) == 'venvs/v2'
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person')]
+    assert migrated == [[('stop', 'person')]], 'migrate must run after the stop and before the start'
+    assert window >= 0 and set(switch.steps) == {'stop', 'swap', 'venv', 'migrate', 'start'}
+
+
+def test_a_failed_migration_puts_the_old_tree_back_and_starts_it(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def migrate():
+        raise OSError('migration 0002 failed')
+
+    switch = _window.Switch(root, 'new', 'v2', 'person', systemctl, migrate)
+    with pytest.raises(OSError):
+        switch.run(swap=True)
+    assert switch.step == 'migrate'
+    restored = switch.undo()
+    assert restored == ['venv', 'code', 'service started']
+    assert read_tree(os.path.join(root, 'code')) == {'manage.py': 'old', 'people/legacy.py': 'old'}
+    assert read_tree(os.path.join(root, 'staging')) == {'manage.py': 'new', 'people/models.py': 'new'}
+    assert os.readlink(os.path.join(root, 'venv')) == 'venvs/v1'
+    assert systemctl.calls[-1] == ('start', 'person')
+
+
+def test_a_failed_start_is_undone_too(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl(fail=('start', 1))
+    switch = _window.Switch(root, 'new', None, 'person', systemctl)
+    with pytest.raises(OSError):
+        switch.run(swap=True)
+    assert switch.step == 'start'
+    switch.undo()
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    # stopped again: a unit that failed to start may be restarting on its own (Restart=on-failure)
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
+
+
+def test_a_release_that_started_but_does_not_answer_is_stopped_before_the_old_one_starts(tmp_path):
+    """"systemctl start" of a running service does nothing: without a stop first, the new release
+    kept serving after the rollback, on the old tree and configuration."""
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def ready():
+        raise _errors.StepError('http://127.0.0.1:8000/ did not answer 200 within 30 s')
+
+    switch = _window.Switch(root, 'new', None, 'person', systemctl, ready=ready)
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True)
+    assert switch.undo() == ['code', 'service started']
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+
+
+def test_switch_without_swap_keeps_the_tree(tmp_path):
+    root = setup_release(tmp_path)
+    switch = _window.Switch(root, 'old', None, 'person', FakeSystemctl(), lambda: None)
+    switch.run(swap=False)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    assert 'swap' not in switch.steps
+
+
+def test_record_moves_current_to_previous_only_for_a_new_release():
+    state = {'app': 'person', 'current': {'release': 'a', 'venv': 'v1', 'at': 't0'}}
+    switch = _window.Switch('/srv/person', 'b', 'v2', 'person', None)
+    new = switch.record(state, 't1')
+    assert new['current'] == {'release': 'b', 'venv': 'v2', 'at': 't1'}
+    assert new['previous'] == {'release': 'a', 'venv': 'v1', 'at': 't0'}
+    again = _window.Switch('/srv/person', 'b', 'v3', 'person', None).record(new, 't2')
+    assert again['previous'] == new['previous']
+    assert again['current'] == {'release': 'b', 'venv': 'v3', 'at': 't2'}
+
+
+def test_the_window_lasts_until_the_app_answers(tmp_path):
+    root = setup_release(tmp_path)
+    ticks = iter(range(100))
+    answered = []
+    switch = _window.Switch(root, 'new', None, 'person', FakeSystemctl(), clock=lambda: next(ticks),
+                            ready=lambda: answered.append(True) or True)
+    window = switch.run(swap=True)
+    assert answered == [True] and switch.answered is True
+    assert 'ready' in switch.steps
+    assert window >= sum(switch.steps.values())
+    # The same window without the wait is shorter by exactly the wait's ticks.
+    root2 = setup_release(tmp_path / 'again')
+    ticks2 = iter(range(100))
+    without = _window.Switch(root2, 'new', None, 'person', FakeSystemctl(), clock=lambda: next(ticks2)).run(swap=True)
+    assert window - without == 2
+
+
+def test_a_failed_reload_restarts_the_old_tree(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+
+    def replaced():
+        raise _errors.StepError('the server exited')
+
+    switch = _window.Switch(root, 'new', None, 'person', systemctl, replaced=replaced)
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True, strategy='reload')
+    assert switch.step == 'workers'
+    assert switch.undo() == ['code', 'service restarted']
+    assert systemctl.calls == [('reload', 'person'), ('restart', 'person')]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+
+
+def test_record_takes_the_previous_release_from_the_tree_aside(tmp_path):
+    root = make_root(tmp_path, {})
+    # A killed run swapped b in and never wrote the state: code.previous/ holds a, as the state's current says.
+    tree(root, 'code.previous', {_state.RELEASE_FILE: 'a\n'})
+    state = {'current': {'release': 'a', 'venv': 'v1'}, 'previous': {'release': 'z'},
+             'switching': {'release': 'b'}}
+    new = _window.Switch(root, 'b', 'v2', 'person', None).record(state, 't')
+    assert new['previous'] == {'release': 'a', 'venv': 'v1'} and 'switching' not in new
+    # The state is two releases behind the trees: the tree aside wins.
+    tree(root, 'code.previous', {_state.RELEASE_FILE: 'y\n'})
+    new = _window.Switch(root, 'b', 'v2', 'person', None).record(state, 't')
+    assert new['previous'] == {'release': 'y'}
+
+
+def test_undo_takes_the_schema_back_first_with_the_service_stopped(tmp_path):
+    root = setup_release(tmp_path)
+    systemctl = FakeSystemctl()
+    seen = []
+
+    def schema():
+        seen.append((list(systemctl.calls), read_tree(os.path.join(root, 'code'))['manage.py']))
+        return ['schema: migrated back']
+
+    def ready():
+        raise _errors.StepError('did not answer')
+
+    switch = _window.Switch(root, 'new', 'v2', 'person', systemctl, lambda: None, ready=ready,
+                            backup=lambda: None)
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True)
+    assert switch.attempted == ['stop', 'swap', 'venv', 'backup', 'migrate', 'start', 'ready']
+    assert switch.undo(schema) == ['schema: migrated back', 'venv', 'code', 'service started']
+    # stopped again before the schema went back, with the new tree (its migrations) still live
+    assert seen == [([('stop', 'person'), ('start', 'person'), ('stop', 'person')], 'new')]
+    assert systemctl.calls[-1] == ('start', 'person')
+
+
+def test_undo_leaves_the_schema_alone_when_migrate_never_began(tmp_path):
+    root = setup_release(tmp_path)
+
+    def backup():
+        raise _errors.StepError('pg_dump failed')
+
+    switch = _window.Switch(root, 'new', None, 'person', FakeSystemctl(), lambda: None, backup=backup)
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True)
+    assert switch.step == 'backup'
+    assert switch.undo(lambda: pytest.fail('the schema was not touched')) == ['code', 'service started']
