@@ -117,17 +117,17 @@ attributes:
     description: Takes a few milliseconds; a lock is held across tasks, not within one.
   check_mode:
     support: full
-    description:
+    details:
       - Reports what a real run would do and writes nothing (a missing directory is not created).
       - A lock held by another live run does not fail the task in check mode; it
         returns RV(would_wait=true) and RV(held_by) with a warning.
   diff_mode:
     support: full
-    description: The lock file's content before and after, when it changes.
+    details: The lock file's content before and after, when it changes.
   platform:
-    support: full
-    platforms: posix
-    description: Runs on the managed host's Python 3.9 or newer, standard library only.
+    details: Runs on the managed host's Python 3.9 or newer, standard library only.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 notes:
   - The flock on the guard file is held for the few milliseconds of a read and a
     write, never for the whole deploy; a run that dies leaves its lock file behind, which

@@ -54,14 +54,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what a real run would make or fix, and fails on the same problems, changing nothing.
+    details: Reports what a real run would make or fix, and fails on the same problems, changing nothing.
   diff_mode:
     support: none
-    description: RV(created) and RV(fixed) say what changes.
+    details: RV(created) and RV(fixed) say what changes.
   platform:
-    support: full
-    platforms: posix
-    description: Needs C(O_NOFOLLOW) and the C(*at) system calls (Linux, the BSDs, macOS).
+    details: Needs C(O_NOFOLLOW) and the C(*at) system calls (Linux, the BSDs, macOS).
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 seealso:
   - module: simpledeploy.django.release_info
 """

@@ -58,17 +58,9 @@ requirements:
   - A virtualenv holding Django 4.2 or newer (tested with 4.2, 5.2 and 6.1) and the project's
     requirements, including the database driver.
   - C(runuser) (util-linux) when O(run_as) is used.
-attributes:
-  check_mode:
-    support: full
-    description: Runs in check mode too; it never changes anything, so the report is the same.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on POSIX hosts.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
+  - simpledeploy.django._attributes.read_only
 options:
   project_path:
     description:

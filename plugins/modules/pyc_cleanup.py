@@ -70,14 +70,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports the same figures and paths as a real run and removes nothing.
+    details: Reports the same figures and paths as a real run and removes nothing.
   diff_mode:
     support: full
-    description: The diff lists the paths that go, one a line (at most O(list_limit)).
+    details: The diff lists the paths that go, one a line (at most O(list_limit)).
   platform:
-    support: full
-    platforms: posix
-    description: Runs on the managed host's Python 3.9 or newer, standard library only.
+    details: Runs on the managed host's Python 3.9 or newer, standard library only.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 notes:
   - Runs on the managed host's Python 3.9 or newer with nothing else installed.
   - The whole tree is walked before anything is removed, so a directory that

@@ -73,14 +73,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Computes the manifest and the release id and writes nothing.
+    details: Computes the manifest and the release id and writes nothing.
   diff_mode:
     support: none
-    description: Reports no diff; the manifest written next to the archive lists every path.
+    details: Reports no diff; the manifest written next to the archive lists every path.
   platform:
-    support: full
-    platforms: posix
-    description: Runs where the source tree is, normally the controller.
+    details: Runs where the source tree is, normally the controller.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 notes:
   - A symlink is archived as a symlink. A symlink whose target is absolute or resolves outside
     O(src) is refused, as is anything that is not a file, a directory or a symlink.

@@ -48,16 +48,11 @@ options:
     elements: str
     default: []
 attributes:
-  check_mode:
-    support: full
-    description: Runs in check mode too; it never changes anything, so the report is the same.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
   platform:
-    support: full
-    platforms: posix
-    description: Runs on POSIX hosts; O(service) is looked up with systemd.
+    details: Runs on POSIX hosts; O(service) is looked up with systemd.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
+  - simpledeploy.django._attributes.read_only
 seealso:
   - module: simpledeploy.django.release_switch
 """

@@ -243,16 +243,16 @@ options:
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - Reports what the window would do (RV(strategy), RV(downtime), RV(migrated), RV(files)) and
         changes nothing.
   diff_mode:
     support: full
-    description: With O(manifest), lists the files of the code tree that are added, changed or removed.
+    details: With O(manifest), lists the files of the code tree that are added, changed or removed.
   platform:
-    support: full
-    platforms: posix
-    description: Needs systemd and C(runuser) (util-linux); C(pg_dump) and C(pg_restore) for a PostgreSQL backup.
+    details: Needs systemd and C(runuser) (util-linux); C(pg_dump) and C(pg_restore) for a PostgreSQL backup.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 notes:
   - Needs root (or a user allowed to run C(systemctl stop/start) and to write the deploy root).
   - A PostgreSQL restore drops the tables of the project's models that the dump does not hold (created

@@ -55,14 +55,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what a real run would do (the entries it would change) and changes and kills nothing.
+    details: Reports what a real run would do (the entries it would change) and changes and kills nothing.
   diff_mode:
     support: none
-    description: RV(entries), RV(owner_changed) and RV(mode_changed) say what changes.
+    details: RV(entries), RV(owner_changed) and RV(mode_changed) say what changes.
   platform:
-    support: full
-    platforms: posix
-    description: Linux (C(/proc)); the managed host's Python 3.9 or newer, standard library only. Runs as root.
+    details: Linux (C(/proc)); the managed host's Python 3.9 or newer, standard library only. Runs as root.
+extends_documentation_fragment:
+  - simpledeploy.django._attributes
 notes:
   - Guaranteed - after O(state=handed_off), no process of O(build_user) runs and nothing in the tree is
     that user's or writable by anyone but root. Not guaranteed - a descriptor the build user passed to a
