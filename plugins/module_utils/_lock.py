@@ -651,6 +651,13 @@ def apply(path, state, request, timeout=DEFAULT_TIMEOUT, dead_run_ids=(), check_
     if diff and action in CHANGING:
         result['diff'] = dict(before=_render(existing), after=_render(after),
                               before_header=path, after_header=path)
+    _say(result, warnings, path, existing, decision, timeout, clock, window, check_mode)
+    return result, warnings
+
+
+def _say(result, warnings, path, existing, decision, timeout, clock, window, check_mode):
+    """apply()'s words: RESULT's msg and the WARNINGS for DECISION; raises LockError when a real run waits."""
+    action, age = decision.action, decision.age
     if existing is not None and action != KEEP and 'unreadable' not in existing:
         future = impossible_date(existing, clock)
         if future:
@@ -677,4 +684,3 @@ def apply(path, state, request, timeout=DEFAULT_TIMEOUT, dead_run_ids=(), check_
             RELEASE: '%s the lock %s' % ('would release' if check_mode else 'released', path),
             NONE: 'there is no lock %s to release' % path,
         }[action]
-    return result, warnings
