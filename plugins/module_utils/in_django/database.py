@@ -46,7 +46,8 @@ def run_tool(argv, env, secret_env):
     full.update(env)
     full.update(secret_env)
     try:
-        proc = subprocess.run(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # Inside Django, not in a module: there is no AnsibleModule.run_command here.
+        proc = subprocess.run(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # pylint: disable=ansible-bad-function
                               universal_newlines=True, check=False)
     except OSError as exc:
         raise Failure(os.path.basename(argv[0]), type=type(exc).__name__, message='%s: %s' % (argv[0], exc.strerror))

@@ -139,4 +139,4 @@ def main(argv=None, stdin=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(main())
