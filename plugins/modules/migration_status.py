@@ -25,7 +25,9 @@ description:
     collection's C(docs/method.md) lists them.
   - With O(detect_missing), it also reports models that changed without a migration file, as
     C(makemigrations --check --dry-run) would, without writing any file and without asking anything.
-  - One Django start-up (C(manage.py shell -c)); the optional system checks and the
+  - One Django start-up: the collection's own code (C(plugins/module_utils/in_django/)) runs in
+    the virtualenv's Python as a process of its own, after the project's C(manage.py) has set up
+    what it sets for any command (see the notes); the optional system checks and the
     missing-migration check run in the same process.
   - It never changes anything. With SQLite, a database file that does not exist is not created
     (every migration is then reported pending and RV(database_exists) is V(false)); the
@@ -69,7 +71,7 @@ options:
     required: true
   virtualenv:
     description:
-      - The project's virtualenv; C(bin/python) in it runs C(manage.py).
+      - The project's virtualenv; C(bin/python) in it runs Django.
     type: path
     required: true
   settings:
@@ -119,6 +121,15 @@ options:
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
+  - The project is loaded as its C(manage.py) loads it for any command, C(shell) included, without
+    running any command of the project's - C(manage.py) runs until it hands over to Django's
+    C(execute_from_command_line), then the settings are loaded and C(django.setup()) runs. What
+    C(manage.py) sets (its default C(DJANGO_SETTINGS_MODULE) first of all) is set as for any
+    command; a settings module given by O(settings), O(env_file) or O(environment) wins, as it does
+    for C(manage.py). A C(manage.py) that never hands over needs O(settings).
+  - The collection's code travels to the child on no command line - it is copied into a new
+    directory of root's that the O(run_as) user can read, removed afterwards - and its parameters
+    go to its standard input.
   - The verdicts look at each operation, not at the SQL; they cannot see what a V(RunPython) or
     V(RunSQL) does.
 seealso:
@@ -338,9 +349,11 @@ checks:
   sample: ["?: (urls.W005) URL namespace 'admin' isn't unique."]
 stage:
   description:
-    - On failure, the step that failed, V(settings), V(checks), V(database), V(backend),
-      V(connect), V(conflicts), V(history) or V(missing); absent when C(manage.py) failed
-      before that.
+    - On failure, the step that failed. Loading the project (see the notes) is V(import)
+      (Django cannot be imported), V(manage) (the project's C(manage.py) failed),
+      V(settings) or V(setup) (C(django.setup()), the apps); then V(checks), V(database),
+      V(backend), V(connect), V(conflicts), V(history) or V(missing). Absent when the
+      child process died without a report, or when it could not be started.
   returned: failure
   type: str
   sample: connect
@@ -354,7 +367,8 @@ stderr:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import app_env, migration_plan
+from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import app_env
+from ansible_collections.simpledeploy.django.plugins.module_utils._plan import migration_plan
 
 LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
 
