@@ -222,9 +222,21 @@ def test_each_extra_argument_is_one_word_and_injects_no_directive():
 # ------------------------------------------------ validate.yml refuses what cannot be written
 
 def first_assert():
+    """validate.yml's first task: its assert, and its vars (the checks, each beside its message)."""
     with open(os.path.join(ROLE, 'tasks', 'validate.yml'), encoding='utf-8') as handle:
-        task = yaml.safe_load(handle)[0]['ansible.builtin.assert']
-    return task['that'], task['fail_msg']
+        task = yaml.safe_load(handle)[0]
+    return task['ansible.builtin.assert'], task.get('vars', {})
+
+
+def _trusted(value):
+    """The task's own strings are templates, as Ansible reads them from the role."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return dict((key, _trusted(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    return value
 
 
 def validate(tmp_path, **overrides):
@@ -235,10 +247,12 @@ def validate(tmp_path, **overrides):
         deploy_pip_extra_args='', deploy_env={}, deploy_gunicorn_bind='127.0.0.1:8000',
         deploy_gunicorn_extra_args=[])
     variables.update(overrides)
-    that, fail_msg = first_assert()
+    check, task_vars = first_assert()
+    variables.update(_trusted(task_vars))
     templar = Templar(loader=DataLoader(), variables=variables)
+    that = check['that'] if isinstance(check['that'], list) else [check['that']]
     passed = all(templar.evaluate_conditional(trust_as_template(condition)) for condition in that)
-    return passed, None if passed else templar.template(trust_as_template(fail_msg))
+    return passed, None if passed else templar.template(trust_as_template(check['fail_msg']))
 
 
 def test_validate_accepts_every_tricky_value_and_argument(tmp_path):
