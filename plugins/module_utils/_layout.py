@@ -31,7 +31,7 @@ import json
 import os
 import stat
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _root_safety, _state
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _root_safety, _state
 
 # Directories whose contents any user can create or replace (or that the
 # system empties): a deploy root below them is refused, whatever the path
@@ -357,16 +357,9 @@ def _write_marker(root_fd, app, check_mode):
         return False
     if check_mode or root_fd is None:
         return True
-    data = (json.dumps({'app': app, 'format': MARKER_FORMAT}, indent=2, sort_keys=True) + '\n').encode('utf-8')
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
-    fd = os.open(_state.MARKER, flags, 0o644, dir_fd=root_fd)
-    try:
-        os.fchmod(fd, 0o644)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.fsync(root_fd)
+    data = json.dumps({'app': app, 'format': MARKER_FORMAT}, indent=2, sort_keys=True) + '\n'
+    # Whole or not at all: an empty marker would read as ours without an app name.
+    _fsio.atomic_write(_state.MARKER, data, 0o644, dir_fd=root_fd)
     return True
 
 

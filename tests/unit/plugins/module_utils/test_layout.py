@@ -168,6 +168,25 @@ def test_a_new_layout_is_made_with_owners_modes_and_marker(root_parent, attacker
     assert not again['changed'] and again['created'] == [] and again['fixed'] == []
 
 
+def test_the_marker_appears_whole_or_not_at_all(root_parent, attacker, monkeypatch):
+    # A crash cannot be made here: the flush of the marker's data fails instead, as a full or
+    # failing disk makes it. The marker must not be left under its name (an empty or partial
+    # one would read as this app's root with no app name: the next run would skip that check).
+    root = os.path.join(root_parent, 'srv', 'person')
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(28, 'No space left on device')
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, 'fsync', failing_fsync)
+    with pytest.raises(OSError):
+        _layout.ensure_layout(root, 'person', attacker.uid, attacker.gid, [])
+    assert not os.path.lexists(os.path.join(root, '.simpledeploy.json'))
+    assert [name for name in os.listdir(root) if name.startswith('.')] == []
+
+
 def test_check_mode_says_what_would_be_made_and_changes_nothing(root_parent, attacker):
     root = os.path.join(root_parent, 'srv', 'person')
     before = snapshot(root_parent)
