@@ -55,7 +55,7 @@ def error_message(error, args):
     shown = ' '.join(['manage.py', 'migrate'] + list(args))
     stage = error.get('stage')
     if stage == 'lock':
-        return '%s could not take the database lock: %s' % (shown, error_text(error))
+        return '%s could not take the database lock: %s' % (shown, error.get('message') or error_text(error))
     if stage == 'migrate':
         return '%s failed: %s' % (shown, error_text(error))
     return '%s failed before migrating (%s): %s' % (shown, stage, error_text(error))

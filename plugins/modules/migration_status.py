@@ -25,7 +25,7 @@ description:
     collection's C(docs/method.md) lists them.
   - With O(detect_missing), it also reports models that changed without a migration file, as
     C(makemigrations --check --dry-run) would, without writing any file and without asking anything.
-  - One Django start-up: the collection's own code (C(plugins/module_utils/in_django/)) runs in
+  - One Django start-up - the collection's own code (C(plugins/module_utils/in_django/)) runs in
     the virtualenv's Python as a process of its own, after the project's C(manage.py) has set up
     what it sets for any command (see the notes); the optional system checks and the
     missing-migration check run in the same process.

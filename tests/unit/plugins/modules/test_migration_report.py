@@ -466,11 +466,15 @@ def test_missing_check_failure_is_clear_and_can_be_skipped(run_module, django_ve
                      'class Note(models.Model):\n'
                      '    text = OpaqueField()\n')
     args = {'project_path': person_v2, 'virtualenv': django_venv.path, 'environment': dict(ENV)}
+    models = os.path.join(person_v2, 'people', 'models.py')
+    with open(models, encoding='utf-8') as handle:
+        line = handle.read().splitlines().index('        raise ValueError("OpaqueField cannot be serialised")') + 1
     failed = run_module(migration_status, args)
     assert failed['failed'] is True and failed['stage'] == 'missing'
+    # the line of the project's code that raised, not Django's
     assert failed['msg'] == ('looking for model changes without a migration (makemigrations '
-                             '--check) failed: ValueError: OpaqueField cannot be serialised; '
-                             'detect_missing=false skips that check')
+                             '--check) failed: ValueError: OpaqueField cannot be serialised (at %s:%d); '
+                             'detect_missing=false skips that check' % (models, line))
     assert 'Traceback' in failed['stderr']
     result = report(run_module, django_venv, person_v2, detect_missing=False)
     assert result['pending'] is True and 'missing' not in result
