@@ -29,14 +29,10 @@ def remove_tree(path):
 
 
 def point_symlink(link, target):
-    """Make LINK point at TARGET atomically (rename over the old link)."""
+    """Make LINK point at TARGET atomically, flushed (_fsio.atomic_symlink); False when it already did."""
     if os.path.islink(link) and os.readlink(link) == target:
         return False
-    tmp = link + '.new'
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    os.symlink(target, tmp)
-    os.rename(tmp, link)
+    _fsio.atomic_symlink(target, link)
     return True
 
 
