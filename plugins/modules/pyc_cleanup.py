@@ -10,6 +10,12 @@ version_added: 0.1.0
 description:
   - Removes Python bytecode that can outlive its source and still be imported
     after a deploy, under O(path).
+  - For trees deployed in place (new files copied over the old ones, for example
+    by rsync or git pull), where bytecode whose source was removed stays behind
+    (a C(module.pyc) beside the sources is still importable without its C(.py)).
+    The role simpledeploy.django.deploy does not need it - it replaces the whole
+    code tree with a fresh one unpacked from a release archive that holds no
+    bytecode, so no stale bytecode can be left there.
   - In O(mode=stale) it removes C(__pycache__/NAME.TAG.pyc) (and
     C(NAME.TAG.opt-N.pyc)) whose source C(NAME.py) or C(NAME.pyw) beside the
     C(__pycache__) directory is gone; legacy C(NAME.pyc) and C(NAME.pyo) beside a

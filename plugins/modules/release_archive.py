@@ -46,10 +46,11 @@ options:
   exclude:
     description:
       - Shell-glob patterns of paths to leave out, added to the defaults.
-      - A pattern is matched against each path relative to O(src), and, when it holds no C(/),
-        against the name of every path component, so V(node_modules) leaves out every
-        directory of that name and V(*.log) every such file. A directory left out takes
-        everything below it along.
+      - A pattern is matched against each path relative to O(src), and, when it holds no C(/)
+        (trailing ones aside), against the name of every path component, so V(node_modules)
+        leaves out every directory of that name and V(*.log) every such file. A leading C(/) or
+        C(./) anchors a pattern at O(src) - V(/media) leaves out the top-level C(media) only.
+        C(*) matches C(/) too. A directory left out takes everything below it along.
     type: list
     elements: str
     default: []
