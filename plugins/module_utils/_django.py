@@ -83,11 +83,16 @@ def child_argv(python, job, run_as=None):
 
 
 def child_sources():
-    """``{file name: source}`` of the in_django package, as this process loaded it (a zip included)."""
+    """``{file name: source as bytes}`` of the in_django package, as this process loaded it (a zip included).
+
+    Loaders differ in what get_source returns (text for most, bytes for
+    Ansible's collection loader): bytes either way.
+    """
     sources = {}
     for module in CHILD_MODULES:
         name = '__init__' if module is in_django else module.__name__.rpartition('.')[2]
-        sources[name + '.py'] = importlib.util.find_spec(module.__name__).loader.get_source(module.__name__)
+        source = importlib.util.find_spec(module.__name__).loader.get_source(module.__name__)
+        sources[name + '.py'] = source if isinstance(source, bytes) else source.encode('utf-8')
     return sources
 
 
@@ -122,7 +127,7 @@ def child_package():
         os.chmod(package, 0o755)
         for name, source in child_sources().items():
             fd = os.open(os.path.join(package, name), _CREATE, 0o644)
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            with os.fdopen(fd, 'wb') as handle:
                 handle.write(source)
         yield top
     finally:

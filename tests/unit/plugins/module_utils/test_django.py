@@ -66,7 +66,7 @@ def test_child_sources_are_the_package_files_as_loaded():
                                'runner.py']
     here = os.path.dirname(_django.__file__)
     for name, source in sources.items():
-        with open(os.path.join(here, 'in_django', name), encoding='utf-8') as handle:
+        with open(os.path.join(here, 'in_django', name), 'rb') as handle:
             assert handle.read() == source
 
 
