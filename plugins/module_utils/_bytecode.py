@@ -257,135 +257,209 @@ def plan_cleanup(root, mode='stale', exclude=(), root_fd=None):
         finally:
             os.close(root_fd)
     excluded = CleanupExcludes(root, exclude)
-    check_files = excluded.active
     plan = Plan(root, mode)
     plan.excluded_outside = excluded.outside
-    purge = mode == 'all'
-    # One record per directory entered, in pre-order (a parent before its children).
-    paths = plan.paths
-    parents = plan.parents
-    totals = []
-    remaining = []
-    forced = []
-    # index -> [descriptor, its children still on the stack]: a directory's
-    # descriptor is closed once its last child is opened.
-    held = {}
-    stack = [('', '', -1, _ORDINARY, None)]
-    try:
-        while stack:
-            name, rel, parent, kind, parent_names = stack.pop()
-            path = _prefix(root) + rel if rel else root
-            if parent < 0:
-                fd = root_fd
-            else:
-                holder = held[parent]
-                try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=holder[0])
-                except FileNotFoundError:
-                    fd = None  # vanished meanwhile; its parent keeps counting it, so stays
-                except OSError as exc:
-                    if exc.errno not in _NOT_A_DIRECTORY:
-                        raise _oserror('read directory', path, exc)
-                    # Replaced by a link or a file since it was listed: not
-                    # entered, and its parent, still counting it, stays.
-                    plan.skipped_dirs.append(rel)
-                    fd = None
-                finally:
-                    holder[1] -= 1
-                    if holder[1] == 0:
-                        del held[parent]
-                        if holder[0] != root_fd:
-                            os.close(holder[0])
-                if fd is None:
-                    continue
-            kept = False
-            try:
-                try:
-                    with os.scandir(fd) as listing:
-                        entries = list(listing)
-                except OSError as exc:
-                    raise _oserror('read directory', path, exc)
-                index = len(paths)
-                paths.append(path)
-                parents.append(parent)
-                plan.names.append(name)
-                plan.idents.append(None)
-                if parent < 0:
-                    stat = os.fstat(fd)  # the root: execute() on its own checks it
-                    plan.idents[index] = (stat.st_dev, stat.st_ino)
-                totals.append(len(entries))
-                forced.append(kind == _PURGE)
-                files = {}
-                subdirs = []
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        subdirs.append(entry)
-                    elif kind == _PURGE or (entry.name.endswith(BYTECODE_SUFFIXES)
-                                            and entry.is_file(follow_symlinks=False)):
-                        files[entry.name] = entry
-                names = None
-                if not purge and kind == _ORDINARY and (files or subdirs):
-                    # the sources beside: any entry (a symlinked foo.py counts)
-                    names = frozenset(entry.name for entry in entries)
-                gone = 0
-                if files:
-                    if kind == _PURGE:
-                        doomed = files
-                    else:
-                        doomed = classify(files, mode, parent_names if kind == _CACHE else names, kind == _CACHE)
-                    here = _prefix(path)
-                    for name in doomed:
-                        entry = files[name]
-                        if check_files and excluded(rel + '/' + name if rel else name):
-                            continue
-                        gone += 1
-                        try:
-                            size = entry.stat(follow_symlinks=False).st_size
-                        except FileNotFoundError:
-                            continue
-                        except OSError as exc:
-                            raise _oserror('stat', here + name, exc)
-                        plan.files.append((here + name, size))
-                        plan.file_dirs.append(index)
-                        plan.bytes += size
-                    if plan.file_dirs and plan.file_dirs[-1] == index and index:
-                        # files go from here: the removal checks it is this very directory
-                        try:
-                            stat = os.fstat(fd)
-                        except OSError as exc:
-                            raise _oserror('read directory', path, exc)
-                        plan.idents[index] = (stat.st_dev, stat.st_ino)
-                pushed = 0
-                for entry in subdirs:
-                    name = entry.name
-                    sub_rel = rel + '/' + name if rel else name
-                    if excluded.active and excluded(sub_rel):
-                        continue
-                    if kind == _PURGE:
-                        stack.append((name, sub_rel, index, _PURGE, None))
-                    elif name == PYCACHE and kind == _ORDINARY:
-                        stack.append((name, sub_rel, index, _PURGE if purge else _CACHE, names))
-                    else:
-                        stack.append((name, sub_rel, index, _ORDINARY, None))
-                    pushed += 1
-                remaining.append(len(entries) - gone)
-                if pushed:
-                    held[index] = [fd, pushed]
-                    kept = True
-            finally:
-                if not kept and fd != root_fd:
-                    os.close(fd)
-    finally:
-        for holder in held.values():
-            if holder[0] != root_fd:
-                os.close(holder[0])
-    # Children come after their parent in the records: walk them backwards.
-    for index in range(len(paths) - 1, 0, -1):
-        if remaining[index] == 0 and (totals[index] or forced[index]):
-            plan.dirs.append(paths[index])
-            plan.dir_indexes.append(index)
-            remaining[parents[index]] -= 1
+    walk = _Walk(plan, root_fd, excluded)
+    walk.run()
+    walk.list_emptied_dirs()
     return plan
+
+
+def _split_listing(entries, kind):
+    """Sort one directory listing into the files that may go (name -> entry) and the subdirectories."""
+    files = {}
+    subdirs = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            subdirs.append(entry)
+        elif kind == _PURGE or (entry.name.endswith(BYTECODE_SUFFIXES)
+                                and entry.is_file(follow_symlinks=False)):
+            files[entry.name] = entry
+    return files, subdirs
+
+
+class _Walk(object):
+    """plan_cleanup's one pass over the tree, filling a Plan.
+
+    stack holds the directories still to enter, (name, path relative to the
+    root, parent's index, kind, the parent's listing for a _CACHE directory);
+    held maps a directory's index to [its descriptor, its children still on
+    the stack]: the descriptor is closed once its last child is opened.
+    Per directory entered, in pre-order (a parent before its children):
+    totals (entries listed), remaining (entries that stay) and forced (goes
+    even if it was empty).
+    """
+
+    def __init__(self, plan, root_fd, excluded):
+        self.plan = plan
+        self.root_fd = root_fd
+        self.excluded = excluded
+        self.purge = plan.mode == 'all'
+        self.totals = []
+        self.remaining = []
+        self.forced = []
+        self.held = {}
+        self.stack = [('', '', -1, _ORDINARY, None)]
+
+    def run(self):
+        """Enter every directory of the tree, depth first; close every descriptor held, even on failure."""
+        root = self.plan.root
+        try:
+            while self.stack:
+                name, rel, parent, kind, parent_names = self.stack.pop()
+                path = _prefix(root) + rel if rel else root
+                if parent < 0:
+                    fd = self.root_fd
+                else:
+                    fd = self._open_child(name, rel, parent, path)
+                    if fd is None:
+                        continue
+                self._visit(fd, name, rel, parent, kind, parent_names, path)
+        finally:
+            for holder in self.held.values():
+                if holder[0] != self.root_fd:
+                    os.close(holder[0])
+
+    def _open_child(self, name, rel, parent, path):
+        """Open a listed directory relative to its parent's descriptor, never following a link.
+
+        None when it vanished meanwhile or was replaced by a link or a file
+        since it was listed (then it is listed in plan.skipped_dirs): not
+        entered, and its parent, still counting it, stays.
+        """
+        holder = self.held[parent]
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=holder[0])
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno not in _NOT_A_DIRECTORY:
+                raise _oserror('read directory', path, exc)
+            self.plan.skipped_dirs.append(rel)
+            return None
+        finally:
+            holder[1] -= 1
+            if holder[1] == 0:
+                del self.held[parent]
+                if holder[0] != self.root_fd:
+                    os.close(holder[0])
+
+    def _visit(self, fd, name, rel, parent, kind, parent_names, path):
+        """List one opened directory, plan what goes from it and push its subdirectories.
+
+        Its descriptor is kept (in held) only while subdirectories wait to be
+        opened from it, and closed otherwise, on failure too.
+        """
+        kept = False
+        try:
+            try:
+                with os.scandir(fd) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                raise _oserror('read directory', path, exc)
+            index = self._record(fd, name, parent, path, len(entries), kind)
+            files, subdirs = _split_listing(entries, kind)
+            names = None
+            if not self.purge and kind == _ORDINARY and (files or subdirs):
+                # the sources beside: any entry (a symlinked foo.py counts)
+                names = frozenset(entry.name for entry in entries)
+            gone = 0
+            if files:
+                sources = parent_names if kind == _CACHE else names
+                gone = self._plan_files(fd, index, rel, path, files, kind, sources)
+            pushed = self._push_subdirs(subdirs, rel, index, kind, names)
+            self.remaining.append(len(entries) - gone)
+            if pushed:
+                self.held[index] = [fd, pushed]
+                kept = True
+        finally:
+            if not kept and fd != self.root_fd:
+                os.close(fd)
+
+    def _record(self, fd, name, parent, path, count, kind):
+        """Add a directory entered to the plan's records (the root with its identity); return its index."""
+        plan = self.plan
+        index = len(plan.paths)
+        plan.paths.append(path)
+        plan.parents.append(parent)
+        plan.names.append(name)
+        plan.idents.append(None)
+        if parent < 0:
+            stat = os.fstat(fd)  # the root: execute() on its own checks it
+            plan.idents[index] = (stat.st_dev, stat.st_ino)
+        self.totals.append(count)
+        self.forced.append(kind == _PURGE)
+        return index
+
+    def _plan_files(self, fd, index, rel, path, files, kind, sources):
+        """Add to the plan the files of one directory that go (excluded ones stay); return how many go.
+
+        When any goes, the directory's identity is noted: the removal checks
+        it removes from this very directory.
+        """
+        plan = self.plan
+        excluded = self.excluded
+        check_files = excluded.active
+        if kind == _PURGE:
+            doomed = files
+        else:
+            doomed = classify(files, plan.mode, sources, kind == _CACHE)
+        here = _prefix(path)
+        gone = 0
+        for name in doomed:
+            entry = files[name]
+            if check_files and excluded(rel + '/' + name if rel else name):
+                continue
+            gone += 1
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise _oserror('stat', here + name, exc)
+            plan.files.append((here + name, size))
+            plan.file_dirs.append(index)
+            plan.bytes += size
+        if plan.file_dirs and plan.file_dirs[-1] == index and index:
+            try:
+                stat = os.fstat(fd)
+            except OSError as exc:
+                raise _oserror('read directory', path, exc)
+            plan.idents[index] = (stat.st_dev, stat.st_ino)
+        return gone
+
+    def _push_subdirs(self, subdirs, rel, index, kind, names):
+        """Push the subdirectories to enter (excluded ones are not), each with its kind; return how many."""
+        excluded = self.excluded
+        stack = self.stack
+        pushed = 0
+        for entry in subdirs:
+            name = entry.name
+            sub_rel = rel + '/' + name if rel else name
+            if excluded.active and excluded(sub_rel):
+                continue
+            if kind == _PURGE:
+                stack.append((name, sub_rel, index, _PURGE, None))
+            elif name == PYCACHE and kind == _ORDINARY:
+                stack.append((name, sub_rel, index, _PURGE if self.purge else _CACHE, names))
+            else:
+                stack.append((name, sub_rel, index, _ORDINARY, None))
+            pushed += 1
+        return pushed
+
+    def list_emptied_dirs(self):
+        """Add to plan.dirs, children first, each directory below the root that everything it held leaves.
+
+        A directory empty before goes only when forced (mode all's __pycache__).
+        """
+        plan = self.plan
+        remaining = self.remaining
+        # Children come after their parent in the records: walk them backwards.
+        for index in range(len(plan.paths) - 1, 0, -1):
+            if remaining[index] == 0 and (self.totals[index] or self.forced[index]):
+                plan.dirs.append(plan.paths[index])
+                plan.dir_indexes.append(index)
+                remaining[plan.parents[index]] -= 1
 
 
 class _PathError(Exception):
@@ -607,68 +681,108 @@ def execute(plan, workers=None, root_fd=None):
     if root_fd is None:
         root_fd = _open_root(plan.root)
         try:
-            stat = os.fstat(root_fd)
-            if plan.idents and (stat.st_dev, stat.st_ino) != plan.idents[0]:
-                raise BytecodeError('path %s is no longer the directory that was walked (it was replaced); '
-                                    'nothing was removed: run again' % plan.root, path=plan.root)
+            _check_root_walked(plan, root_fd)
             return execute(plan, workers, root_fd)
         finally:
             os.close(root_fd)
-    slices = _unlink_all(plan, root_fd, WORKERS if workers is None else workers)
-    skipped = set()
-    replaced = set()
-    removed_files = 0
-    freed = 0
-    failure = None
-    for job in slices:
-        skipped.update(job.skipped)
-        replaced.update(job.replaced)
-        removed_files += job.removed
-        freed += job.freed
-        if job.error is not None and failure is None:
-            failure = job.error
-    removed_dirs = 0
-    if failure is None:
-        opener = _Opener(plan, root_fd)
-        try:
-            for position, path in enumerate(plan.dirs):
-                index = plan.dir_indexes[position]
-                try:
-                    parent_fd = opener.open(plan.parents[index])
-                except _PathError as exc:
-                    failure = (exc.action, exc.path, exc.error)
-                    break
-                if parent_fd is None:
-                    skipped.add(path)
-                    continue
-                try:
-                    os.rmdir(plan.names[index], dir_fd=parent_fd)
-                except FileNotFoundError:
-                    skipped.add(path)
-                    continue
-                except OSError as exc:
-                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                        skipped.add(path)  # something new appeared in it: keep it
-                        continue
-                    if exc.errno == errno.ENOTDIR:
-                        skipped.add(path)  # a link or a file now: not ours
-                        replaced.add(index)
-                        continue
-                    failure = ('remove', path, exc)
-                    break
-                removed_dirs += 1
-        finally:
-            replaced.update(opener.replaced)
-            opener.close()
+    outcome = _Outcome()
+    outcome.add_slices(_unlink_all(plan, root_fd, WORKERS if workers is None else workers))
+    if outcome.failure is None:
+        _remove_dirs(plan, root_fd, outcome)
     cut = len(_prefix(plan.root))
-    plan.skipped_dirs.extend(plan.paths[index][cut:] for index in sorted(replaced))
-    if failure is not None:
-        action, path, exc = failure
+    plan.skipped_dirs.extend(plan.paths[index][cut:] for index in sorted(outcome.replaced))
+    if outcome.failure is not None:
+        raise outcome.error()
+    return outcome.skipped
+
+
+def _check_root_walked(plan, root_fd):
+    """Refuse, before anything is removed, a root opened again that is not the directory walked."""
+    stat = os.fstat(root_fd)
+    if plan.idents and (stat.st_dev, stat.st_ino) != plan.idents[0]:
+        raise BytecodeError('path %s is no longer the directory that was walked (it was replaced); '
+                            'nothing was removed: run again' % plan.root, path=plan.root)
+
+
+class _Outcome(object):
+    """What execute() did: the figures, the paths skipped, the indexes of the
+    directories found replaced, and the first failure ((action, path,
+    OSError), or None)."""
+
+    def __init__(self):
+        self.skipped = set()
+        self.replaced = set()
+        self.removed_files = 0
+        self.removed_dirs = 0
+        self.freed = 0
+        self.failure = None
+
+    def add_slices(self, slices):
+        """Add up what the _Unlinker of each slice did; the first slice's failure, in order, is the one kept."""
+        for job in slices:
+            self.skipped.update(job.skipped)
+            self.replaced.update(job.replaced)
+            self.removed_files += job.removed
+            self.freed += job.freed
+            if job.error is not None and self.failure is None:
+                self.failure = job.error
+
+    def error(self):
+        """The BytecodeError for the failure, with the figures of what was removed before it."""
+        action, path, exc = self.failure
         error = _oserror(action, path, exc)
-        error.partial = dict(changed=bool(removed_files or removed_dirs), removed_files=removed_files,
-                             removed_dirs=removed_dirs, bytes=freed)
-        raise error
-    return skipped
+        error.partial = dict(changed=bool(self.removed_files or self.removed_dirs), removed_files=self.removed_files,
+                             removed_dirs=self.removed_dirs, bytes=self.freed)
+        return error
+
+
+def _remove_dirs(plan, root_fd, outcome):
+    """Remove plan.dirs, children first, each by its name relative to its parent's descriptor (from an _Opener).
+
+    A directory whose parent is no longer the one walked is skipped; the
+    first other failure is noted in outcome and stops the removal.
+    """
+    opener = _Opener(plan, root_fd)
+    try:
+        for position, path in enumerate(plan.dirs):
+            index = plan.dir_indexes[position]
+            try:
+                parent_fd = opener.open(plan.parents[index])
+            except _PathError as exc:
+                outcome.failure = (exc.action, exc.path, exc.error)
+                return
+            if parent_fd is None:
+                outcome.skipped.add(path)
+                continue
+            if not _remove_dir(plan, index, path, parent_fd, outcome):
+                return
+    finally:
+        outcome.replaced.update(opener.replaced)
+        opener.close()
+
+
+def _remove_dir(plan, index, path, parent_fd, outcome):
+    """rmdir one directory of the plan, or skip it when it vanished, is no longer empty or is not a directory now.
+
+    Return False on any other failure, noted in outcome.
+    """
+    try:
+        os.rmdir(plan.names[index], dir_fd=parent_fd)
+    except FileNotFoundError:
+        outcome.skipped.add(path)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            outcome.skipped.add(path)  # something new appeared in it: keep it
+            return True
+        if exc.errno == errno.ENOTDIR:
+            outcome.skipped.add(path)  # a link or a file now: not ours
+            outcome.replaced.add(index)
+            return True
+        outcome.failure = ('remove', path, exc)
+        return False
+    outcome.removed_dirs += 1
+    return True
 
 
 def diff_text(paths, truncated, total):
@@ -692,14 +806,7 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
     the cleanup ran, left alone with all they hold) and diff when asked.
     Raises BytecodeError on bad arguments or a failing path.
     """
-    if mode not in MODES:
-        raise BytecodeError('mode must be one of %s, not %r' % (', '.join(MODES), mode))
-    if list_limit < 0:
-        raise BytecodeError('list_limit must be 0 or more, not %d' % list_limit)
-    if not os.path.lexists(path):
-        raise BytecodeError('path %s does not exist' % path, path=path)
-    if not os.path.isdir(path):
-        raise BytecodeError('path %s is not a directory' % path, path=path)
+    _check_arguments(path, mode, list_limit)
     root_fd = _open_root(path)
     try:
         # The whole walk first: a tree that cannot be read is reported with
@@ -710,6 +817,23 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
             skipped = execute(plan, root_fd=root_fd)
     finally:
         os.close(root_fd)
+    return _result(plan, skipped, list_limit, diff)
+
+
+def _check_arguments(path, mode, list_limit):
+    """Refuse a bad mode or list_limit, and a path that is missing or not a directory."""
+    if mode not in MODES:
+        raise BytecodeError('mode must be one of %s, not %r' % (', '.join(MODES), mode))
+    if list_limit < 0:
+        raise BytecodeError('list_limit must be 0 or more, not %d' % list_limit)
+    if not os.path.lexists(path):
+        raise BytecodeError('path %s does not exist' % path, path=path)
+    if not os.path.isdir(path):
+        raise BytecodeError('path %s is not a directory' % path, path=path)
+
+
+def _result(plan, skipped, list_limit, diff):
+    """The module's result for a plan, less what execute() skipped."""
     freed = plan.bytes
     removed_files = len(plan.files)
     removed_dirs = len(plan.dirs)
@@ -729,7 +853,7 @@ def cleanup(path, mode='stale', exclude=(), list_limit=100, check_mode=False, di
         bytes=freed,
         paths=paths,
         paths_truncated=truncated,
-        mode=mode,
+        mode=plan.mode,
         excluded_outside=plan.excluded_outside,
         skipped_dirs=sorted(set(rel + '/' for rel in plan.skipped_dirs)),
     )

@@ -118,20 +118,9 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
         return reason
     norm = os.path.normpath(root)
     try:
-        given = _existing_prefixes(norm, with_root=False)
-        # The path as given: links on the way must be root's, the last part no link.
-        last = len(_components(norm))
-        for index, (current, info) in enumerate(given, 1):
-            if not stat.S_ISLNK(info.st_mode):
-                continue
-            if index == last:
-                return ('deploy_root %s is a symbolic link (to %s): set deploy_root to the real directory (%s), '
-                        'so that nobody can point the deploy somewhere else'
-                        % (norm, os.readlink(current), os.path.realpath(norm)))
-            if info.st_uid != 0:
-                return ('deploy_root %s goes through the symbolic link %s, owned by %s, who could point it '
-                        'anywhere: use a path through directories only root can change'
-                        % (norm, current, _who(info.st_uid)))
+        reason = _link_reason(norm)
+        if reason:
+            return reason
         real = os.path.realpath(norm)
         chain = _existing_prefixes(real, with_root=True)
     except OSError as exc:
@@ -142,17 +131,51 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
             return '%s (deploy_root %s leads there)' % (reason, norm)
     homes = [(home, os.path.realpath(home)) for home in homes]
     temps = [(top, os.path.realpath(top)) for top in temp_trees]
+    return (_shared_tree_reason(norm, real, temps, homes)
+            or _not_directory_reason(norm, chain)
+            or _shared_tree_identity_reason(norm, chain, temps, homes)
+            or _ownership_reason(norm, real, chain))
+
+
+def _link_reason(norm):
+    """The path as given: links on the way must be root's, the last part no link (lstat; OSError passes)."""
+    given = _existing_prefixes(norm, with_root=False)
+    last = len(_components(norm))
+    for index, (current, info) in enumerate(given, 1):
+        if not stat.S_ISLNK(info.st_mode):
+            continue
+        if index == last:
+            return ('deploy_root %s is a symbolic link (to %s): set deploy_root to the real directory (%s), '
+                    'so that nobody can point the deploy somewhere else'
+                    % (norm, os.readlink(current), os.path.realpath(norm)))
+        if info.st_uid != 0:
+            return ('deploy_root %s goes through the symbolic link %s, owned by %s, who could point it '
+                    'anywhere: use a path through directories only root can change'
+                    % (norm, current, _who(info.st_uid)))
+    return None
+
+
+def _shared_tree_reason(norm, real, temps, homes):
+    """The real path inside a temporary tree, or inside (or holding) a home, judged by paths."""
     for top, top_real in temps:
         if _inside(real, top_real) or _inside(real, top):
             return _temp_reason(norm, top)
     for home, home_real in homes:
         if _inside(real, home_real) or _inside(home_real, real):
             return _home_reason(norm, home)
-    # The real path: every existing part a directory of root's, writable by root alone.
+    return None
+
+
+def _not_directory_reason(norm, chain):
+    """A part of the real path that exists and is not a directory."""
     for current, info in chain:
         if not stat.S_ISDIR(info.st_mode):
             return 'deploy_root %s cannot be made: %s exists and is not a directory' % (norm, current)
-    # Temporary and home directories reached another way (a bind mount): by identity.
+    return None
+
+
+def _shared_tree_identity_reason(norm, chain, temps, homes):
+    """Temporary and home directories reached another way (a bind mount): a part of the real path that is one, by identity."""
     idents = set((info.st_dev, info.st_ino) for dummy, info in chain)
     for top, dummy in temps:
         if _identity(top) in idents:
@@ -160,6 +183,11 @@ def placement_reason(root, homes=(), temp_trees=TEMP_TREES):
     for home, dummy in homes:
         if _identity(home) in idents:
             return _home_reason(norm, home)
+    return None
+
+
+def _ownership_reason(norm, real, chain):
+    """A part of the real path (the root or a parent) that is not root's, or that others can write."""
     for current, info in chain:
         if info.st_uid != 0 or info.st_mode & 0o022:
             what = 'the deploy root' if current == real else 'its parent %s' % current
