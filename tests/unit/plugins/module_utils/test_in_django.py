@@ -385,3 +385,52 @@ def test_toc_tables_reads_tables_not_their_data_or_other_objects():
 '''
     assert postgres.toc_tables(listing) == ['django_migrations', 'people_person']
     assert postgres.toc_tables('') == []
+
+
+# ---------------------------------------------------------------- the database job's PostgreSQL tools
+
+def fake_tool(tmp_path, name, rc=0, writes=True):
+    """A stand-in pg_dump/pg_restore that records its argv and environment, then exits RC."""
+    record = tmp_path / (name + '.json')
+    tool = tmp_path / name
+    tool.write_text('#!%s\nimport json, os, sys\n'
+                    'json.dump({"argv": sys.argv, "env": dict(os.environ)}, open(%r, "w"))\n'
+                    'if %r:\n'
+                    '    for arg in sys.argv:\n'
+                    '        if arg.startswith("--file="):\n'
+                    '            open(arg[7:], "w").write("dump")\n'
+                    'sys.stderr.write("pg_dump: error: connection to server failed\\n" if %d else "")\n'
+                    'sys.exit(%d)\n' % (sys.executable, str(record), writes, rc, rc))
+    tool.chmod(0o755)
+    return str(tool), record
+
+
+def test_pg_dump_gets_the_password_in_its_environment_only_and_the_size_is_measured(tmp_path, monkeypatch):
+    monkeypatch.delenv('PGPASSWORD', raising=False)
+    tool, record = fake_tool(tmp_path, 'pg_dump')
+    target = str(tmp_path / 'v2.dump')
+    assert database.pg_backup(PG_SETTINGS, target, {'pg_dump': tool}) == 4
+    seen = json.loads(record.read_text())
+    assert seen['env']['PGPASSWORD'] == 's3cret-pw' and seen['env']['PGHOST'] == 'db.internal'
+    assert 's3cret-pw' not in ' '.join(seen['argv'])
+    # the password went to the tool's child alone, not into this process's environment
+    assert 'PGPASSWORD' not in os.environ
+
+
+def test_a_failing_pg_dump_is_reported_with_its_own_last_line(tmp_path, capsys):
+    tool, dummy = fake_tool(tmp_path, 'pg_dump', rc=1, writes=False)
+    with pytest.raises(Failure) as failed:
+        database.pg_backup(PG_SETTINGS, str(tmp_path / 'v2.dump'), {'pg_dump': tool})
+    report = failed.value.report()
+    assert report['stage'] == 'pg_dump'
+    assert report['message'] == 'rc=1: pg_dump: error: connection to server failed'
+    # its stderr goes on to the child's, for the module's stderr
+    assert 'connection to server failed' in capsys.readouterr().err
+
+
+def test_a_missing_tool_is_reported_naming_it(tmp_path):
+    with pytest.raises(Failure) as failed:
+        database.pg_backup(PG_SETTINGS, str(tmp_path / 'v2.dump'), {'pg_dump': str(tmp_path / 'nowhere' / 'pg_dump')})
+    report = failed.value.report()
+    assert report['stage'] == 'pg_dump' and report['type'] == 'FileNotFoundError'
+    assert 'nowhere/pg_dump' in report['message']
