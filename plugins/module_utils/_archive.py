@@ -20,7 +20,7 @@ import re
 import stat
 import tarfile
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _requirements
 
 # Left out of every archive unless default_excludes is false. None holds a
 # '/': each matches an entry's name at any depth, see ArchiveExcludes.
@@ -337,8 +337,31 @@ def _dest_inside_src(src_real, dest):
     return None
 
 
+def requirements_of(src_real, manifest, subdir, requirements):
+    """``(files, digest)`` of the requirements file REQUIREMENTS (relative to SUBDIR) and all it includes.
+
+    Read from the release (the manifest's files); raises ArchiveError when one is missing from it.
+    """
+    if not requirements:
+        return [], ''
+    top = '/'.join(_split(subdir) + _split(check_relative(requirements, 'requirements')))
+
+    def read(path):
+        entry = manifest.get(path)
+        if not entry or entry['type'] != 'file':
+            return None
+        with open(os.path.join(src_real, path), encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+
+    try:
+        files, urls = _requirements.included_files(top, read)
+    except _requirements.RequirementsError as exc:
+        raise ArchiveError('requirements: %s' % exc)
+    return files + urls, _requirements.digest(files, urls, lambda path: manifest[path]['sha256'])
+
+
 def build_release(src, dest, project_subdir='', exclude=(), default_excludes=True,
-                  keep_paths=(), check_mode=False):
+                  keep_paths=(), check_mode=False, requirements=''):
     """Everything release_archive does; returns the module's result dict."""
     if not os.path.isdir(src):
         raise ArchiveError('src %s does not exist or is not a directory; set deploy_source to the '
@@ -364,6 +387,7 @@ def build_release(src, dest, project_subdir='', exclude=(), default_excludes=Tru
     if manage_rel not in manifest:
         raise ArchiveError('%s is left out by the exclude patterns or keep_paths; the release '
                            'would have no manage.py' % manage_rel)
+    requirement_files, requirements_digest = requirements_of(src_real, manifest, subdir, requirements)
     rid = release_id(manifest)
     archive_path = os.path.join(dest, rid + '.tar.gz')
     manifest_path = os.path.join(dest, rid + '.manifest.json')
@@ -391,4 +415,6 @@ def build_release(src, dest, project_subdir='', exclude=(), default_excludes=Tru
         'excluded': len(excluded),
         'excluded_paths': excluded[:EXCLUDED_PATHS_CAP],
         'archive_bytes': os.path.getsize(archive_path) if os.path.isfile(archive_path) else 0,
+        'requirements_files': requirement_files,
+        'requirements_digest': requirements_digest,
     }

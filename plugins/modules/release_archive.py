@@ -71,6 +71,18 @@ options:
     type: list
     elements: str
     default: []
+  requirements:
+    description:
+      - A pip requirements file of the project, relative to the directory of C(manage.py)
+        (V(requirements.txt)); V("") for none.
+      - It and every file it includes by C(-r)/C(--requirement) or C(-c)/C(--constraint), at any
+        depth and relative to the file that names it (as pip reads them), are looked up in the
+        release: the module fails, naming the file, when one is missing or outside O(src). Their
+        paths and one digest of their contents are returned (RV(requirements_files),
+        RV(requirements_digest)), so that a pin changed in a nested file changes the digest. An
+        include that is a URL counts by its text only.
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full
@@ -157,6 +169,17 @@ archive_bytes:
   returned: success
   type: int
   sample: 51377
+requirements_files:
+  description: O(requirements) and the files it includes, relative to O(src), in the order pip reads them, then included URLs.
+  returned: success
+  type: list
+  elements: str
+  sample: [requirements.txt, requirements/base.txt, constraints.txt]
+requirements_digest:
+  description: sha256 over the paths and contents of RV(requirements_files); V("") without O(requirements).
+  returned: success
+  type: str
+  sample: 9b1d0c5e0f4a2d7c3e8b6a1f0d9c8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -176,6 +199,7 @@ def main():
             exclude=dict(type='list', elements='str', default=[]),
             default_excludes=dict(type='bool', default=True),
             keep_paths=dict(type='list', elements='str', default=[]),
+            requirements=dict(type='str', default=''),
         ),
         supports_check_mode=True,
     )
@@ -189,6 +213,7 @@ def main():
             default_excludes=params['default_excludes'],
             keep_paths=params['keep_paths'],
             check_mode=module.check_mode,
+            requirements=params['requirements'],
         )
     except ArchiveError as exc:
         module.fail_json(msg=str(exc))

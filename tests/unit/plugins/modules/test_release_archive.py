@@ -132,3 +132,34 @@ def test_runs_as_a_real_subprocess(project, tmp_path):
     assert written['release_id'] == checked['release_id']
     assert os.path.isfile(written['archive'])
     assert run(False)['changed'] is False
+
+
+def test_a_pin_changed_in_a_nested_requirements_file_changes_the_digest(capsys, project, tmp_path):
+    (project / 'requirements').mkdir()
+    (project / 'requirements.txt').write_text('-r requirements/base.txt\n-c constraints.txt\n')
+    (project / 'requirements' / 'base.txt').write_text('Django==5.2.8\ngunicorn==22.0.0\n')
+    (project / 'constraints.txt').write_text('asgiref==3.8.1\n')
+    args = {'src': str(project), 'dest': str(tmp_path / 'releases'), 'requirements': 'requirements.txt'}
+    code, first = run_module(capsys, args)
+    assert code == 0, first
+    assert first['requirements_files'] == ['requirements.txt', 'requirements/base.txt', 'constraints.txt']
+    (project / 'requirements' / 'base.txt').write_text('Django==5.2.8\ngunicorn==23.0.0\n')
+    code, second = run_module(capsys, args)
+    assert second['requirements_digest'] != first['requirements_digest']
+    (project / 'constraints.txt').write_text('asgiref==3.8.2\n')
+    code, third = run_module(capsys, args)
+    assert third['requirements_digest'] not in (first['requirements_digest'], second['requirements_digest'])
+    code, none = run_module(capsys, dict(args, requirements=''))
+    assert none['requirements_files'] == [] and none['requirements_digest'] == ''
+
+
+def test_a_nested_requirements_file_left_out_of_the_release_fails_naming_it(capsys, project, tmp_path):
+    (project / 'requirements.txt').write_text('-r pins/base.txt\n')
+    (project / 'pins').mkdir()
+    (project / 'pins' / 'base.txt').write_text('Django==5.2.8\n')
+    args = {'src': str(project), 'dest': str(tmp_path / 'releases'), 'requirements': 'requirements.txt',
+            'exclude': ['pins']}
+    code, result = run_module(capsys, args)
+    assert code == 1 and result['failed']
+    assert result['msg'] == ('requirements: pins/base.txt is not in the release (included by requirements.txt): '
+                             'check the name, and that deploy_exclude does not leave it out')
