@@ -29,7 +29,7 @@ def pip_tasks():
         tasks = yaml.safe_load(handle)
     venv = next(task for task in tasks if task.get('name') == 'Preflight | Build the virtualenv beside the live one')
     return next(task for task in venv['block']
-                if task.get('name') == 'Preflight | Install the requirements and the WSGI server into it')
+                if task.get('name') == 'Preflight | Install the requirements, and the WSGI server when they do not')
 
 
 def test_pip_reads_the_rendered_config_from_the_virtualenv(tmp_path):
@@ -48,16 +48,18 @@ def test_pip_reads_the_rendered_config_from_the_virtualenv(tmp_path):
 
 def test_the_token_is_never_on_the_command_line_and_the_file_is_root_only():
     block = pip_tasks()
-    write, install = block['block']
+    write, install, dummy, install_wsgi = block['block']
     remove = block['always'][0]
     # the config goes through a no_log template, readable by root only, and is removed whatever happens
     assert write['ansible.builtin.template']['src'] == 'pip.conf.j2'
     assert write['ansible.builtin.template']['mode'] == '0600' and write['no_log'] is True
     assert write['ansible.builtin.template']['dest'] == remove['ansible.builtin.file']['path']
     assert remove['ansible.builtin.file']['state'] == 'absent'
-    # pip's argv and environment do not carry it
-    assert 'deploy_pip_config' not in install['ansible.builtin.command']['argv']
-    assert 'environment' not in install and 'environment' not in block
+    # pip's argv and environment do not carry it, in either pip run
+    for task in (install, install_wsgi):
+        assert 'deploy_pip_config' not in task['ansible.builtin.command']['argv']
+        assert 'environment' not in task
+    assert 'deploy_pip_config' not in block['vars']['__deploy_pip_install'] and 'environment' not in block
 
 
 @pytest.mark.parametrize('config, expected', [

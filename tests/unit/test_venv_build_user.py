@@ -30,11 +30,20 @@ def venv_block():
                 if task.get('name') == 'Preflight | Build the virtualenv beside the live one')
 
 
+def pip_install_prefix():
+    """The argv both pip runs start with (a var of the block that holds them)."""
+    block = next(task for task in venv_block()['block'] if '__deploy_pip_install' in task.get('vars', {}))
+    return block['vars']['__deploy_pip_install']
+
+
 def test_every_command_of_the_build_runs_as_the_build_user():
     commands = [task for task in flatten(venv_block()['block']) if 'ansible.builtin.command' in task]
-    assert len(commands) == 2  # python -m venv, pip install
+    assert len(commands) == 3  # python -m venv, pip install the requirements, pip install gunicorn
     for task in commands:
         argv = task['ansible.builtin.command']['argv']
+        if '__deploy_pip_install' in argv:
+            assert argv.strip().lstrip('{').strip().startswith('__deploy_pip_install'), task['name']
+            argv = pip_install_prefix()
         assert isinstance(argv, str) and argv.strip().lstrip('{').strip().startswith(AS_BUILDER), task['name']
         assert task['ansible.builtin.command']['chdir'] == '{{ __deploy_venv_build_home }}'
         assert 'become' not in task and 'become_user' not in task
