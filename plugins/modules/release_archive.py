@@ -77,7 +77,7 @@ options:
         (V(requirements.txt)); V("") for none.
       - It and every file it includes by C(-r)/C(--requirement) or C(-c)/C(--constraint), at any
         depth and relative to the file that names it (as pip reads them), are looked up in the
-        release: the module fails, naming the file, when one is missing or outside O(src). Their
+        release. The module fails, naming the file, when one is missing or outside O(src). Their
         paths and one digest of their contents are returned (RV(requirements_files),
         RV(requirements_digest)), so that a pin changed in a nested file changes the digest. An
         include that is a URL counts by its text only.

@@ -24,7 +24,7 @@ def test_includes_reads_r_and_c_lines_as_pip_does(text, expected):
 
 
 def tree(files):
-    return lambda path: files.get(path)
+    return files.get
 
 
 def test_nested_includes_are_followed_relative_to_the_file_that_names_them_once_each():
