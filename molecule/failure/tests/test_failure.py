@@ -60,6 +60,16 @@ def test_the_run_fails_with_a_clear_message(name):
     assert MESSAGES[name] in run["tail"], run["failed_lines"]
 
 
+def test_a_failed_command_ends_in_one_message_with_its_own_error():
+    # pip's own reason, not "non-zero return code", in the deploy's one failure message
+    final = [line for line in CASES["requirements-fail-to-install"]["run"]["failed_lines"]
+             if "the deploy failed at" in line]
+    assert final, CASES["requirements-fail-to-install"]["run"]["failed_lines"]
+    assert "-m pip install" in final[-1] and "failed (rc=1)" in final[-1], final[-1]
+    assert "No matching distribution found for simpledeploy-no-such-package" in final[-1], final[-1]
+    assert "non-zero return code" not in final[-1]
+
+
 @pytest.mark.parametrize("name", names("fault"))
 def test_a_failure_after_the_stop_brings_the_old_release_back(name):
     before, after = CASES[name]["before"], CASES[name]["after"]
