@@ -30,7 +30,7 @@ import os
 from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _backup, _config, _fsio, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state, _strategy,
+    _backup, _config, _envfile, _fsio, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state, _strategy,
     _swap, _systemd, _treediff, _venvs, _wait, _window,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
@@ -56,6 +56,7 @@ class GoLive(object):
         """The whole run (see the module's docstring); returns the result for exit_json."""
         if not self.plan() or self.module.check_mode:
             return self.result
+        self.mask_app_environment()
         self.prepare()
         switch = self.open_window()
         try:
@@ -64,6 +65,24 @@ class GoLive(object):
             self.fail(switch, exc)
         self.finish(switch)
         return self.result
+
+    def mask_app_environment(self):
+        """Mask in every output the values of the live and the new environment file that may be secrets.
+
+        A page the app answers, a traceback, a command's error may show them, whether or not a Django
+        child (which registers them too) runs in this window.
+        """
+        params = self.params
+        public = _secrets.public_strings(self.module.argument_spec, params)
+        paths = [params['env_file']] + [entry['src'] for entry in params['config'] or () if not entry.get('systemd')]
+        for path in paths:
+            if not path:
+                continue
+            try:
+                env = _envfile.read_env_file(path)
+            except (OSError, ValueError):
+                continue  # missing or unreadable: a later step that needs it says so
+            self.module.no_log_values.update(_secrets.secret_strings(env, public))
 
     # ---------------------------------------------------------------- plan: reads only
 
@@ -256,12 +275,14 @@ class GoLive(object):
     def ready(self):
         """The step ready: until the app answers ready_url; a failed step only with rollback."""
         params = self.params
-        answered = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
-        if not answered and params['rollback']:
-            raise StepError('%s did not answer %s within %s s'
-                            % (_secrets.redact_urls(params['ready_url']), params['ready_status'],
-                               params['ready_timeout']))
-        return answered
+        waited = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        if not waited.answered and params['rollback']:
+            # The page may hold anything the app printed: masked like every output.
+            raise StepError(_secrets.protect(
+                '%s did not answer %s within %s s (last answer: %s); %s'
+                % (params['ready_url'], params['ready_status'], params['ready_timeout'], waited.last,
+                   _wait.hint(waited.last, params['ready_status'])), self.module.no_log_values))
+        return waited.answered
 
     def replaced(self):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""
@@ -337,7 +358,8 @@ class GoLive(object):
         """The old release is back: whether it answers, and the marker without the open window."""
         params = self.params
         if params['ready_url'] and self.loaded:
-            fail['answered'] = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+            fail['answered'] = _wait.wait_for_url(params['ready_url'], params['ready_status'],
+                                                  params['ready_timeout']).answered
         try:
             _state.write_state(self.root, dict((k, v) for k, v in self.info['state'].items() if k != 'switching'))
         except OSError as state_exc:

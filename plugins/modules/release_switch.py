@@ -136,6 +136,9 @@ options:
       - A URL that does not answer in O(ready_timeout) seconds is a failed step C(ready) when
         O(rollback) is true (the old release is put back); with O(rollback) false the module does
         not fail, RV(ready) is false and the role's health check decides.
+      - The failure's message shows the last answer (the status, where a redirect pointed, the start
+        of the page's text, or why nothing answered) and what to set; the values of the environment
+        files that may be secrets are masked in it. Redirects are not followed.
     type: str
   ready_status:
     description: HTTP status that means the app is back.

@@ -466,8 +466,40 @@ def test_a_ready_url_that_never_answers_rolls_everything_back(deployed, systemct
     assert schema(db) == before
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
     assert result['answered'] is False
-    assert '%s did not answer 200 within 0.3 s' % url in result['msg']
+    assert '%s did not answer 200 within 0.3 s (last answer: no answer (' % url in result['msg']
+    assert 'set deploy_healthcheck_url to where it listens' in result['msg']
     assert 'service person started and answering: no' in result['msg']
+
+
+def test_the_page_the_app_answered_is_in_the_message_with_the_app_environment_masked(deployed, systemctl, run_module):
+    # No migration, so no Django child runs in this window: the module masks the env file's values itself.
+    import http.server
+    import threading
+    page = b"<h1>Server Error (500)</h1><p>SECRET_KEY = 'release-switch-test-secret'</p>"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_response(500)
+            self.send_header('Content-Length', str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = 'http://127.0.0.1:%d/' % server.server_address[1]
+        result = run_module(release_switch, args(deployed, migrate=False, ready_url=url, ready_timeout=0.3))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result['failed'] and result['failed_step'] == 'ready'
+    assert "did not answer 200 within 0.3 s (last answer: HTTP 500: Server Error (500) SECRET_KEY = '********'" \
+        in result['msg']
+    assert 'set deploy_healthcheck_url (and deploy_healthcheck_status)' in result['msg']
+    assert 'release-switch-test-secret' not in result.raw
 
 
 def test_rollback_false_leaves_everything_as_it_failed_and_says_so(deployed, systemctl, run_module):
