@@ -69,7 +69,7 @@ def test_a_failed_command_ends_in_one_message_with_its_own_error():
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", run["tail"]).split())
     marker = 'the deploy failed at "Preflight | Install the requirements into it": '
     assert marker in text, run["failed_lines"]
-    message = text[text.rindex(marker) + len(marker):][:600]
+    message = text[text.rindex(marker) + len(marker):][:2500]  # at most 6 lines of 300 characters and the command
     assert "-m pip install" in message and "failed (rc=1): " in message, message
     assert "No matching distribution found for simpledeploy-no-such-package" in message, message
     assert "non-zero return code" not in message
