@@ -19,6 +19,7 @@ Fixtures:
     copy_person      copy(version, dest) for copies elsewhere
     migrated_database  get(venv, 'v1'|'v2') -> a SQLite file migrated once per session
     run_module       call a module's main() in-process, return its JSON result
+    django52_venv    session-scoped: the Django 5.2 venv alone
     system_django_venv  a Django 5.2 venv from /usr/bin/python3 that every user can
                      run (under /var/tmp), for run_as tests; skips unless root
     world_readable_dir  a temporary directory every user can enter
@@ -128,6 +129,27 @@ def django_venv(request):
         pytest.skip('no Python >= 3.12 to build Django test virtualenvs: set '
                     'SIMPLEDEPLOY_TEST_PYTHON')
     return build_venv(request.param, python)
+
+
+@pytest.fixture(scope='session')
+def django52_venv():
+    """The Django 5.2 test virtualenv alone, for tests that need one Django, not every series."""
+    python = venv_python()
+    if python is None:
+        pytest.skip('no Python >= 3.12 for the Django test virtualenv')
+    return build_venv('5.2', python)
+
+
+def trusted(value):
+    """VALUE (a role file's strings, dicts and lists) marked as templates, as Ansible reads a role's files."""
+    from ansible.template import trust_as_template
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return dict((key, trusted(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [trusted(item) for item in value]
+    return value
 
 
 SYSTEM_PYTHON = '/usr/bin/python3'

@@ -21,7 +21,7 @@ import pytest
 import ansible
 
 from ansible_collections.simpledeploy.django.plugins.filter import failure_message
-from ansible_collections.simpledeploy.django.tests.unit.conftest import build_venv, copy_example, venv_python
+from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RESCUE = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'rescue.yml')
@@ -64,11 +64,8 @@ RAISES = '\nraise RuntimeError("cannot log in to the cache with " + os.environ["
 
 
 @pytest.fixture(scope='module')
-def django():
-    python = venv_python()
-    if python is None:
-        pytest.skip('no Python >= 3.12 for the Django test virtualenv')
-    return build_venv('5.2', python)
+def django(django52_venv):
+    return django52_venv
 
 
 def run_rescue(tmp_path, django, rescue=RESCUE):

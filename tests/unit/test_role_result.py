@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
+
+from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
 
 from ansible_collections.simpledeploy.django.plugins.filter.deploy_summary import deploy_summary
 
@@ -37,14 +39,6 @@ NOTHING_TO_DO = {'changed': False, 'strategy': None, 'strategy_reason': None, 'd
                  'migrated': False, 'previous_release': 'r0', 'config': []}
 
 
-def _trusted(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((key, _trusted(item)) for key, item in value.items())
-    return value
-
-
 def result_template():
     with open(VERIFY, encoding='utf-8') as handle:
         tasks = yaml.safe_load(handle)
@@ -61,7 +55,7 @@ def deploy_result(switch=None, plan=None, **overrides):
         __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
         ansible_play_hosts_all=['web1'])
     variables.update(overrides)
-    return Templar(loader=DataLoader(), variables=variables).template(_trusted(result_template()))
+    return Templar(loader=DataLoader(), variables=variables).template(trusted(result_template()))
 
 
 def test_the_fact_has_no_bytecode_figure():

@@ -16,18 +16,10 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 VALIDATE = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'validate.yml')
-
-
-def _trusted(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((key, _trusted(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
 
 
 def first_task():
@@ -44,7 +36,7 @@ def validate(source, **overrides):
         deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_extra_args=[])
     variables.update(overrides)
     task = first_task()
-    variables.update(_trusted(task['vars']))
+    variables.update(trusted(task['vars']))
     check = task['ansible.builtin.assert']
     templar = Templar(loader=DataLoader(), variables=variables)
     passed = templar.evaluate_conditional(trust_as_template(check['that']))

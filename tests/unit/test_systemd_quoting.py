@@ -32,6 +32,8 @@ from ansible.plugins.filter.core import FilterModule as CoreFilters
 from ansible.plugins.test.core import TestModule as CoreTests
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
+
 from ansible_collections.simpledeploy.django.plugins.filter.systemd_exec_quote import systemd_exec_quote
 from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import read_env_file
 
@@ -228,17 +230,6 @@ def first_assert():
     return task['ansible.builtin.assert'], task.get('vars', {})
 
 
-def _trusted(value):
-    """The task's own strings are templates, as Ansible reads them from the role."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((key, _trusted(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
-
-
 def validate(tmp_path, **overrides):
     """(whether the first assert of validate.yml passes, its message)."""
     variables = dict(
@@ -248,7 +239,7 @@ def validate(tmp_path, **overrides):
         deploy_gunicorn_extra_args=[])
     variables.update(overrides)
     check, task_vars = first_assert()
-    variables.update(_trusted(task_vars))
+    variables.update(trusted(task_vars))
     templar = Templar(loader=DataLoader(), variables=variables)
     that = check['that'] if isinstance(check['that'], list) else [check['that']]
     passed = all(templar.evaluate_conditional(trust_as_template(condition)) for condition in that)

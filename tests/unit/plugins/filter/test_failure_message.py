@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.simpledeploy.django.plugins.filter.failure_message import FilterModule, failure_message
 from ansible_collections.simpledeploy.django.plugins.module_utils import _failure
-from ansible_collections.simpledeploy.django.tests.unit.conftest import build_venv, copy_example, venv_python
+from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 
 GENERIC = 'The command exited with a non-zero return code.'
 TASK = 'Preflight | Install the requirements and the WSGI server into it'
@@ -34,11 +34,8 @@ def run(argv, **kwargs):
 
 
 @pytest.fixture(scope='module')
-def django():
-    python = venv_python()
-    if python is None:
-        pytest.skip('no Python >= 3.12 for the Django test virtualenv')
-    return build_venv('5.2', python)
+def django(django52_venv):
+    return django52_venv
 
 
 @pytest.fixture(scope='module')

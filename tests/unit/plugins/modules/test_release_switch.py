@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _proc, _state, _swap, _window
 from ansible_collections.simpledeploy.django.plugins.modules import release_switch
-from ansible_collections.simpledeploy.django.tests.unit.conftest import build_venv, copy_example, venv_python
+from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 
 FAILING_MIGRATION = '''
 from django.db import migrations
@@ -38,11 +38,8 @@ class Migration(migrations.Migration):
 
 
 @pytest.fixture(scope='module')
-def venv():
-    python = venv_python()
-    if python is None:
-        pytest.skip('no Python >= 3.12 for the Django test virtualenv')
-    return build_venv('5.2', python)
+def venv(django52_venv):
+    return django52_venv
 
 
 # A stand-in for gunicorn's master: forks two workers; on SIGHUP forks two new
