@@ -52,6 +52,20 @@ def _files(files):
         files.get('added', 0), files.get('changed', 0), files.get('removed', 0))
 
 
+def static_text(static, check_mode=False):
+    """'; static files: ...' for the summary: collected, would be, or why not; '' when not asked."""
+    if not static:
+        return ''
+    if not static.get('enabled'):
+        return '; static files: not collected (%s)' % (static.get('reason') or 'unknown reason')
+    if check_mode:
+        return '; static files: would be collected into %s' % static.get('static_root')
+    carried = static.get('carried') or 0
+    return '; static files: %s collected into %s in %s s%s' % (
+        static.get('collected'), static.get('static_root'), static.get('seconds'),
+        ' (%d of the previous release kept beside them)' % carried if carried else '')
+
+
 def _short(release):
     return release or 'nothing'
 
@@ -88,8 +102,8 @@ def deploy_summary(result):
             what = 'would keep release %s and restart it to apply a changed unit or environment' % result.get('release')
         else:
             what = 'would keep release %s (new virtualenv or migrations)' % result.get('release')
-        return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s' % (
-            app, what, pending, how, 'yes' if result.get('downtime') else 'no')
+        return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s%s' % (
+            app, what, pending, how, 'yes' if result.get('downtime') else 'no', static_text(result.get('static'), True))
     if result.get('restarted'):
         return '%s: release %s already live; restarted to apply a changed unit or environment (downtime window %s s)' % (
             app, _short(result.get('current_release')), result.get('window'))
@@ -112,8 +126,9 @@ def deploy_summary(result):
         window += '; database shared by %s hosts: %s while all of them were stopped' % (fleet.get('hosts'), shared)
         if not result.get('migrated'):
             applied = '0 here'
-    return '%s: release %s live (was %s)%s; migrations applied: %s; %s' % (
-        app, result.get('release'), _short(result.get('previous_release')), how, applied, window)
+    return '%s: release %s live (was %s)%s; migrations applied: %s; %s%s' % (
+        app, result.get('release'), _short(result.get('previous_release')), how, applied, window,
+        static_text(result.get('static')))
 
 
 class FilterModule(object):

@@ -33,14 +33,14 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._envfile impor
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 from ansible_collections.simpledeploy.django.plugins.module_utils import in_django
 from ansible_collections.simpledeploy.django.plugins.module_utils.in_django import (
-    database, migrate, plan, postgres, protocol, runner,
+    database, migrate, plan, postgres, protocol, runner, static,
 )
 
 # The package's name in the child's directory: unlikely to be a module of the project's.
 CHILD_PACKAGE = 'simpledeploy_in_django'
 # What the child runs, module by module. Importing them here is also what puts them into the
 # module's payload (Ansible ships the module_utils a module imports).
-CHILD_MODULES = (in_django, protocol, runner, plan, migrate, database, postgres)
+CHILD_MODULES = (in_django, protocol, runner, plan, migrate, database, postgres, static)
 _RUNUSER_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -53,7 +53,7 @@ def deploy_result(switch=None, plan=None, **overrides):
         __deploy_info={'current_release': 'r1', 'previous_release': 'r0'},
         __deploy_switch=WINDOW if switch is None else switch, __deploy_code_changed=True,
         __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
-        ansible_play_hosts_all=['web1'])
+        ansible_play_hosts_all=['web1'], deploy_collectstatic=True)
     variables.update(overrides)
     return Templar(loader=DataLoader(), variables=variables).template(trusted(result_template()))
 
@@ -136,3 +136,22 @@ def test_the_fleet_figures_are_the_plays(hosts):
     assert ("migrations applied: 0 here; down 5.5 s (stopped for the shared database's migration until it "
             "answered again); database shared by %d hosts: migrated once, by web1" % len(hosts)) in deploy_summary(other)
     assert deploy_result()['fleet'] is None
+
+
+COLLECTED = {'changed': True, 'enabled': True, 'reason': '', 'static_root': 'staticfiles', 'collected': 40,
+             'carried': 3, 'seconds': 1.5, 'storage': 'ManifestStaticFilesStorage', 'static_url': '/static/'}
+
+
+def test_the_static_files_figures_are_collect_statics():
+    static = deploy_result(__deploy_static=COLLECTED)['static']
+    assert static == {'enabled': True, 'reason': '', 'static_root': 'staticfiles', 'collected': 40, 'carried': 3,
+                      'seconds': 1.5}
+    assert deploy_summary(deploy_result(__deploy_static=COLLECTED)).endswith(
+        '; static files: 40 collected into staticfiles in 1.5 s (3 of the previous release kept beside them)')
+
+
+def test_static_files_turned_off_say_so_and_not_run_says_nothing():
+    off = deploy_result(deploy_collectstatic=False, __deploy_static={'skipped': True, 'changed': False})
+    assert off['static'] == {'enabled': False, 'reason': 'deploy_collectstatic is false'}
+    assert deploy_result()['static'] is None
+    assert deploy_result(__deploy_code_changed=False, deploy_collectstatic=False)['static'] is None

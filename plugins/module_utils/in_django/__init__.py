@@ -16,7 +16,9 @@ the child's stdin as JSON. ``runner`` loads the project the way its
 - ``plan``      the migration plan, the system checks and the missing-migration
                 check, as data (``plan.py``); changes nothing;
 - ``migrate``   Django's ``migrate`` under a database lock (``migrate.py``);
-- ``database``  probe, back up or restore the database (``database.py``).
+- ``database``  probe, back up or restore the database (``database.py``);
+- ``static``    where the static files go, and ``collectstatic`` into a directory
+                of the app user's (``static.py``).
 
 How a job reports is ``protocol.py``. The modules import only the standard
 library at their top (and each other, relatively): Django is imported inside

@@ -34,13 +34,14 @@ import runpy
 import sys
 import traceback
 
-from . import database, migrate, plan
+from . import database, migrate, plan, static
 from .protocol import ERROR_EXIT, Failure, emit
 
 JOBS = {
     'plan': plan.run,
     'migrate': migrate.run,
     'database': database.run,
+    'static': static.run,
 }
 
 

@@ -159,3 +159,23 @@ def test_each_figure_changes_with_what_it_reports(base, changed, before, after):
     line, other = deploy_summary(result(**base)), deploy_summary(result(**dict(base, **changed)))
     assert before in line and after not in line, line
     assert after in other and before not in other, other
+
+
+STATIC = {'enabled': True, 'reason': '', 'static_root': 'staticfiles', 'collected': 131, 'carried': 12,
+          'seconds': 2.41}
+
+
+def test_static_files_collected_are_counted_with_those_kept_from_the_previous_release():
+    assert deploy_summary(result(static=STATIC)).endswith(
+        '; static files: 131 collected into staticfiles in 2.41 s (12 of the previous release kept beside them)')
+    assert deploy_summary(result(static=dict(STATIC, carried=0))).endswith(
+        '; static files: 131 collected into staticfiles in 2.41 s')
+
+
+def test_static_files_not_collected_say_why_and_check_mode_says_where_they_would_go():
+    skipped = {'enabled': False, 'reason': 'django.contrib.staticfiles is not in INSTALLED_APPS'}
+    assert deploy_summary(result(static=skipped)).endswith(
+        '; static files: not collected (django.contrib.staticfiles is not in INSTALLED_APPS)')
+    assert deploy_summary(result(check_mode=True, static=dict(STATIC, collected=0, carried=0))).endswith(
+        '; static files: would be collected into staticfiles')
+    assert 'static files' not in deploy_summary(result(static=None))

@@ -63,7 +63,7 @@ def test_child_argv_without_runuser_fails_clearly(monkeypatch):
 def test_child_sources_are_the_package_files_as_loaded():
     sources = _django.child_sources()
     assert sorted(sources) == ['__init__.py', 'database.py', 'migrate.py', 'plan.py', 'postgres.py', 'protocol.py',
-                               'runner.py']
+                               'runner.py', 'static.py']
     here = os.path.dirname(_django.__file__)
     for name, source in sources.items():
         with open(os.path.join(here, 'in_django', name), 'rb') as handle:
