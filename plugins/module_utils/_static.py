@@ -283,7 +283,6 @@ def carry_over(previous_tree, tree, relative, own):
     return carried
 
 
-
 def job_error(child):
     """The message of a ``static`` job that failed: the runner's own stages, or collectstatic's own error."""
     started = _django.start_error(child)

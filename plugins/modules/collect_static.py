@@ -147,8 +147,8 @@ def main():
     except (_static.StaticError, _django.DjangoError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg='collecting the static files failed: %s: %s' % (exc.filename or params['tree'],
-                                                                              exc.strerror or exc))
+        module.fail_json(msg='collecting the static files failed: %s: %s'
+                         % (exc.filename or params['tree'], exc.strerror or exc))
     module.exit_json(**result)
 
 

@@ -198,8 +198,8 @@ def test_no_staticfiles_app_changes_nothing_and_says_why(run_module, system_djan
     assert not os.path.exists(os.path.join(tree, 'staticfiles'))
 
 
-def test_check_mode_says_where_it_would_collect_and_writes_nothing(run_module, system_django_venv,
-                                                                  world_readable_dir, env_file):
+def test_check_mode_says_where_it_would_collect_and_writes_nothing(
+        run_module, system_django_venv, world_readable_dir, env_file):
     tree = make_tree(world_readable_dir, 'staging')
     result = run_module(collect_static, args(system_django_venv, tree, env_file), check_mode=True)
     assert result['changed'] and result['enabled'] and result['static_root'] == 'staticfiles'
