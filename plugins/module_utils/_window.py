@@ -29,8 +29,11 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None, replaced=None, backup=None, config=(), loaded=True):
+                 ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None):
         self.root = root
+        # The project's manage.py commands: inside the window (after migrate), and once the app answers.
+        self.hooks = hooks
+        self.after_live = after_live
         # Whether the service's unit existed before this window (a first deploy's goes in place in it).
         self.loaded = loaded
         # The configuration files that change with this release (_config entries), and what of
@@ -73,10 +76,13 @@ class Switch(object):
           config   the new environment file and unit go in place (CONFIG given)
           backup   the database is backed up (BACKUP given, and MIGRATE)
           migrate  manage.py migrate in the new tree (MIGRATE given)
+          hooks    the project's manage.py commands (HOOKS given): downtime they cost
           start    systemctl start
           ready    until the app answers its URL (READY given): the window ends
+          after_live_hooks  the project's commands once it answers (AFTER_LIVE given);
+                   their failure is undone like a failed ready
 
-        STRATEGY 'reload' runs _reload() instead: swap, reload, workers, ready.
+        STRATEGY 'reload' runs _reload() instead: swap, reload, workers, ready, after_live_hooks.
         """
         if strategy == 'reload':
             return self._reload(swap)
@@ -94,12 +100,25 @@ class Switch(object):
             self._done('backup', self.backup)
         if self.migrate is not None:
             self._done('migrate', self.migrate)
+        if self.hooks is not None:
+            # Nothing of their own to undo: a failure undoes the window as a failed migrate does.
+            self._step('hooks', self.hooks)
         self._done('start', lambda: self.systemctl('start', self.service))
         if self.ready is not None:
             # The service manager says "started" once the server listens; the
             # site is back when the app answers. That moment ends the window.
             self.answered = self._step('ready', self.ready)
-        return round(self.clock() - stopped_at, 3)
+        window = round(self.clock() - stopped_at, 3)
+        self._after_live()
+        return window
+
+    def _after_live(self):
+        """The step after_live_hooks: the release serves; a failure is undone like a failed ready.
+
+        Not run when the app did not answer (ready returns False only with rollback false).
+        """
+        if self.after_live is not None and self.answered is not False:
+            self._step('after_live_hooks', self.after_live)
 
     def _done(self, name, func):
         """Run the step NAME and note that undo() has it to put back."""
@@ -136,15 +155,19 @@ class Switch(object):
             self._step('workers', self.replaced)
         if self.ready is not None:
             self.answered = self._step('ready', self.ready)
+        self._after_live()
         return 0.0
 
-    def undo(self, schema=None):
+    def undo(self, schema=None, first=False):
         """After a failure in run(): put the schema, the old code and venv back and start it.
 
         SCHEMA, when given, is called once migrate has begun, with the service
         stopped (stopped again when the failure came after the start) and the
         new tree still in code/ (the migrations to unapply live there); it
-        returns the entries it restored. Returns everything restored, in order.
+        returns the entries it restored. FIRST: no release served before this
+        run, so there is none to start; the service is left stopped, and
+        disabled when its unit was there before the run (a new unit goes away
+        with the configuration). Returns everything restored, in order.
         """
         restored = []
         if 'start' in self.attempted:
@@ -172,6 +195,10 @@ class Switch(object):
             # The server may be dead or running broken workers: a clean start.
             self.systemctl('restart', self.service)
             restored.append('service restarted')
+        elif 'stop' in self.done and first and self.loaded:
+            # Nothing to start: code/ holds no release now. Not started at boot either.
+            self.systemctl('disable', self.service)
+            restored.append('service left stopped and disabled (no release before this run)')
         elif 'stop' in self.done and self.loaded:
             self.systemctl('start', self.service)
             restored.append('service started')
