@@ -1,0 +1,14 @@
+"""
+WSGI config for the example "catalog" project.
+
+It exposes the WSGI callable as a module-level variable named ``application``
+(gunicorn: ``gunicorn config.wsgi:application``).
+"""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')
+
+application = get_wsgi_application()
