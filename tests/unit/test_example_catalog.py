@@ -277,12 +277,13 @@ def get(url, host='catalog.example.com'):
         return Answer(exc.code, exc.headers, exc.read().decode('utf-8', 'replace'))
 
 
-def serve(venv, project):
-    """Start the release's own gunicorn; return (process, base URL) once it answers."""
+def serve(venv, project, log):
+    """Start the release's own gunicorn (its output to the file LOG); return (process, base URL) once it answers."""
     port = free_port()
     gunicorn = os.path.join(os.path.dirname(venv.python), 'gunicorn')
-    process = subprocess.Popen([gunicorn, '-b', '127.0.0.1:%d' % port, '-w', '1', 'config.wsgi:application'],
-                               cwd=project, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log, 'wb') as output:
+        process = subprocess.Popen([gunicorn, '-b', '127.0.0.1:%d' % port, '-w', '1', 'config.wsgi:application'],
+                                   cwd=project, env=project_env(), stdout=output, stderr=subprocess.STDOUT)
     base = 'http://127.0.0.1:%d' % port
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -290,7 +291,9 @@ def serve(venv, project):
             get(base + '/')
             return process, base
         except OSError:
-            assert process.poll() is None, process.stderr.read().decode()
+            if process.poll() is not None:
+                with open(log, encoding='utf-8', errors='replace') as output:
+                    raise AssertionError('gunicorn exited: %s' % output.read())
             time.sleep(0.1)
     process.kill()
     raise AssertionError('gunicorn did not answer within 30 s')
@@ -358,7 +361,7 @@ def test_releases_serve_with_debug_off_and_upgrade(catalog_venvs, tmp_path):
             assert 'Applying books.0003_book_year... OK' in migrated.stdout
         collected = manage(venv, project, 'collectstatic', '--noinput')
         assert collected.returncode == 0, collected.stderr
-        process, base = serve(venv, project)
+        process, base = serve(venv, project, str(tmp_path / ('gunicorn-%s.log' % release)))
         try:
             root = get(base + '/')
             assert (root.status, root.headers['Location']) == (302, '/books/')
