@@ -51,6 +51,8 @@ class GoLive(object):
         self.lock = contextlib.ExitStack()
         self.migrate_out = []
         self.result = {}
+        # The health check's headers (a token, maybe): kept here, out of the result's invocation.
+        self.ready_headers = _wait.take_headers(module, 'ready_headers')
 
     def go(self):
         """The whole run (see the module's docstring); returns the result for exit_json."""
@@ -275,14 +277,21 @@ class GoLive(object):
     def ready(self):
         """The step ready: until the app answers ready_url; a failed step only with rollback."""
         params = self.params
-        waited = _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'])
+        waited = self._wait_ready()
         if not waited.answered and params['rollback']:
-            # The page may hold anything the app printed: masked like every output.
+            # The page may hold anything the app printed: masked like every output. Header values
+            # (a token, maybe) are never in it: only the Host sent is named.
             raise StepError(_secrets.protect(
                 '%s did not answer %s within %s s (last answer: %s); %s'
-                % (params['ready_url'], params['ready_status'], params['ready_timeout'], waited.last,
-                   _wait.hint(waited.last, params['ready_status'])), self.module.no_log_values))
+                % (params['ready_url'], _wait.expected(params['ready_status']), params['ready_timeout'], waited.last,
+                   _wait.hint(waited.last, params['ready_status'], params['ready_host'])), self.module.no_log_values))
         return waited.answered
+
+    def _wait_ready(self):
+        """Until the app answers ready_url as asked (ready_status, with ready_host and ready_headers): a Waited."""
+        params = self.params
+        return _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'],
+                                  headers=_wait.request_headers(params['ready_host'], self.ready_headers))
 
     def replaced(self):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""
@@ -341,25 +350,36 @@ class GoLive(object):
             self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
         said = {}
         undo_error = None
+        first = self._first_deploy()
         try:
             fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
-                self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said))
+                self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said),
+                first=first)
         except (StepError, OSError) as undo_exc:
             undo_error = undo_exc
         if undo_error is None:
-            self._after_rollback(fail)
+            self._after_rollback(fail, first)
         fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
         msg = _messages.failure_message(
             kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
-            self._live_release() or self.info['current_release'], fail['answered'], undo_error, self.result['backup'])
+            self._live_release() or self.info['current_release'], fail['answered'], undo_error, self.result['backup'],
+            first=first)
         self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
 
-    def _after_rollback(self, fail):
-        """The old release is back: whether it answers, and the marker without the open window."""
+    def _first_deploy(self):
+        """Whether no release served before this run: none to start again after a failure. A killed first
+        deploy's window, finished by this run, left its own release in code/ and none aside."""
+        info = self.info
+        switching = info['switching'] or {}
+        return not info['current_release'] or (
+            info['current_release'] == switching.get('release') and not info['previous_release'])
+
+    def _after_rollback(self, fail, first=False):
+        """The old release is back: whether it answers (FIRST: none was, nothing is asked), and the marker
+        without the open window."""
         params = self.params
-        if params['ready_url'] and self.loaded:
-            fail['answered'] = _wait.wait_for_url(params['ready_url'], params['ready_status'],
-                                                  params['ready_timeout']).answered
+        if params['ready_url'] and self.loaded and not first:
+            fail['answered'] = self._wait_ready().answered
         try:
             _state.write_state(self.root, dict((k, v) for k, v in self.info['state'].items() if k != 'switching'))
         except OSError as state_exc:

@@ -32,13 +32,14 @@ def left_as_is(strategy, step, live_release, migrated, service):
 
 
 def failure_message(kind, step, error, service, rollback=True, restored=(), schema=None, live_release=None,
-                    answered=None, undo_error=None, backup=None, left=None):
+                    answered=None, undo_error=None, backup=None, left=None, first=False):
     """The one message of a failed window: what failed, what was restored (or left), where the logs are.
 
     KIND is 'downtime window' or 'graceful reload'; RESTORED what undo()
     returned; SCHEMA what became of the schema; LIVE_RELEASE the release in
     code/ afterwards; ANSWERED whether the app answered its ready URL again
-    (None: not asked); LEFT, with ROLLBACK false, the state things were left in.
+    (None: not asked); LEFT, with ROLLBACK false, the state things were left in;
+    FIRST, no release served before this run (nothing to go back to).
     """
     text = 'the %s failed at %s: %s.' % (kind, step, str(error).strip().rstrip('.'))
     if not rollback:
@@ -46,6 +47,10 @@ def failure_message(kind, step, error, service, rollback=True, restored=(), sche
     elif undo_error is not None:
         text += (' The rollback failed too: %s (restored before that: %s); the host needs a look.'
                  % (str(undo_error).strip().rstrip('.'), ', '.join(restored) or 'nothing'))
+    elif first:
+        text += (' This was the first deploy: there is no earlier release to go back to; the service %s is stopped '
+                 'and disabled%s, nothing else is left half-done; fix what failed at %s and run again.'
+                 % (service, ', schema %s' % schema if schema else '', step))
     else:
         text += ' Restored: %s.' % ', '.join(_restored(restored, service, schema, live_release, answered))
     if backup:

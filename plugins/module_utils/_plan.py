@@ -12,7 +12,7 @@ fix, and judges each pending migration (``_compat.judge_plan``).
 
 from __future__ import annotations
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
+from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets, _wait
 from ansible_collections.simpledeploy.django.plugins.module_utils._compat import judge_plan
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
     DjangoError,
@@ -52,6 +52,15 @@ def plan_error_message(error, database='default'):
     return 'reading the migration plan failed: %s' % what
 
 
+def settings_report(found):
+    """The plan job's settings report, with what the health check sends by default: ``healthcheck``, the
+    ``host`` ALLOWED_HOSTS accepts (None: the URL's own) and the ``headers`` SECURE_PROXY_SSL_HEADER names."""
+    found = dict(found or {})
+    found['healthcheck'] = {'host': _wait.default_host(found.get('allowed_hosts')),
+                            'headers': _wait.proxy_headers(found.get('secure_proxy_ssl_header'))}
+    return found
+
+
 def _fail(module, child, database):
     """Fail the module with one line, the child's output and the stage."""
     secrets = module.no_log_values
@@ -77,7 +86,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     operations, reversible, backward_compatible, reasons}``, see
     ``_compat.judge_plan``), ``reversible``, ``backward_compatible``,
     ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
-    ``location``, ``django_version``; with ``check``, ``checks`` (warnings);
+    ``location``, ``django_version``, ``settings`` (``settings_report``); with ``check``, ``checks`` (warnings);
     with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
     [change]}``). Fails the module with a one-line ``msg``, Django's
     ``stderr`` and the failed ``stage`` otherwise.
@@ -108,6 +117,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         vendor=data.get('vendor'),
         location=data.get('location'),
         django_version=data.get('django_version'),
+        settings=settings_report(data.get('settings')),
     )
     if check:
         result['checks'] = data.get('checks', [])

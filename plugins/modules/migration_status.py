@@ -339,6 +339,37 @@ django_version:
   returned: success
   type: str
   sample: 5.2.8
+settings:
+  description:
+    - What the health check needs of the project's settings, read where its Django is loaded.
+  returned: success
+  type: dict
+  sample: {"allowed_hosts": [".example.com", "localhost"], "secure_proxy_ssl_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+           "debug": false, "healthcheck": {"host": "example.com", "headers": {"X-Forwarded-Proto": "https"}}}
+  contains:
+    allowed_hosts:
+      description:
+        - C(ALLOWED_HOSTS). Shown whole even when it comes from O(env_file) or O(environment) (a host name
+          is sent in every request, no secret).
+      type: list
+      elements: str
+      sample: [".example.com", "localhost"]
+    secure_proxy_ssl_header:
+      description: C(SECURE_PROXY_SSL_HEADER), the C(request.META) key and its value; null when not set.
+      type: list
+      elements: str
+      sample: ["HTTP_X_FORWARDED_PROTO", "https"]
+    debug:
+      description: C(DEBUG).
+      type: bool
+      sample: false
+    healthcheck:
+      description:
+        - What the role's health check sends by default, C(host) the first entry of C(ALLOWED_HOSTS) that
+          is not a wildcard (a leading dot dropped; null when none, then the URL's own host), C(headers)
+          the header C(SECURE_PROXY_SSL_HEADER) names with its value (empty when not set).
+      type: dict
+      sample: {"host": "example.com", "headers": {"X-Forwarded-Proto": "https"}}
 checks:
   description:
     - Warnings of Django's system checks, as Django prints them (errors make the module fail
@@ -381,6 +412,14 @@ def identifiers(report):
     return found
 
 
+def public_hosts(report):
+    """The entries of ALLOWED_HOSTS (and the health check's host): each one whole, as an environment value."""
+    settings = report.get('settings') or {}
+    hosts = set(settings.get('allowed_hosts') or ())
+    hosts.add((settings.get('healthcheck') or {}).get('host'))
+    return set(host for host in hosts if host)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -421,6 +460,8 @@ def main():
     names = identifiers(report)
     module.no_log_values.difference_update([value for value in module.no_log_values
                                             if any(value in name for name in names)])
+    # A host ALLOWED_HOSTS lists is sent in every request's Host header, no secret: the health check needs it.
+    module.no_log_values.difference_update(public_hosts(report))
     # The result's invocation is built from params at exit: no value of environment goes in it,
     # whatever the rule above masks elsewhere.
     if params['environment']:

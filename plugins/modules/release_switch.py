@@ -136,14 +136,34 @@ options:
       - A URL that does not answer in O(ready_timeout) seconds is a failed step C(ready) when
         O(rollback) is true (the old release is put back); with O(rollback) false the module does
         not fail, RV(ready) is false and the role's health check decides.
+      - Redirects that stay on the host asked (a relative C(Location), or the URL's scheme and host:port,
+        or the O(ready_host)) are followed, at most 5; one that leaves it (C(SECURE_SSL_REDIRECT)'s 301 to
+        C(https://...)) is the last answer, not a success.
       - The failure's message shows the last answer (the status, where a redirect pointed, the start
         of the page's text, or why nothing answered) and what to set; the values of the environment
-        files that may be secrets are masked in it. Redirects are not followed.
+        files that may be secrets are masked in it, and the values of O(ready_headers) are never in it.
     type: str
   ready_status:
-    description: HTTP status that means the app is back.
+    description:
+      - HTTP status that means the app is back. V(200), the default, accepts any 2xx status in the
+        end (after the redirects followed); any other value is required exactly (a 3xx one is the
+        redirect itself, not followed).
     type: int
     default: 200
+  ready_host:
+    description:
+      - The C(Host) header of the requests to O(ready_url), a host the project's C(ALLOWED_HOSTS) lists
+        (Django answers 400 to another). Not given, the URL's own host.
+    type: str
+  ready_headers:
+    description:
+      - More headers of the requests to O(ready_url), for example the one C(SECURE_PROXY_SSL_HEADER)
+        names (C(X-Forwarded-Proto) V(https)), as the proxy in front of the app sends it; a C(Host) here
+        wins over O(ready_host).
+      - The values may be secrets (a token) and are never shown, in the result's invocation included;
+        those that look like secrets (see the role's C(deploy_env)) are masked anywhere in the result.
+    type: dict
+    default: {}
   ready_timeout:
     description: Seconds to wait for O(ready_url).
     type: float
@@ -473,6 +493,8 @@ def argument_spec():
         ready_url=dict(type='str'),
         ready_status=dict(type='int', default=200),
         ready_timeout=dict(type='float', default=30),
+        ready_host=dict(type='str'),
+        ready_headers=dict(type='dict', default={}, no_log=True),
         daemon_reload=dict(type='bool', default=False),
         config=dict(type='list', elements='dict', default=[], options=dict(
             dest=dict(type='path', required=True), src=dict(type='path', required=True),

@@ -14,6 +14,7 @@ the missing-migration check (``makemigrations --check``). It creates and
 changes nothing: no database file, no ``django_migrations`` table.
 
 Parameters: ``database`` (alias), ``check``, ``detect_missing`` (booleans).
+Also reports the settings a health check needs (``settings_report``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -332,11 +333,20 @@ def applied_leaves(loader, applied):
     return leaves
 
 
+def settings_report(settings):
+    """What a request must carry for the project to answer it (the health check's Host and headers), and
+    DEBUG: ``allowed_hosts``, ``secure_proxy_ssl_header`` (a pair or None), ``debug``."""
+    header = getattr(settings, 'SECURE_PROXY_SSL_HEADER', None)
+    return {'allowed_hosts': [str(host) for host in getattr(settings, 'ALLOWED_HOSTS', None) or ()],
+            'secure_proxy_ssl_header': [str(part) for part in header] if header else None,
+            'debug': bool(getattr(settings, 'DEBUG', False))}
+
+
 def run(params, settings):
     """The job: the plan of the database ``params['database']``, with the optional checks."""
     import django
     alias = params.get('database', 'default')
-    result = {'django_version': django.get_version(), 'database': alias}
+    result = {'django_version': django.get_version(), 'database': alias, 'settings': settings_report(settings)}
     if params.get('check'):
         result['checks'] = system_checks()
     conn, vendor = connection(settings, alias)

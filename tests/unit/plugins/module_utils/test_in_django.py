@@ -86,6 +86,18 @@ def test_the_plan_of_a_new_database_through_the_runner(project, capsys):
     assert not os.path.exists(project.db)
 
 
+def test_the_plan_reports_the_settings_a_health_check_needs(project, capsys, monkeypatch):
+    path = project()
+    with open(os.path.join(path, 'mysite', 'production.py'), 'w') as handle:
+        handle.write('from .settings import *  # noqa\nSECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_SSL", "on")\n')
+    monkeypatch.setenv('DJANGO_SETTINGS_MODULE', 'mysite.production')
+    monkeypatch.setenv('DJANGO_ALLOWED_HOSTS', '*,.example.org')
+    status, report, dummy = run_main('plan', {'database': 'default'}, capsys)
+    assert status == 0, report
+    assert report['result']['settings'] == {'allowed_hosts': ['*', '.example.org'], 'debug': False,
+                                            'secure_proxy_ssl_header': ['HTTP_X_FORWARDED_SSL', 'on']}
+
+
 def test_manage_pys_default_settings_module_is_used_and_the_environment_wins(project, monkeypatch):
     path = project()
     assert runner.run_manage_py(os.path.join(path, 'manage.py')) is True

@@ -474,3 +474,33 @@ def test_example_project_pages(django_venv, request, migrated_database, version)
     assert ('<th>weight</th>' in html) == (version == 'v2')
     assert pages['healthz'] == [200, 'ok']
     assert os.path.exists(os.path.join(project, 'people', 'legacy.py')) == (version == 'v1')
+
+
+# ----------------------------------------------------------------- the settings the health check needs
+
+@pytest.mark.parametrize('source', ['environment', 'env_file'])
+def test_the_settings_report_says_what_the_health_check_sends(run_module, django_venv, person_v1, tmp_path, source):
+    """ALLOWED_HOSTS and SECURE_PROXY_SSL_HEADER of the settings Django loaded (a production module over the
+    project's own), the host whole although it comes from the environment (a value of 6 characters or
+    more, masked elsewhere), and what the health check sends by default."""
+    with open(os.path.join(person_v1, 'mysite', 'production.py'), 'w') as handle:
+        handle.write('from .settings import *  # noqa\n'
+                     'SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")\n')
+    env = dict(ENV, DJANGO_ALLOWED_HOSTS='.catalog.example')
+    args = args_for(django_venv, person_v1, settings='mysite.production', environment=dict(env))
+    if source == 'env_file':
+        del args['environment']
+        (tmp_path / 'env').write_text(''.join('%s=%s\n' % item for item in env.items()))
+        args['env_file'] = str(tmp_path / 'env')
+    result = run_module(migration_status, args)
+    assert not result.get('failed'), result
+    assert result['settings'] == {
+        'allowed_hosts': ['.catalog.example'], 'secure_proxy_ssl_header': ['HTTP_X_FORWARDED_PROTO', 'https'],
+        'debug': False, 'healthcheck': {'host': 'catalog.example', 'headers': {'X-Forwarded-Proto': 'https'}}}
+    assert SECRET_VALUE not in result.raw
+
+
+def test_the_settings_report_of_the_example_project_by_default(run_module, django_venv, person_v1):
+    result = run_module(migration_status, args_for(django_venv, person_v1, environment=dict(ENV, DJANGO_DEBUG='1')))
+    assert result['settings'] == {'allowed_hosts': ['localhost', '127.0.0.1'], 'secure_proxy_ssl_header': None,
+                                  'debug': True, 'healthcheck': {'host': 'localhost', 'headers': {}}}

@@ -463,7 +463,7 @@ def test_a_ready_url_that_never_answers_rolls_everything_back(deployed, systemct
     assert schema(db) == before
     assert os.path.exists(os.path.join(deployed, 'code', 'people', 'legacy.py'))
     assert result['answered'] is False
-    assert '%s did not answer 200 within 0.3 s (last answer: no answer (' % url in result['msg']
+    assert '%s did not answer a 2xx status within 0.3 s (last answer: no answer (' % url in result['msg']
     assert 'set deploy_healthcheck_url to where it listens' in result['msg']
     assert 'service person started and answering: no' in result['msg']
 
@@ -493,7 +493,7 @@ def test_the_page_the_app_answered_is_in_the_message_with_the_app_environment_ma
         server.shutdown()
         server.server_close()
     assert result['failed'] and result['failed_step'] == 'ready'
-    assert "did not answer 200 within 0.3 s (last answer: HTTP 500: Server Error (500) SECRET_KEY = '********'" \
+    assert "did not answer a 2xx status within 0.3 s (last answer: HTTP 500: Server Error (500) SECRET_KEY = '********'" \
         in result['msg']
     assert 'set deploy_healthcheck_url (and deploy_healthcheck_status)' in result['msg']
     assert 'release-switch-test-secret' not in result.raw
@@ -1285,3 +1285,129 @@ def test_a_first_deploys_unit_goes_in_place_in_the_window_and_its_failure_leaves
     assert 'service person not started: a first deploy' in result['msg']
     assert not os.path.exists(str(unit_dir / 'person.service')) and leftovers(call['config']) == []
     assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'daemon-reload']
+
+
+# ---------------------------------------------------------------- the health check that fits Django; a first deploy
+
+class _App(object):
+    """A loopback server answering as a Django project in production settings: 400 for a Host ALLOWED_HOSTS
+    does not list (example.com), SECURE_PROXY_SSL_HEADER's 301 to https:// without X-Forwarded-Proto https,
+    / redirecting to /catalog/; self.status (500: broken settings, say) for /catalog/."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        app = self
+        self.status = 200
+        self.asked = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                app.asked.append(dict(self.headers))
+                if self.headers.get('Host') != 'example.com':
+                    code, headers, body = 400, [], b'<h1>Bad Request (400)</h1>'
+                elif self.headers.get('X-Forwarded-Proto') != 'https':
+                    code, headers, body = 301, [('Location', 'https://example.com%s' % self.path)], b''
+                elif self.path == '/':
+                    code, headers, body = 302, [('Location', '/catalog/')], b''
+                else:
+                    code, headers, body = app.status, [], b'<h1>Catalog</h1>' if app.status == 200 else b'Server Error'
+                self.send_response(code)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def app():
+    server = _App()
+    yield server
+    server.close()
+
+
+TOKEN = 'health-token-4f1b9c'
+
+
+def test_the_ready_check_sends_the_host_and_headers_follows_the_redirect_and_never_shows_a_header_value(
+        deployed, systemctl, run_module, app):
+    headers = {'X-Forwarded-Proto': 'https', 'X-Health-Token': TOKEN}
+    bare = run_module(release_switch, args(deployed, migrate=False, ready_url=app.url, ready_timeout=0.3))
+    assert bare['failed'] and 'last answer: HTTP 400: Bad Request (400)' in bare['msg']
+    assert 'set deploy_healthcheck_host to a host ALLOWED_HOSTS lists' in bare['msg']
+    no_proxy = run_module(release_switch, args(deployed, migrate=False, ready_url=app.url, ready_timeout=0.3,
+                                               ready_host='example.com'))
+    assert no_proxy['failed'] and 'last answer: HTTP 301 to https://example.com/)' in no_proxy['msg']
+    assert 'set SECURE_PROXY_SSL_HEADER' in no_proxy['msg']
+    result = run_module(release_switch, args(deployed, migrate=False, ready_url=app.url, ready_timeout=5,
+                                             ready_host='example.com', ready_headers=headers))
+    assert not result.get('failed'), result['msg']
+    assert result['ready'] is True and state_of(deployed)['current']['release'] == 'v2'
+    assert app.asked[-1]['Host'] == 'example.com' and app.asked[-1]['X-Health-Token'] == TOKEN
+    # The token is in no output, the invocation included; "https" is not masked (the rule keeps short values).
+    assert TOKEN not in result.raw and TOKEN not in bare.raw
+    assert result['invocation']['module_args']['ready_headers'] == {
+        'X-Forwarded-Proto': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', 'X-Health-Token': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
+    assert 'https://example.com/' in no_proxy['msg']
+
+
+@pytest.fixture
+def first_deploy(tmp_path, venv):
+    """A deploy root before its first release went live: the marker, shared/, app.env and v1 staged; no code/."""
+    root = str(tmp_path / 'srv' / 'person')
+    os.makedirs(os.path.join(root, 'shared', 'media'))
+    with open(os.path.join(root, '.simpledeploy.json'), 'w') as handle:
+        json.dump({'app': 'person', 'format': 1}, handle)
+    with open(os.path.join(root, 'app.env'), 'w') as handle:
+        handle.write('DJANGO_SECRET_KEY=release-switch-test-secret\n')
+    copy_example('v1', os.path.join(root, 'staging'))
+    link_shared(root, os.path.join(root, 'staging'))
+    return root
+
+
+def test_a_failed_first_deploy_says_there_is_nothing_to_go_back_to_and_the_next_run_deploys(
+        first_deploy, systemctl, run_module, app, tmp_path):
+    """The service's own unit is there (deploy_manage_service false), enabled maybe, and its server cannot
+    start without code/ (as gunicorn cannot). The first release answers 500: the window stops it, disables
+    it, starts nothing (the old rollback started it and failed: "The rollback failed too ... the host needs
+    a look"); fixed, the next run deploys as usual."""
+    script = tmp_path / 'bin' / 'systemctl'
+    script.write_text(SYSTEMCTL.replace(
+        'echo "$@" >> "$dir/systemctl.log"',
+        'echo "$@" >> "$dir/systemctl.log"\n'
+        '[ "$1" = start ] && [ ! -d %s/code ] && { echo "no code to run" >&2; exit 1; }' % first_deploy) % tmp_path)
+    (tmp_path / 'show').write_text('LoadState=loaded\nActiveState=inactive\n')
+    call = args(first_deploy, release='v1', migrate=False, ready_url=app.url, ready_timeout=0.3,
+                ready_host='example.com', ready_headers={'X-Forwarded-Proto': 'https'})
+    app.status = 500
+    result = run_module(release_switch, call)
+    assert result['failed'] and result['failed_step'] == 'ready'
+    assert 'last answer: HTTP 500: Server Error (after redirects to /catalog/)' in result['msg']
+    assert ('This was the first deploy: there is no earlier release to go back to; the service person is stopped '
+            'and disabled, nothing else is left half-done; fix what failed at ready and run again.') in result['msg']
+    assert 'rollback failed' not in result['msg']
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person', 'stop person', 'disable person']
+    assert result['restored'] == ['code', 'service left stopped and disabled (no release before this run)']
+    assert result['answered'] is None
+    # Nothing half-done: the release is staged again, nothing is live, no window is open.
+    assert not os.path.exists(os.path.join(first_deploy, 'code'))
+    assert _state.tree_release(os.path.join(first_deploy, 'staging')) == 'v1'
+    assert state_of(first_deploy) == {'app': 'person', 'format': 1}
+
+    app.status = 200
+    again = run_module(release_switch, call)
+    assert not again.get('failed'), again['msg']
+    assert again['ready'] is True and state_of(first_deploy)['current']['release'] == 'v1'
+    assert systemctl.read_text().splitlines()[-2:] == ['stop person', 'start person']

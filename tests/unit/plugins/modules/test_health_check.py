@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""simpledeploy.django.health_check against a loopback server that answers as a Django project in production
+settings does (400 for a Host ALLOWED_HOSTS does not list, 301 to https:// without the proxy's header)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.modules import health_check
+
+TOKEN = 'probe-token-77aa9e'
+
+
+@pytest.fixture
+def app():
+    """/ redirects to /catalog/, which answers 200, for Host example.com with X-Forwarded-Proto https."""
+    asked = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            asked.append(dict(self.headers))
+            if self.headers.get('Host') != 'example.com':
+                code, location, body = 400, None, b'<h1>Bad Request (400)</h1>'
+            elif self.headers.get('X-Forwarded-Proto') != 'https':
+                code, location, body = 301, 'https://example.com%s' % self.path, b''
+            elif self.path == '/':
+                code, location, body = 302, '/catalog/', b''
+            else:
+                code, location, body = 200, None, b'<h1>Catalog</h1>'
+            self.send_response(code)
+            if location:
+                self.send_header('Location', location)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = 'http://127.0.0.1:%d/' % server.server_address[1]
+    server.asked = asked
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_it_answers_with_the_host_and_the_proxy_header_and_never_shows_a_header_value(run_module, app):
+    result = run_module(health_check, dict(url=app.url, host='example.com', timeout=0,
+                                           headers={'X-Forwarded-Proto': 'https', 'X-Probe-Token': TOKEN}))
+    assert not result.get('failed'), result['msg']
+    assert result['answered'] is True and result['status'] == 200 and result['hint'] is None
+    assert result['last'] == 'HTTP 200: Catalog (after redirects to /catalog/)'
+    assert app.asked[-1]['X-Probe-Token'] == TOKEN and TOKEN not in result.raw
+    assert result['changed'] is False
+
+
+@pytest.mark.parametrize('host, last, hint', [
+    (None, 'HTTP 400: Bad Request (400)', 'set deploy_healthcheck_host'),
+    ('example.com', 'HTTP 301 to https://example.com/', 'SECURE_PROXY_SSL_HEADER'),
+])
+def test_it_fails_with_the_last_answer_and_what_to_set(run_module, app, host, last, hint):
+    result = run_module(health_check, dict(url=app.url, host=host, timeout=0, headers={'X-Probe-Token': TOKEN}))
+    assert result['failed'] and result['answered'] is False and result['last'] == last
+    assert result['msg'].startswith('%s did not answer a 2xx status within 0.0 s (last answer: %s); ' % (app.url, last))
+    assert hint in result['msg'] and TOKEN not in result.raw
+
+
+def test_without_fail_it_only_reports_and_nothing_listening_has_no_status(run_module, app):
+    url = app.url
+    app.shutdown()
+    app.server_close()
+    result = run_module(health_check, dict(url=url, timeout=0, fail=False))
+    assert not result.get('failed')
+    assert result['answered'] is False and result['status'] is None and result['last'].startswith('no answer (')
