@@ -1,0 +1,133 @@
+"""Projects shaped like the ones users have, DEBUG off: pages, hashed static URLs, who collected them, who can change them."""
+
+import json
+import re
+import shlex
+
+CATALOG = "http://127.0.0.1:8001"
+WAGTAIL = "http://127.0.0.1:8002"
+FACTS = "/var/tmp/realistic"
+CATALOG_STATIC = "/srv/catalog/code/staticfiles"
+
+
+def get(host, url, host_header="localhost"):
+    """(status, body) of a GET from the container host itself, redirects not followed."""
+    out = host.check_output(
+        "curl -sS -o /tmp/realistic-body -w '%%{http_code}' -H %s %s"
+        % (shlex.quote("Host: " + host_header), shlex.quote(url)))
+    return int(out), host.file("/tmp/realistic-body").content_string
+
+
+def facts(host):
+    return json.loads(host.file(FACTS + "/facts.json").content_string)
+
+
+def hashed(page, name):
+    """The hashed static URL PAGE references for NAME (e.g. books/css/catalog.css)."""
+    stem, dot, ext = name.rpartition(".")
+    found = re.search(r'/static/%s\.[0-9a-f]{12}\.%s' % (re.escape(stem), re.escape(ext)), page)
+    assert found, "no hashed URL for %s in the page" % name
+    return found.group(0)
+
+
+# ------------------------------------------------------------------ the catalog (examples/catalog)
+
+def test_catalog_root_redirects_to_the_index_and_the_index_serves_the_live_release(host):
+    status = get(host, CATALOG + "/")[0]
+    assert status == 302
+    status, page = get(host, CATALOG + "/books/")
+    assert status == 200
+    assert "v3b" in page and "Every book we have, by title." in page
+
+
+def test_catalog_pages_reference_hashed_static_urls_that_answer(host):
+    page = get(host, CATALOG + "/books/")[1]
+    css = hashed(page, "books/css/catalog.css")
+    assert css == "/static/" + facts(host)["v3b_css"]
+    status, body = get(host, CATALOG + css)
+    assert status == 200 and "td { padding: 0.3rem 0.6rem; }" in body
+
+
+def test_the_previous_releases_hashed_css_still_answers(host):
+    """v3's pages referenced v3's CSS: it is kept beside v3b's, the same bytes."""
+    old = facts(host)["v3_css"]
+    assert old != facts(host)["v3b_css"]
+    status, body = get(host, CATALOG + "/static/" + old)
+    assert status == 200 and "td { padding" not in body
+
+
+def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):
+    seen = json.loads(host.file(FACTS + "/poll-reload.json").content_string)
+    assert len(seen) == 2
+    for url, answers in seen.items():
+        assert answers["ok"] > 0, url
+        assert answers["failed"] == [], url
+
+
+def test_a_failed_deploy_brings_the_previous_release_and_its_assets_back(host):
+    assert "404" in facts(host)["v3c_failure"]
+    page = get(host, CATALOG + "/books/")[1]
+    assert "v3b" in page
+    assert get(host, CATALOG + "/static/" + facts(host)["v3b_css"])[0] == 200
+
+
+def test_the_catalogs_own_gunicorn_pin_won_and_a_pin_changed_in_base_txt_reached_the_virtualenv(host):
+    def version(package):
+        shown = host.check_output("/srv/catalog/venv/bin/python -m pip show %s" % package)
+        return re.search(r"^Version: (\S+)$", shown, re.MULTILINE).group(1)
+    assert version("gunicorn") == "22.0.0"
+    assert version("whitenoise") == "6.12.0"
+
+
+def test_live_static_files_are_roots_and_the_app_user_cannot_change_them(host):
+    css = "%s/%s" % (CATALOG_STATIC, facts(host)["v3b_css"])
+    before = host.file(css).content_string
+    for path in (CATALOG_STATIC, css):
+        assert host.file(path).user == "root"
+    assert oct(host.file(css).mode) == "0o644"
+    tries = [
+        "echo 'body{display:none}' >> %s" % css,
+        "touch %s/injected.css" % CATALOG_STATIC,
+        "rm -f %s" % css,
+    ]
+    for attempt in tries:
+        assert host.run("runuser -u catalog -- sh -c %s" % shlex.quote(attempt)).rc != 0, attempt
+    assert host.file(css).content_string == before
+    assert not host.file(CATALOG_STATIC + "/injected.css").exists
+
+
+def test_debug_is_off(host):
+    status, page = get(host, CATALOG + "/no-such-page/")
+    assert status == 404
+    assert "Using the URLconf" not in page
+
+
+# ------------------------------------------------------------------ the Wagtail site (wagtail start)
+
+def test_wagtail_site_serves_its_upgraded_home_page_with_debug_off(host):
+    status, page = get(host, WAGTAIL + "/")
+    assert status == 200
+    assert "release v2" in page
+    assert get(host, WAGTAIL + "/no-such-page/")[0] == 404
+
+
+def test_wagtail_pages_reference_hashed_static_urls_that_answer(host):
+    page = get(host, WAGTAIL + "/")[1]
+    css = re.search(r'/static/css/[a-z_]+\.[0-9a-f]{12}\.css', page)
+    assert css, "the home page references no hashed CSS"
+    assert get(host, WAGTAIL + css.group(0))[0] == 200
+
+
+def test_root_never_loaded_the_projects_settings_and_collectstatic_ran_as_the_app_user(host):
+    loads = [json.loads(line) for line in host.file(FACTS + "/settings-loads.jsonl").content_string.splitlines()
+             if line.strip()]
+    app_uid = int(host.check_output("id -u mysite"))
+    assert loads, "nothing loaded the settings: the record is broken"
+    assert {load["uid"] for load in loads} == {app_uid}
+    jobs = [load["argv"][-1] for load in loads if "simpledeploy_in_django.runner" in load["argv"]]
+    assert "static" in jobs and "plan" in jobs
+
+
+def test_secrets_are_in_no_journal(host):
+    journal = host.check_output("journalctl --no-pager -o cat")
+    assert "molecule-catalog-secret-4b7e19d2c5" not in journal
