@@ -75,12 +75,22 @@ def request_headers(host=None, headers=None):
     return sent
 
 
-def take_headers(module, option):
+_BAD_HEADER = re.compile(r'[\r\n\x00]')
+
+
+def take_headers(module, option, host_option=None):
     """The headers of the module's no_log dict OPTION, taken out of its params: the result's invocation then
     shows their names only. Of their values, only those the masking rule holds for secrets
     (_secrets.secret_strings) stay registered: no_log registered them all, and a registered ``https`` would
-    blank every https:// of the result."""
+    blank every https:// of the result. Fails the module, before anything, on a header (or the Host of
+    HOST_OPTION) that holds a line break or a NUL byte, naming it, never its value."""
     headers = dict((str(name), str(value)) for name, value in (module.params.get(option) or {}).items())
+    bad = [name for name, value in headers.items() if _BAD_HEADER.search(name + value)]
+    if host_option and _BAD_HEADER.search(module.params.get(host_option) or ''):
+        bad.insert(0, host_option)
+    if bad:
+        module.fail_json(msg='nothing was done: %s cannot hold a line break or a NUL byte (a header is one line)'
+                         % ', '.join(bad))
     module.no_log_values.difference_update(headers.values())
     module.no_log_values.update(_secrets.secret_strings(headers))
     module.params[option] = dict((name, 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER') for name in headers)

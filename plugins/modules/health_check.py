@@ -55,6 +55,12 @@ options:
     description: Fail when the app does not answer O(status) in time; with V(false), RV(answered) says.
     type: bool
     default: true
+  env_file:
+    description:
+      - The app's environment file (C(KEY=VALUE) lines). Its values that may be secrets are masked in the
+        result, the start of the page's text included (a DEBUG page may show them), by the rule of the role's
+        C(deploy_env).
+    type: path
 extends_documentation_fragment:
   - simpledeploy.django._attributes
   - simpledeploy.django._attributes.read_only
@@ -106,7 +112,7 @@ hint:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _wait
+from ansible_collections.simpledeploy.django.plugins.module_utils import _envfile, _secrets, _wait
 
 
 def main():
@@ -119,11 +125,19 @@ def main():
             timeout=dict(type='float', default=30),
             request_timeout=dict(type='float', default=10),
             fail=dict(type='bool', default=True),
+            env_file=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    headers = _wait.take_headers(module, 'headers')
+    headers = _wait.take_headers(module, 'headers', 'host')
+    if params['env_file']:
+        # The page may show what the app read from it (a DEBUG page, an error): masked like every output.
+        try:
+            env = _envfile.read_env_file(params['env_file'])
+        except (OSError, ValueError):
+            env = {}
+        module.no_log_values.update(_secrets.secret_strings(env, _secrets.public_strings(module.argument_spec, params)))
     code, last, answered = _wait.check(params['url'], params['status'], params['timeout'],
                                        _wait.request_headers(params['host'], headers), params['request_timeout'])
     result = dict(changed=False, answered=answered, status=code, last=last,

@@ -78,3 +78,41 @@ def test_without_fail_it_only_reports_and_nothing_listening_has_no_status(run_mo
     result = run_module(health_check, dict(url=url, timeout=0, fail=False))
     assert not result.get('failed')
     assert result['answered'] is False and result['status'] is None and result['last'].startswith('no answer (')
+
+
+def test_a_page_showing_a_value_of_the_environment_file_is_masked(run_module, tmp_path):
+    secret = 'settings-secret-0a9b8c7d'
+    page = ('<h1>ImproperlyConfigured</h1><p>cannot log in with %s</p>' % secret).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_response(500)
+            self.send_header('Content-Length', str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env_file = tmp_path / 'app.env'
+    env_file.write_text('CACHE_PASSWORD=%s\nDJANGO_DEBUG=1\n' % secret)
+    try:
+        url = 'http://127.0.0.1:%d/' % server.server_address[1]
+        result = run_module(health_check, dict(url=url, timeout=0, env_file=str(env_file)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result['failed'] and 'last answer: HTTP 500: ImproperlyConfigured cannot log in with ********' in result['msg']
+    assert secret not in result.raw
+
+
+@pytest.mark.parametrize('call, named', [
+    (dict(headers={'X-Probe-Token': TOKEN + '\r\nX-Evil: 1'}), 'X-Probe-Token'),
+    (dict(host='example.com\r\nX-Evil: 1'), 'host'),
+])
+def test_a_header_of_more_than_one_line_is_refused_naming_it_never_its_value(run_module, app, call, named):
+    result = run_module(health_check, dict(url=app.url, timeout=0, **call))
+    assert result['failed'] and result['msg'].startswith('nothing was done: %s cannot hold a line break' % named)
+    assert TOKEN not in result.raw and app.asked == []
