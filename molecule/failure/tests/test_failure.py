@@ -27,7 +27,7 @@ MESSAGES = {
     "failing-migration": "data migration exploded on purpose",
     "irreversible-migration": "restored from backup",
     # gunicorn starts, its workers cannot import the app: the health URL never answers
-    "crash-on-start": "did not answer 200",
+    "crash-on-start": "did not answer a 2xx status",
     "health-check-fails": "did not answer",
     "source-missing": "does not exist",
     "source-without-manage-py": "has no manage.py",
