@@ -30,8 +30,8 @@ import os
 from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _backup, _config, _envfile, _fsio, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state, _strategy,
-    _swap, _systemd, _treediff, _venvs, _wait, _window,
+    _backup, _config, _envfile, _fsio, _hooks, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state,
+    _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
@@ -52,7 +52,7 @@ class GoLive(object):
         self.migrate_out = []
         self.result = {}
         # The health check's headers (a token, maybe): kept here, out of the result's invocation.
-        self.ready_headers = _wait.take_headers(module, 'ready_headers', 'ready_host')
+        self.ready_headers = _wait.take_headers(module, 'ready_headers')
 
     def go(self):
         """The whole run (see the module's docstring); returns the result for exit_json."""
@@ -107,10 +107,11 @@ class GoLive(object):
         if info['switching']:
             self.result['recovery'] = dict(switching=info['switching'], found=self.resume['found'],
                                            notes=self.resume['notes'])
+        self._plan_commands()
         self.config = self._changed_config()
         self.venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
         if not (swap or self.venv_changed or params['migrate'] or info['switching'] or self.config):
-            self.result.update(changed=False, strategy=None, downtime=False,
+            self.result.update(changed=False, strategy=None, downtime=False, commands=dict(window=[], after_live=[]),
                                strategy_reason='nothing to do: the same release, virtualenv, environment and unit')
             return False
         self._choose_strategy()
@@ -137,6 +138,8 @@ class GoLive(object):
         self.unit, self.loaded, self.main_pid = _systemd.show(self.module, params['service'])
         extra = params['reload_blockers'] + ['%s changed: the service must restart to read it' % entry['dest']
                                              for entry in self.config]
+        if params['window_commands']:
+            extra.append('manage.py commands run inside the window (deploy_hooks_window): the service must be stopped')
         blockers, first = _strategy.reload_blockers(self.root, self.info, self.unit, self.main_pid, params['migrate'],
                                                     params['venv_key'], params['service'], extra)
         try:
@@ -190,6 +193,11 @@ class GoLive(object):
         self.new_env = next((entry['src'] for entry in self.config if entry['dest'] == params['env_file']),
                             params['env_file'])
         self._check_migrate_inputs()
+        if params['window_commands'] or params['after_live_commands']:
+            try:
+                _hooks.check_inputs(self.new_tree, self.new_venv, self.new_env)
+            except _hooks.HookError as exc:
+                self.module.fail_json(msg='nothing was stopped: %s' % exc)
         self._probe_backup()
         if params['daemon_reload']:
             try:
@@ -297,6 +305,33 @@ class GoLive(object):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""
         return _systemd.wait_workers_replaced(self.main_pid, self.old_workers, self.params['ready_timeout'])
 
+    def _plan_commands(self):
+        """The project's commands (RV commands): in check mode what would run, else none yet (each
+        added as it ran). Fails, before anything changes, on a command that is none."""
+        try:
+            planned = dict((when, _hooks.planned(self.params[when + '_commands'])) for when in ('window', 'after_live'))
+        except ValueError as exc:
+            self.module.fail_json(msg=str(exc))
+        self.result['commands'] = planned if self.module.check_mode else dict(window=[], after_live=[])
+
+    def hooks(self):
+        """The step hooks: the project's manage.py commands inside the window, in the new tree, after migrate."""
+        self._run_commands('window')
+
+    def after_live_hooks(self):
+        """The step after_live_hooks: the project's manage.py commands once the new release answers."""
+        self._run_commands('after_live')
+
+    def _run_commands(self, when):
+        params = self.params
+        try:
+            self.result['commands'][when] = _hooks.run_commands(
+                self.module, self.live_project, self.live_venv, params[when + '_commands'], env_file=params['env_file'],
+                settings=params['settings'], run_as=params['run_as'], timeout=params['commands_timeout'])
+        except _hooks.HookError as exc:
+            self.result['commands'][when] = exc.results
+            raise
+
     # ---------------------------------------------------------------- the window
 
     def open_window(self):
@@ -307,7 +342,9 @@ class GoLive(object):
                                 _systemd.Systemctl(self.module, self.loaded),
                                 self.migrate if params['migrate'] else None,
                                 ready=self.ready if params['ready_url'] else None, replaced=self.replaced,
-                                backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded)
+                                backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded,
+                                hooks=self.hooks if params['window_commands'] else None,
+                                after_live=self.after_live_hooks if params['after_live_commands'] else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.
@@ -340,7 +377,8 @@ class GoLive(object):
         kind = 'graceful reload' if self.strategy == 'reload' else 'downtime window'
         fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=self.migrate_out,
                     strategy=self.strategy, migrate_lock=self.result.get('migrate_lock'),
-                    backup=self.result['backup'], recovered=self.result['recovered'], restored=[], answered=None)
+                    backup=self.result['backup'], recovered=self.result['recovered'], restored=[], answered=None,
+                    commands=self.result['commands'])
         if not params['rollback']:
             left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
                                         'migrate' in switch.attempted, params['service'])

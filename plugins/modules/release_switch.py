@@ -263,6 +263,32 @@ options:
       - With O(lock), the run ID that must still hold that lock (RV(simpledeploy.django.deploy_lock#module:lock)
         C(.run_id)); when another run took it over meanwhile, the task fails before anything changes.
     type: str
+  window_commands:
+    description:
+      - The project's own C(manage.py) commands run inside the window, after C(migrate) and before the start, in the
+        new tree with the new virtualenv, as O(run_as), with the variables of O(env_file) (read by the module, passed
+        in the command's environment). Each is a string split like a shell line (C(shlex)) or a list of arguments,
+        without C(manage.py).
+      - They cost downtime, so they rule out V(reload). A failure (or a command stopped at O(commands_timeout)) is a
+        failed step C(hooks), undone like a failed C(migrate); what a command wrote is not undone, except by the
+        schema's rollback.
+    type: list
+    elements: raw
+    default: []
+  after_live_commands:
+    description:
+      - The project's own C(manage.py) commands run once the new release answers O(ready_url) (or once it started,
+        without it), as O(window_commands) are, before the run records the release as live.
+      - A failure is a failed step C(after_live_hooks), rolled back as when O(ready_url) does not answer (with
+        O(rollback)); what a command wrote is not undone, except by the schema's rollback. Not run when the app did
+        not answer (O(rollback) false).
+    type: list
+    elements: raw
+    default: []
+  commands_timeout:
+    description: Seconds each of O(window_commands) and O(after_live_commands) may run before it is stopped; V(0) for no limit.
+    type: float
+    default: 600
 attributes:
   check_mode:
     support: full
@@ -436,8 +462,15 @@ restored:
   type: list
   elements: str
   sample: ["schema: migrated back people to 0001_initial", "venv", "code", "service started"]
+commands:
+  description:
+    - The project's commands (O(window_commands), O(after_live_commands)) run, each with its return code and the
+      seconds it took; in check mode those that would run (C(rc) and C(seconds) null). On a failure, those run so far.
+  returned: always
+  type: dict
+  sample: {"window": [{"command": "manage.py createcachetable", "rc": 0, "seconds": 0.41}], "after_live": []}
 failed_step:
-  description: The step that failed, V(backup), V(migrate), V(start), V(ready), V(reload), V(workers), ...
+  description: The step that failed, V(backup), V(migrate), V(hooks), V(start), V(ready), V(after_live_hooks), V(reload), V(workers), ...
   returned: failure after the stop (or during a graceful reload)
   type: str
   sample: migrate
@@ -472,7 +505,7 @@ recovery:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _migrate, _strategy
+from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _hooks, _migrate, _strategy
 
 
 def argument_spec():
@@ -513,6 +546,9 @@ def argument_spec():
         migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
         lock=dict(type='path'),
         lock_run_id=dict(type='str'),
+        window_commands=dict(type='list', elements='raw', default=[]),
+        after_live_commands=dict(type='list', elements='raw', default=[]),
+        commands_timeout=dict(type='float', default=_hooks.DEFAULT_TIMEOUT),
     )
 
 

@@ -175,3 +175,13 @@ def test_the_argv_runs_the_virtualenv_s_python_as_the_user_under_a_time_limit():
         'hook', 'x']
     argv = _hooks.command_argv('/v/bin/python', ['check'], None, 0, None, None)
     assert argv == ['/v/bin/python', 'manage.py', 'check']
+
+
+def test_the_readme_s_example_commands_run(run_module, django52_venv, project, migrated_database):
+    """README, "Hooks": createcachetable, check --deploy as a list, clearsessions (on a migrated database)."""
+    import shutil
+    shutil.copy(migrated_database(django52_venv, 'v1'), os.path.join(project['path'], 'db.sqlite3'))
+    result = run_module(django_command, args_for(django52_venv, project, [
+        'createcachetable', ['check', '--deploy', '--fail-level', 'ERROR'], 'clearsessions']))
+    assert not result.get('failed'), result.get('msg')
+    assert [entry['rc'] for entry in result['commands']] == [0, 0, 0]
