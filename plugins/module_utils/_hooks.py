@@ -56,11 +56,11 @@ def parse_command(command):
         except ValueError as exc:
             raise ValueError('cannot read the command %r: %s' % (command, exc))
     if not args or not args[0].strip():
-        raise ValueError('an empty command: give a manage.py command, e.g. "compilemessages"')
+        raise ValueError('an empty command: give a manage.py command, e.g. "createcachetable"')
     first = os.path.basename(args[0])
     if first == 'manage.py' or first.startswith('python'):
         raise ValueError('the command %r starts with %s: give only what follows manage.py, e.g. %r'
-                         % (command, args[0], ' '.join(args[1:]) or 'compilemessages'))
+                         % (command, args[0], ' '.join(args[1:]) or 'createcachetable'))
     return args
 
 

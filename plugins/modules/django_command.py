@@ -20,7 +20,8 @@ description:
   - Each command is stopped (C(SIGTERM) to its whole process group, C(SIGKILL) 10 seconds later, by coreutils'
     C(timeout)) when it runs longer than O(timeout) seconds.
   - The role C(simpledeploy.django.deploy) runs it with C(deploy_hooks_before_switch), on the new release before
-    the switch. A command runs every time the task runs; whatever it changed (files, the database) stays changed
+    the switch. The role's release trees are root's, so a command run as the app's user cannot write into them
+    (C(compilemessages) cannot; compile translations before the release is built). A command runs every time the task runs; whatever it changed (files, the database) stays changed
     when a later step fails.
 author:
   - simpledeploy developers (@simpledeploy)
@@ -56,7 +57,7 @@ options:
   commands:
     description:
       - The C(manage.py) commands, without C(manage.py), each a string split like a shell line (C(shlex)) or a
-        list of arguments, for example V(compilemessages) or V([createcachetable, --database, default]).
+        list of arguments, for example V(createcachetable) or V([clearsessions, --database, default]).
     type: list
     elements: raw
     required: true
@@ -67,15 +68,15 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Compile the translations and create the cache table of the new release, as the app's user
+- name: Create the cache table and clear expired sessions with the new release, as the app's user
   simpledeploy.django.django_command:
     project_path: /srv/person/staging
     virtualenv: /srv/person/venvs/9b1d0c2e4f6a
     env_file: /srv/person/app.env
     run_as: person
     commands:
-      - compilemessages
-      - [createcachetable, --database, default]
+      - createcachetable
+      - [clearsessions, --database, default]
   register: hooks
 """
 
@@ -87,7 +88,7 @@ commands:
   returned: always
   type: list
   elements: dict
-  sample: [{"command": "manage.py compilemessages", "rc": 0, "seconds": 0.412}]
+  sample: [{"command": "manage.py createcachetable", "rc": 0, "seconds": 0.412}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
