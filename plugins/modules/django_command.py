@@ -57,7 +57,7 @@ options:
   commands:
     description:
       - The C(manage.py) commands, without C(manage.py), each a string split like a shell line (C(shlex)) or a
-        list of arguments, for example V(createcachetable) or V([clearsessions, --database, default]).
+        list of arguments, for example V(clearsessions) or V([createcachetable, --database, default]).
     type: list
     elements: raw
     required: true
@@ -75,8 +75,8 @@ EXAMPLES = r"""
     env_file: /srv/person/app.env
     run_as: person
     commands:
-      - createcachetable
-      - [clearsessions, --database, default]
+      - [createcachetable, --database, default]
+      - clearsessions
   register: hooks
 """
 
