@@ -52,7 +52,7 @@ class GoLive(object):
         self.migrate_out = []
         self.result = {}
         # The health check's headers (a token, maybe): kept here, out of the result's invocation.
-        self.ready_headers = _wait.take_headers(module, 'ready_headers')
+        self.ready_headers = _wait.take_headers(module, 'ready_headers', 'ready_host')
 
     def go(self):
         """The whole run (see the module's docstring); returns the result for exit_json."""
