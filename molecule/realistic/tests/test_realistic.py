@@ -40,6 +40,12 @@ def test_catalog_root_redirects_to_the_index_and_the_index_serves_the_live_relea
     assert "v3b" in page and "Every book we have, by title." in page
 
 
+def test_the_projects_own_command_ran_as_the_after_live_hook(host):
+    """deploy_hooks_after_live: [catalog_ready --record] wrote its row once v3b answered."""
+    page = get(host, CATALOG + "/books/")[1]
+    assert "checked by catalog_ready (3 books)" in page
+
+
 def test_catalog_pages_reference_hashed_static_urls_that_answer(host):
     page = get(host, CATALOG + "/books/")[1]
     css = hashed(page, "books/css/catalog.css")
