@@ -66,6 +66,22 @@ def static_text(static, check_mode=False):
         ' (%d of the previous release kept beside them)' % carried if carried else '')
 
 
+HOOK_POINTS = (('before_switch', 'before the switch'), ('window', 'in the window'), ('after_live', 'after live'))
+
+
+def hooks_text(hooks, check_mode=False):
+    """'; hooks: manage.py x before the switch (0.41 s), ...', or '' when none ran (or would run)."""
+    said = []
+    for key, when in HOOK_POINTS:
+        for command in (hooks or {}).get(key) or []:
+            seconds = command.get('seconds')
+            said.append('%s %s%s' % (command.get('command'), when,
+                                     '' if check_mode or seconds is None else ' (%s s)' % seconds))
+    if not said:
+        return ''
+    return '; %s: %s' % ('hooks that would run' if check_mode else 'hooks', ', '.join(said))
+
+
 def _short(release):
     return release or 'nothing'
 
@@ -103,7 +119,8 @@ def deploy_summary(result):
         else:
             what = 'would keep release %s (new virtualenv or migrations)' % result.get('release')
         return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s%s' % (
-            app, what, pending, how, 'yes' if result.get('downtime') else 'no', static_text(result.get('static'), True))
+            app, what, pending, how, 'yes' if result.get('downtime') else 'no', static_text(result.get('static'), True)
+            + hooks_text(result.get('hooks'), True))
     if result.get('restarted'):
         return '%s: release %s already live; restarted to apply a changed unit or environment (downtime window %s s)' % (
             app, _short(result.get('current_release')), result.get('window'))
@@ -128,7 +145,7 @@ def deploy_summary(result):
             applied = '0 here'
     return '%s: release %s live (was %s)%s; migrations applied: %s; %s%s' % (
         app, result.get('release'), _short(result.get('previous_release')), how, applied, window,
-        static_text(result.get('static')))
+        static_text(result.get('static')) + hooks_text(result.get('hooks')))
 
 
 class FilterModule(object):

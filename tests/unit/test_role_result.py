@@ -155,3 +155,13 @@ def test_static_files_turned_off_say_so_and_not_run_says_nothing():
     assert off['static'] == {'enabled': False, 'reason': 'deploy_collectstatic is false'}
     assert deploy_result()['static'] is None
     assert deploy_result(__deploy_code_changed=False, deploy_collectstatic=False)['static'] is None
+
+
+def test_the_hooks_figures_are_the_commands_each_module_ran():
+    before = {'commands': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.4}]}
+    switch = dict(WINDOW, commands={'window': [], 'after_live': [{'command': 'manage.py x', 'rc': 0,
+                                                                   'seconds': 0.2}]})
+    hooks = deploy_result(switch, __deploy_hooks_before=before)['hooks']
+    assert hooks == {'before_switch': before['commands'], 'window': [],
+                     'after_live': [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]}
+    assert deploy_result()['hooks'] == {'before_switch': [], 'window': [], 'after_live': []}

@@ -179,3 +179,21 @@ def test_static_files_not_collected_say_why_and_check_mode_says_where_they_would
     assert deploy_summary(result(check_mode=True, static=dict(STATIC, collected=0, carried=0))).endswith(
         '; static files: would be collected into staticfiles')
     assert 'static files' not in deploy_summary(result(static=None))
+
+
+HOOKS = {'before_switch': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.41}],
+         'window': [],
+         'after_live': [{'command': 'manage.py catalog_ready --record', 'rc': 0, 'seconds': 0.52}]}
+
+
+def test_hooks_are_named_with_where_they_ran_and_how_long_they_took():
+    assert deploy_summary(result(hooks=HOOKS)).endswith(
+        '; hooks: manage.py catalog_ready before the switch (0.41 s), '
+        'manage.py catalog_ready --record after live (0.52 s)')
+    assert 'hooks' not in deploy_summary(result(hooks={'before_switch': [], 'window': [], 'after_live': []}))
+
+
+def test_check_mode_lists_the_hooks_that_would_run_without_figures():
+    listed = {'before_switch': [{'command': 'manage.py catalog_ready', 'rc': None, 'seconds': None}]}
+    assert deploy_summary(result(check_mode=True, hooks=listed)).endswith(
+        '; hooks that would run: manage.py catalog_ready before the switch')
