@@ -21,8 +21,8 @@ description:
     C(timeout)) when it runs longer than O(timeout) seconds.
   - The role C(simpledeploy.django.deploy) runs it with C(deploy_hooks_before_switch), on the new release before
     the switch. The role's release trees are root's, so a command run as the app's user cannot write into them
-    (C(compilemessages) cannot; compile translations before the release is built). A command runs every time the task runs; whatever it changed (files, the database) stays changed
-    when a later step fails.
+    (C(compilemessages) cannot; compile translations before the release is built). A command runs every
+    time the task runs; whatever it changed (files, the database) stays changed when a later step fails.
 author:
   - simpledeploy developers (@simpledeploy)
 requirements:

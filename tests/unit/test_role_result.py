@@ -159,9 +159,8 @@ def test_static_files_turned_off_say_so_and_not_run_says_nothing():
 
 def test_the_hooks_figures_are_the_commands_each_module_ran():
     before = {'commands': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.4}]}
-    switch = dict(WINDOW, commands={'window': [], 'after_live': [{'command': 'manage.py x', 'rc': 0,
-                                                                   'seconds': 0.2}]})
+    after = [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]
+    switch = dict(WINDOW, commands={'window': [], 'after_live': after})
     hooks = deploy_result(switch, __deploy_hooks_before=before)['hooks']
-    assert hooks == {'before_switch': before['commands'], 'window': [],
-                     'after_live': [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]}
+    assert hooks == {'before_switch': before['commands'], 'window': [], 'after_live': after}
     assert deploy_result()['hooks'] == {'before_switch': [], 'window': [], 'after_live': []}
