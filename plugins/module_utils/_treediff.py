@@ -18,6 +18,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._archive impor
     keep_paths_under,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._state import CODE, RELEASE_FILE
+from ansible_collections.simpledeploy.django.plugins.module_utils._static import RECORD, read_record
 
 # Paths listed by name in the diff; the counts are always complete.
 DIFF_CAP = 500
@@ -32,7 +33,10 @@ def tree_changes(root, manifest, project_subdir='', keep_paths=()):
     anchored = keep_paths_under(project_subdir, list(keep_paths) + list(DEFAULT_PROJECT_EXCLUDES))
     old = {}
     if os.path.isdir(live):
-        old = build_manifest(live, DEFAULT_EXCLUDES, anchored)[0]
+        # The static files the deploy collected into the live tree are the deploy's, not the release's.
+        record = read_record(live)
+        collected = [RECORD] + ([record['static_root']] if isinstance((record or {}).get('static_root'), str) else [])
+        old = build_manifest(live, DEFAULT_EXCLUDES, list(anchored) + collected)[0]
     # The release marker is the layout's, not the release's.
     old.pop(RELEASE_FILE, None)
     new = dict((path, entry) for path, entry in manifest.items()
