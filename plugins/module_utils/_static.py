@@ -39,6 +39,8 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._errors import
 
 # At the top of each tree whose static files the deploy collected.
 RECORD = '.simpledeploy-static'
+# The root-owned directory, beside the tree, that holds the app user's output while it runs.
+WORK_PREFIX = '.simpledeploy-static-'
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -74,9 +76,13 @@ def work_dir(parent, uid, gid):
     Yields the path of the user's directory. The wrapper (mkdtemp: a name
     nobody can guess, 0711) lets the user reach only that directory; it is
     removed through descriptors (``_fsio.remove_tree``), whatever the user
-    left in it.
+    left in it, and so are the wrappers a killed run left in PARENT.
     """
-    wrapper = tempfile.mkdtemp(prefix='.simpledeploy-static-', dir=parent)
+    # What a run killed half-way left (one deploy at a time holds the lock): root's wrappers only.
+    for name in os.listdir(parent):
+        if name.startswith(WORK_PREFIX) and os.lstat(os.path.join(parent, name)).st_uid == 0:
+            _fsio.remove_tree(os.path.join(parent, name))
+    wrapper = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent)
     try:
         os.chmod(wrapper, 0o711)
         fd = os.open(wrapper, _DIR)

@@ -239,3 +239,15 @@ def test_collectstatics_own_error_is_in_the_message_with_secrets_masked(run_modu
 
 def test_settings_text_is_valid_python():
     compile(textwrap.dedent(SETTINGS.format(apps=[], static_root='')), 'settings.py', 'exec')
+
+
+def test_what_a_killed_run_left_beside_the_tree_is_removed(
+        run_module, system_django_venv, world_readable_dir, env_file):
+    left = os.path.join(world_readable_dir, '.simpledeploy-static-killedrun')
+    os.makedirs(os.path.join(left, 'out', 'deep'))
+    os.chown(os.path.join(left, 'out'), pwd.getpwnam('nobody').pw_uid, -1)
+    os.symlink('/etc', os.path.join(left, 'out', 'deep', 'etc'))
+    tree = make_tree(world_readable_dir, 'staging')
+    assert not run_module(collect_static, args(system_django_venv, tree, env_file)).get('failed')
+    assert not os.path.lexists(left)
+    assert os.path.isdir('/etc/ssl')
