@@ -18,6 +18,9 @@ GoLive.go() is the whole run, in order:
   Switch.run()   stop, swap, venv, config, backup, migrate, start, ready (_window)
   fail()         after a failed step: the rollback (Switch.undo) and the one message
   finish()       the marker's new record, then tidying (old files, backups, virtualenvs)
+  hold()         instead of finish(), with hold: the window stays open, what undo needs in the
+                 marker; a second run with held confirm (finish's record and tidying) or undo (the
+                 rollback of a failed step) ends it (_held.Settle)
 
 The window's steps that need the module (migrate, backup, ready, workers) are
 methods here, handed to the Switch.
@@ -49,6 +52,9 @@ class GoLive(object):
         self.params = module.params
         self.root = module.params['root']
         self.lock = contextlib.ExitStack()
+        self.locked = False
+        # A killed run's window held open (hold), taken as live by plan(): its record (_resume.held_as_live).
+        self.held_found = None
         self.migrate_out = []
         self.result = {}
         # The health check's headers (a token, maybe): kept here, out of the result's invocation.
@@ -56,7 +62,12 @@ class GoLive(object):
 
     def go(self):
         """The whole run (see the module's docstring); returns the result for exit_json."""
-        if not self.plan() or self.module.check_mode:
+        planned = self.plan()
+        if self.module.check_mode:
+            return self.result
+        if self.held_found is not None:
+            self._settle_killed_hold()
+        if not planned:
             return self.result
         self.mask_app_environment()
         self.prepare()
@@ -65,7 +76,10 @@ class GoLive(object):
             self.result['window'] = switch.run(self.swap, self.strategy)
         except (StepError, OSError) as exc:
             self.fail(switch, exc)
-        self.finish(switch)
+        if self.params['hold']:
+            self.hold(switch)
+        else:
+            self.finish(switch)
         return self.result
 
     def mask_app_environment(self):
@@ -97,6 +111,7 @@ class GoLive(object):
         if params['backup_keep'] < 0:
             self.module.fail_json(msg='backup_keep must be 0 or more, got %d' % params['backup_keep'])
         self.backup_dir = params['backup_dir'] or os.path.join(self.root, 'backups')
+        held_note = self._take_held_as_live()
         # What the trees hold says how far an earlier run got.
         self.resume = _resume.resume_plan(self.root, params['release'], params['swap'], info['switching'])
         self.swap = swap = self.resume['swap']
@@ -107,12 +122,18 @@ class GoLive(object):
         if info['switching']:
             self.result['recovery'] = dict(switching=info['switching'], found=self.resume['found'],
                                            notes=self.resume['notes'])
+        if held_note:
+            self.result['recovered'] = True
+            self.result['recovery'] = dict(switching=held_note[0], found=self.resume['found'],
+                                           notes=[held_note[1]] + self.resume['notes'])
         self._plan_commands()
         self.config = self._changed_config()
         self.venv_changed = bool(params['venv_key']) and params['venv_key'] != info['current_venv']
         if not (swap or self.venv_changed or params['migrate'] or info['switching'] or self.config):
             self.result.update(changed=False, strategy=None, downtime=False, commands=dict(window=[], after_live=[]),
                                strategy_reason='nothing to do: the same release, virtualenv, environment and unit')
+            # A killed run's held window is recorded as live all the same (_settle_killed_hold).
+            self.result['changed'] = self.held_found is not None
             return False
         self._choose_strategy()
         self._diff()
@@ -120,6 +141,31 @@ class GoLive(object):
             # A real run stages, builds and marks all of this first: report the plan.
             self.result['migrated'] = params['migrate']
         return True
+
+    def _take_held_as_live(self):
+        """A window an earlier run held open (hold) and never confirmed or undone (killed between its two
+        calls): taken as live, in this run's view (written by _settle_killed_hold). Returns (the record, the
+        note) or None. Reads only."""
+        info = self.info
+        state, note = _resume.held_as_live(self.root, info['state'])
+        if note is None:
+            return None
+        record = info['switching']
+        info.update(state=state, switching=state.get('switching') or None,
+                    current_venv=(state.get('current') or {}).get('venv'))
+        if info['switching'] is None:
+            self.held_found = record['held']
+        return record, note
+
+    def _settle_killed_hold(self):
+        """The held window plan() took as live: its record in the marker, the files it kept aside gone."""
+        self._take_lock()
+        try:
+            _state.write_state(self.root, self.info['state'])
+        except OSError as exc:
+            self.module.fail_json(msg=_messages.not_written(self.marker, exc))
+        _config.commit(self.held_found.get('config_done') or [])
+        self.result['changed'] = True
 
     def _changed_config(self):
         """The configuration entries whose content changes; the others' rendered files are removed."""
@@ -170,12 +216,7 @@ class GoLive(object):
         if not self.info['ours']:
             self.module.fail_json(msg='deploy_root %s has no %s: run the role, not this module alone'
                                   % (self.root, _state.MARKER))
-        # Held from here, the first change, until this process ends (the kernel drops it then).
-        if params['lock']:
-            try:
-                self.lock.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
-            except _lock.LockError as exc:
-                self.module.fail_json(msg=exc.msg, changed=False)
+        self._take_lock()
         _resume.apply_resume(self.root, self.resume)
         _config.remove_stale_asides(params['config'])
         for path in _backup.stale_workdirs(self.root):
@@ -204,6 +245,17 @@ class GoLive(object):
                 _systemd.Systemctl(self.module, self.loaded)('daemon-reload', None)
             except StepError as exc:
                 self.module.fail_json(msg='nothing was stopped: %s' % exc)
+
+    def _take_lock(self):
+        """The window's lock (with the lock option): held from the first change until this process ends (the
+        kernel drops it then)."""
+        params = self.params
+        if params['lock'] and not self.locked:
+            try:
+                self.lock.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
+            except _lock.LockError as exc:
+                self.module.fail_json(msg=exc.msg, changed=False)
+            self.locked = True
 
     def _mark_staging(self):
         """staging/ is there and holds this release (written into it, or already)."""
@@ -426,6 +478,29 @@ class GoLive(object):
 
     # ---------------------------------------------------------------- after a good window
 
+    def hold(self, switch):
+        """With hold, instead of finish(): the new release serves, the window stays open for the caller's
+        after-live task file. What undo needs goes into the marker's switching record (held); a second run
+        with held confirm or undo ends the window (_held.Settle). A run killed before that is taken as live
+        by the next one (_resume.held_as_live)."""
+        params = self.params
+        self.result.update(steps=switch.steps, ready=switch.answered, migrated=params['migrate'], held=True)
+        if params['migrate']:
+            self.result['migrate_output'] = self.migrate_out
+        held = dict(switch.undo_state(), strategy=self.strategy, first=self._first_deploy(),
+                    previous_release=self.result['previous_release'], migrate_output=self.migrate_out,
+                    backup=self.result['backup'], backup_asked=params['backup'],
+                    applied_leaves=params['applied_leaves'], reversible=params['reversible'],
+                    lock_run_id=params['lock_run_id'])
+        switching = dict(release=params['release'], started=self.now, strategy=self.strategy, held=held)
+        try:
+            _state.write_state(self.root, dict(self.info['state'], switching=switching))
+        except OSError as exc:
+            # Without its record the window cannot be undone later: undone now, as after a failed step.
+            switch.step = 'hold'
+            self.fail(switch, OSError(exc.errno, 'cannot record the window held open: %s' % exc.strerror,
+                                      exc.filename))
+
     def finish(self, switch):
         """The new release serves: its record in the marker, then tidying (a failure there only warns)."""
         params = self.params
@@ -434,6 +509,10 @@ class GoLive(object):
         self.result['migrated'] = params['migrate']
         if params['migrate']:
             self.result['migrate_output'] = self.migrate_out
+        self._commit(switch)
+
+    def _commit(self, switch):
+        """The marker's record of the release now live, then tidying (a failure there only warns)."""
         state = switch.record(self.info['state'], self.now)
         try:
             _state.write_state(self.root, state)

@@ -14,6 +14,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._state import 
     CODE, PREVIOUS, STAGING, tree_release,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._swap import remove_tree
+from ansible_collections.simpledeploy.django.plugins.module_utils._window import Switch
 
 
 def resume_plan(root, release, swap, switching=None):
@@ -53,3 +54,28 @@ def apply_resume(root, plan):
         remove_tree(staging)
     elif plan['staging'] == 'aside':
         os.rename(staging, os.path.join(root, PREVIOUS))
+
+
+def held_as_live(root, state):
+    """A window an earlier run held open (release_switch's hold: switching.held in STATE) and that no second
+    run confirmed or undid: that run was killed between its two calls. Returns (state, note); note None when
+    STATE holds no such window.
+
+    The held release had answered its health check: when code/ still holds it, it is taken as live, the
+    returned state being what a confirm would have recorded (the next run commits it, and tidies later).
+    Otherwise the record is an ordinary window in progress (held dropped), finished as a killed run's.
+    Reads only.
+    """
+    switching = state.get('switching') or {}
+    held = switching.get('held')
+    if not isinstance(held, dict):
+        return state, None
+    release = held.get('release')
+    if release and tree_release(os.path.join(root, CODE)) == release:
+        switch = Switch(root, release, held.get('venv_key'), None, None).restore_undo_state(held)
+        return switch.record(state, switching.get('started')), (
+            'the window of release %s was held open for the after-live task file and neither confirmed nor '
+            'undone (its run was killed): it answered its health check, taken as live' % release)
+    return dict(state, switching=dict((k, v) for k, v in switching.items() if k != 'held')), (
+        'the window of release %s was held open and its run killed, but code/ does not hold it: finished as a '
+        'window in progress' % release)

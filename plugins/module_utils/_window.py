@@ -206,6 +206,19 @@ class Switch(object):
             restored.append('service left stopped (none before this run)')
         return restored
 
+    def undo_state(self):
+        """What undo() needs, as JSON, for a window held open between two runs of the module (hold)."""
+        return dict(release=self.release, venv_key=self.venv_key, loaded=self.loaded, attempted=list(self.attempted),
+                    done=[list(step) if isinstance(step, tuple) else step for step in self.done],
+                    config_done=list(self.config_done))
+
+    def restore_undo_state(self, held):
+        """Take back what undo_state() wrote (HELD): this Switch can then undo() or record() that window."""
+        self.attempted = list(held.get('attempted') or [])
+        self.done = [tuple(step) if isinstance(step, list) else step for step in held.get('done') or []]
+        self.config_done = list(held.get('config_done') or [])
+        return self
+
     def record(self, state, at):
         """The marker's new content after a successful window.
 

@@ -114,6 +114,9 @@ switching:
     - The record of a window in progress, C(release), C(started) and C(strategy), or null. Set while
       M(simpledeploy.django.release_switch) runs; still there afterwards means that run was killed, and the
       next one finishes the window.
+    - With C(held), a window release_switch holds open (its option C(hold)) while the role runs the after-live
+      task file; the new release serves meanwhile. Left by a run killed then, the next release_switch takes that
+      release as live.
   returned: always
   type: dict
   sample: {"release": "3f2a9c0d1e4b5a67", "started": "2026-11-24T10:15:00Z", "strategy": "simple"}

@@ -289,6 +289,32 @@ options:
     description: Seconds each of O(window_commands) and O(after_live_commands) may run before it is stopped; V(0) for no limit.
     type: float
     default: 600
+  hold:
+    description:
+      - Once the new release answers (and O(after_live_commands) ran), keep the window open instead of recording the
+        release as live and tidying, so that the caller can run steps of its own (the role's
+        C(deploy_hooks_after_live_tasks)) and then confirm or undo the window with O(held). What the undo needs (the
+        steps done, the configuration files kept aside, what C(migrate) applied, the backup) is kept in the marker
+        file's C(switching) record meanwhile; RV(held) is true.
+      - The window's kernel lock (O(lock)) ends with this run; the role's deploy lock, held by the run for the whole
+        deploy, keeps other runs out until the second call. A run killed before the second call leaves the release
+        live; the next run of the module takes it as live (it answered its health check), records it and goes on,
+        RV(recovered) saying so.
+      - Without a change to go live (nothing to do), nothing is held. Check mode changes nothing.
+    type: bool
+    default: false
+  held:
+    description:
+      - End the window a run with O(hold) left open (give the same O(root), O(release), O(service), O(env_file),
+        O(settings), O(run_as), O(ready_url) and O(lock)).
+      - V(confirm) records the release as live and tidies, as a window that went well does.
+      - V(undo) rolls the window back as after a failed health check (the schema back to O(applied_leaves) or
+        restored from the backup, the old configuration files, code tree and virtualenv, the old release started and
+        asked whether it answers O(ready_url)); the module succeeds when the undo does, RV(restored) and its message
+        saying what was restored, and fails only when the undo fails.
+      - Fails, changing nothing, when no window is held open, or one of another release or run.
+    type: str
+    choices: [confirm, undo]
 attributes:
   check_mode:
     support: full
@@ -486,6 +512,16 @@ answered:
   returned: failure after the stop (or during a graceful reload)
   type: bool
   sample: true
+held:
+  description: Whether the window is held open (O(hold)), waiting for a run with O(held).
+  returned: with O(hold) (when something went live) or O(held)
+  type: bool
+  sample: true
+settled:
+  description: With O(held), what was done, V(confirm) or V(undo).
+  returned: with O(held)
+  type: str
+  sample: undo
 recovered:
   description: Whether an earlier run was killed inside its window (a C(switching) record in the marker file).
   returned: always
@@ -505,7 +541,7 @@ recovery:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _hooks, _migrate, _strategy
+from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _held, _hooks, _migrate, _strategy
 
 
 def argument_spec():
@@ -549,6 +585,8 @@ def argument_spec():
         window_commands=dict(type='list', elements='raw', default=[]),
         after_live_commands=dict(type='list', elements='raw', default=[]),
         commands_timeout=dict(type='float', default=_hooks.DEFAULT_TIMEOUT),
+        hold=dict(type='bool', default=False),
+        held=dict(type='str', choices=['confirm', 'undo']),
     )
 
 
@@ -556,7 +594,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     # The run: plan, checks before the stop, the window (_window.Switch.run: stop, swap, migrate,
     # start), the record. It holds the window's lock until this process exits, after exit_json.
-    run = _golive.GoLive(module)
+    run = _held.Settle(module) if module.params['held'] else _golive.GoLive(module)
     module.exit_json(**run.go())
 
 

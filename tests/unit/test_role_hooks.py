@@ -23,6 +23,10 @@ from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_dja
 from ansible_collections.simpledeploy.django.tests.unit.test_role_failure_message import (
     ANSIBLE_ROOT, COLLECTIONS_ROOT,
 )
+# The deploy root (v1 live, v2 staged) and the systemctl stand-in of test_release_switch, used here by name.
+from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
+    deployed, systemctl, venv,
+)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 TASKS = os.path.join(ROOT, 'roles', 'deploy', 'tasks')
@@ -44,6 +48,8 @@ def test_the_hooks_come_last_in_preflight_and_after_the_health_check_before_the_
     options = switch['simpledeploy.django.release_switch']
     assert 'deploy_hooks_window' in options['window_commands']
     assert 'deploy_hooks_after_live' in options['after_live_commands']
+    # An after-live task file holds the window open (not for a fleet): hooks_after_live.yml confirms or undoes it.
+    assert 'deploy_hooks_after_live_tasks' in options['hold'] and 'not __deploy_fleet' in options['hold']
     # In the before-switch file: the commands, then the user's task file.
     names = [task['name'] for task in load('hooks_before_switch.yml')]
     assert names.index("Hooks | Run the project's manage.py commands on the new release, before the switch") < \
@@ -147,3 +153,110 @@ def test_check_mode_runs_neither_the_commands_nor_the_task_files_and_names_them(
     assert markers == []
     assert 'check mode: %s (deploy_hooks_before_switch_tasks) is not included' % (tmp_path / 'before.yml') in output
     assert 'check mode: %s (deploy_hooks_after_live_tasks) is not included' % (tmp_path / 'after.yml') in output
+
+
+# ---------------------------------------------------------------- the after-live task file with the window held open
+
+HELD_PLAYBOOK = """
+- name: Go live holding the window open, then the after-live task file
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Record how the run ended
+      block:
+        - name: Go live as go_live.yml does with an after-live task file (hold)
+          simpledeploy.django.release_switch:
+            root: "{{ deploy_root }}"
+            release: v2
+            service: person
+            migrate: true
+            env_file: "{{ __deploy_env_file }}"
+            applied_leaves: "{{ leaves }}"
+            reversible: true
+            ready_url: "{{ deploy_healthcheck_url }}"
+            prune: false
+            hold: true
+          register: __deploy_switch
+        - name: Once live
+          ansible.builtin.include_tasks: "{{ tasks }}/hooks_after_live.yml"
+      rescue:
+        - name: Write the message down
+          ansible.builtin.copy:
+            content: "{{ ansible_failed_result | to_json }}"
+            dest: "{{ record }}"
+            mode: "0600"
+"""
+
+GOOD_TASKS = """
+- name: Tell the team
+  ansible.builtin.command:
+    argv: [/bin/true]
+  changed_when: true
+"""
+
+
+def run_held(tmp_path, root, tasks_text):
+    """The play above on the deploy root ROOT (v1 live, v2 staged), the app answering with the release in code/."""
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied_leaves
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch_held import serving
+    with open(os.path.join(root, 'code', '.simpledeploy-release'), 'w') as handle:
+        handle.write('v1\n')
+    with open(os.path.join(root, 'app.env'), 'a') as handle:
+        handle.write('CACHE_PASSWORD=%s\n' % SECRET)
+    (tmp_path / 'after.yml').write_text(tasks_text)
+    (tmp_path / 'play.yml').write_text(HELD_PLAYBOOK)
+    record = tmp_path / 'record.json'
+    with serving(root) as url:
+        extra = dict(
+            tasks=TASKS, record=str(record), leaves=applied_leaves(root), ansible_python_interpreter=sys.executable,
+            deploy_root=root, deploy_app_name='person', deploy_service_name='person', deploy_env={'CACHE_PASSWORD': SECRET},
+            deploy_user=None, deploy_settings_module='', deploy_project_subdir='', deploy_healthcheck_url=url,
+            deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1,
+            deploy_backup_keep=5, deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
+            __deploy_env_file=os.path.join(root, 'app.env'), __deploy_healthcheck_host='',
+            __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
+            __deploy_build={'release_id': 'v2'})
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+                   ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
+                   LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
+                   PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
+        argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', 'localhost,', '-c', 'local',
+                '-e', json.dumps(extra), str(tmp_path / 'play.yml')]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
+                              check=False)
+        page = served(url)
+    with open(os.path.join(root, '.simpledeploy.json')) as handle:
+        marker = json.load(handle)
+    failed = json.loads(record.read_text()) if record.exists() else None
+    return failed, page, marker, proc.stdout + proc.stderr
+
+
+def served(url):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.read().decode().strip()
+
+
+def test_a_failing_after_live_task_file_rolls_back_and_says_the_old_release_is_back(tmp_path, deployed, systemctl):
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied, rows
+    failed, page, marker, output = run_held(tmp_path, deployed, AFTER_TASKS)
+    assert failed is not None, output
+    message = failed['msg']
+    assert message.startswith('release v2 failed its after-live task file and was rolled back, release v1 is back: '
+                              'the task file %s (deploy_hooks_after_live_tasks) failed at "Warm the cache of the new '
+                              'release": ' % (tmp_path / 'after.yml')), message
+    assert 'failed (rc=3): cannot reach the cache with ********. Rollback: ' in message
+    assert 'Restored: code of release v1' in message and 'schema migrated back people to 0001_initial' in message
+    # (The task file's own output shows what it printed: the play's, not the role's.)
+    assert SECRET not in message
+    # The old release serves again, on its schema, and the marker says so.
+    assert page == 'v1' and applied(deployed) == ['0001_initial'] and rows(deployed) == 3
+    assert marker['current']['release'] == 'v1' and 'switching' not in marker
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person', 'stop person', 'start person']
+
+
+def test_a_good_after_live_task_file_confirms_the_release(tmp_path, deployed, systemctl):
+    failed, page, marker, output = run_held(tmp_path, deployed, GOOD_TASKS)
+    assert failed is None, failed
+    assert page == 'v2' and marker['current']['release'] == 'v2' and marker['previous']['release'] == 'v1'
+    assert 'switching' not in marker, output

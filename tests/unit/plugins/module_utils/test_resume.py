@@ -60,3 +60,30 @@ def test_resume_plan_removes_a_copy_of_the_live_release_even_without_a_swap(tmp_
     plan = _resume.resume_plan(root, 'b', False)
     assert (plan['swap'], plan['staging'], plan['notes']) == (False, 'remove', ['staging/ holds release b too: removed'])
     assert _resume.resume_plan(root, 'c', False)['staging'] is None
+
+
+HELD = {'release': 'b', 'venv_key': 'k2', 'loaded': True, 'attempted': ['stop', 'swap', 'start', 'ready'],
+        'done': ['stop', 'swap', ['venv', 'venvs/k1'], 'start'], 'config_done': []}
+
+
+@pytest.mark.parametrize('code, current, previous, switching', [
+    # a window held open (hold) whose run was killed, code/ holding its release: taken as live
+    ('b', {'release': 'b', 'venv': 'k2', 'at': '2026-11-30T10:00:00Z'}, {'release': 'a', 'venv': 'k1'}, None),
+    # code/ does not hold it (put back by hand, say): an ordinary window in progress, finished as a killed run's
+    ('a', {'release': 'a', 'venv': 'k1'}, None, {'release': 'b', 'started': '2026-11-30T10:00:00Z'}),
+])
+def test_a_held_window_whose_run_was_killed(tmp_path, code, current, previous, switching):
+    root = make_root(tmp_path, {})
+    tree(root, 'code', {_state.RELEASE_FILE: code + '\n'})
+    tree(root, 'code.previous', {_state.RELEASE_FILE: 'a\n'})
+    state = {'app': 'person', 'current': {'release': 'a', 'venv': 'k1'},
+             'switching': {'release': 'b', 'started': '2026-11-30T10:00:00Z', 'held': HELD}}
+    found, note = _resume.held_as_live(root, state)
+    assert (found['current'], found.get('previous'), found.get('switching')) == (current, previous, switching)
+    assert ('taken as live' in note) == (code == 'b')
+    assert state['switching']['held'] == HELD  # read only
+
+
+def test_no_held_window_is_left_alone(tmp_path):
+    state = {'current': {'release': 'a'}, 'switching': {'release': 'b'}}
+    assert _resume.held_as_live(make_root(tmp_path, {}), state) == (state, None)
