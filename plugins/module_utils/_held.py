@@ -74,6 +74,12 @@ class Settle(GoLive):
         if params['release'] and held.get('release') != params['release']:
             self.module.fail_json(msg='the window held open in %s is release %s\'s, not %s: nothing was changed'
                                   % (self.root, held.get('release'), params['release']), changed=False)
+        live = _state.tree_release(os.path.join(self.root, _state.CODE))
+        if live != held.get('release'):
+            # Changed by hand since: neither recorded as live nor undone (the undo would swap the wrong trees).
+            self.module.fail_json(msg='the window held open in %s is release %s\'s, but code/ holds %s: nothing was '
+                                      'changed; the host needs a look' % (self.root, held.get('release'), live),
+                                  changed=False)
         if params['lock_run_id'] and held.get('lock_run_id') not in (None, params['lock_run_id']):
             self.module.fail_json(msg='the window held open in %s is run %s\'s, not this run\'s (%s): nothing was '
                                       'changed' % (self.root, held.get('lock_run_id'), params['lock_run_id']),

@@ -169,3 +169,17 @@ def test_a_graceful_reload_held_open_is_undone_by_a_clean_restart_of_the_old_rel
     assert undo['restored'] == ['code', 'service restarted'] and 'graceful reload' in undo['msg']
     assert served(page) == 'v1' and systemctl.read_text().splitlines() == ['reload person', 'restart person']
     assert state(deployed)['current']['release'] == 'v1' and 'switching' not in state(deployed)
+
+
+def test_a_held_window_whose_tree_was_changed_by_hand_is_neither_confirmed_nor_undone(
+        deployed, systemctl, unit_dir, page, run_module):
+    call = hold(deployed, unit_dir, page)
+    assert run_module(release_switch, call)['held'] is True
+    with open(os.path.join(deployed, 'code', '.simpledeploy-release'), 'w') as handle:
+        handle.write('v3\n')
+    for held in ('undo', 'confirm'):
+        refused = run_module(release_switch, dict(call, hold=False, held=held, config=[]))
+        assert refused['failed'] is True and refused['changed'] is False, refused
+        assert "is release v2's, but code/ holds v3" in refused['msg']
+    assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'start person']
+    assert 'held' in state(deployed)['switching'] and applied(deployed) == ['0001_initial', '0002_person_weight']
