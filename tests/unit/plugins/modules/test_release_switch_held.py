@@ -23,7 +23,7 @@ from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_rel
 )
 # The fixtures of test_release_switch, used here by name.
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
-    deployed, running, systemctl, unit_dir, venv,
+    deployed, first_deploy, running, systemctl, unit_dir, venv,
 )
 
 
@@ -183,3 +183,19 @@ def test_a_held_window_whose_tree_was_changed_by_hand_is_neither_confirmed_nor_u
         assert "is release v2's, but code/ holds v3" in refused['msg']
     assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'start person']
     assert 'held' in state(deployed)['switching'] and applied(deployed) == ['0001_initial', '0002_person_weight']
+
+
+def test_a_held_first_deploy_undone_leaves_the_service_stopped_and_disabled_and_nothing_half_done(
+        first_deploy, systemctl, tmp_path, run_module):
+    (tmp_path / 'show').write_text('LoadState=loaded\nActiveState=inactive\n')
+    with serving(first_deploy) as url:
+        call = args(first_deploy, release='v1', migrate=False, ready_url=url, ready_timeout=5, hold=True)
+        assert run_module(release_switch, call)['held'] is True
+        undo = run_module(release_switch, dict(call, hold=False, held='undo'))
+    assert not undo.get('failed'), undo.get('msg')
+    assert undo['release'] is None and undo['answered'] is None
+    assert undo['restored'] == ['code', 'service left stopped and disabled (no release before this run)']
+    assert 'This was the first deploy: there is no earlier release to go back to' in undo['msg']
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person', 'stop person', 'disable person']
+    assert not os.path.exists(os.path.join(first_deploy, 'code'))
+    assert state(first_deploy) == {'app': 'person', 'format': 1}
