@@ -59,6 +59,8 @@ class GoLive(object):
         self.result = {}
         # The health check's headers (a token, maybe): kept here, out of the result's invocation.
         self.ready_headers = _wait.take_headers(module, 'ready_headers', 'ready_host')
+        # A password in the health URL's userinfo: masked everywhere, the invocation included.
+        module.no_log_values.update(_secrets.url_secret_parts(module.params.get('ready_url') or ''))
 
     def go(self):
         """The whole run (see the module's docstring); returns the result for exit_json."""

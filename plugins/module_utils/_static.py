@@ -30,6 +30,7 @@ import errno
 import json
 import os
 import pwd
+import secrets
 import stat
 import tempfile
 import time
@@ -45,6 +46,8 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEX
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+# Deeper than this, what collectstatic left is not static files a project collects.
+MAX_DEPTH = 32
 
 
 class StaticError(StepError):
@@ -53,8 +56,13 @@ class StaticError(StepError):
 
 def placement(static_root, tree, project_path):
     """STATIC_ROOT's path relative to TREE; raises StaticError when it is not a directory of its own in it."""
-    tree = os.path.abspath(tree)
+    # BASE_DIR usually comes from Path.resolve(): compare with the tree's real path when it is reached
+    # through a link (/srv -> /data/srv).
     static_root = os.path.abspath(static_root)
+    tree = os.path.abspath(tree)
+    real = os.path.realpath(tree)
+    if real != tree and (static_root + os.sep).startswith(real + os.sep):
+        tree, project_path = real, os.path.realpath(project_path)
     project = os.path.abspath(project_path)
     if project == static_root or project.startswith(static_root + os.sep):
         raise StaticError('STATIC_ROOT is %s, which holds the project\'s code: set it to a directory of its own '
@@ -70,30 +78,42 @@ def placement(static_root, tree, project_path):
 
 
 @contextlib.contextmanager
-def work_dir(parent, uid, gid):
+def work_dir(parent, uid, gid, empty=None):
     """A new directory the user UID can write, in a new root-owned directory in PARENT; removed afterwards.
 
-    Yields the path of the user's directory. The wrapper (mkdtemp: a name
-    nobody can guess, 0711) lets the user reach only that directory; it is
-    removed through descriptors (``_fsio.remove_tree``), whatever the user
-    left in it, and so are the wrappers a killed run left in PARENT.
+    Yields the path of the user's directory. Both names are random (mkdtemp,
+    and a token for the user's directory): the wrapper is 0711, so another
+    process of the user cannot find the directory collectstatic writes in. At
+    the end EMPTY(path), when given, empties it as the user itself (root never
+    walks what the user made deeper than it must); then root removes the
+    wrapper through descriptors (``_fsio.remove_tree``), and the wrappers a
+    killed run left in PARENT. A removal that fails (the user kept writing)
+    never fails the deploy: the next run tries again.
     """
-    # What a run killed half-way left (one deploy at a time holds the lock): root's wrappers only.
     for name in os.listdir(parent):
         if name.startswith(WORK_PREFIX) and os.lstat(os.path.join(parent, name)).st_uid == 0:
-            _fsio.remove_tree(os.path.join(parent, name))
+            _remove_quietly(os.path.join(parent, name))
     wrapper = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent)
+    out = 'out-' + secrets.token_hex(16)
     try:
         os.chmod(wrapper, 0o711)
         fd = os.open(wrapper, _DIR)
         try:
-            os.mkdir('out', 0o700, dir_fd=fd)
-            os.chown('out', uid, gid, dir_fd=fd, follow_symlinks=False)
+            os.mkdir(out, 0o700, dir_fd=fd)
+            os.chown(out, uid, gid, dir_fd=fd, follow_symlinks=False)
         finally:
             os.close(fd)
-        yield os.path.join(wrapper, 'out')
+        yield os.path.join(wrapper, out)
     finally:
-        _fsio.remove_tree(wrapper)
+        if empty is not None:
+            empty(os.path.join(wrapper, out))
+        _remove_quietly(wrapper)
+
+
+def _remove_quietly(path):
+    """Remove PATH (root's wrapper) through descriptors; what the app's user made too deep stays for the next run."""
+    with contextlib.suppress(OSError, RecursionError):
+        _fsio.remove_tree(path)
 
 
 def open_dirs(top_fd, relative, create):
@@ -124,13 +144,14 @@ def open_dirs(top_fd, relative, create):
     return fd
 
 
-def _copy_file(src_fd, dst_dir_fd, name, info):
-    """Root's own copy of the open regular file SRC_FD as NAME in DST_DIR_FD (0644, same mtime)."""
+def _copy_file(src_fd, dst_dir_fd, name, info, path):
+    """Root's own copy of the open regular file SRC_FD as NAME in DST_DIR_FD (0644, same mtime); never over a file."""
     try:
-        os.unlink(name, dir_fd=dst_dir_fd)
-    except FileNotFoundError:
-        pass
-    out = os.open(name, _CREATE, 0o644, dir_fd=dst_dir_fd)
+        out = os.open(name, _CREATE, 0o644, dir_fd=dst_dir_fd)
+    except FileExistsError:
+        raise StaticError('collectstatic would replace %s, which the release ships in STATIC_ROOT: STATIC_ROOT must be '
+                          'a directory of its own that the project does not ship (e.g. BASE_DIR / "staticfiles"); '
+                          'nothing was made live' % path)
     try:
         while True:
             chunk = os.read(src_fd, _CHUNK)
@@ -145,10 +166,13 @@ def _copy_file(src_fd, dst_dir_fd, name, info):
         os.close(out)
 
 
-def _copy_entry(src_fd, dst_fd, name, prefix, copied):
-    """Copy NAME of SRC_FD into DST_FD: a directory whole, a regular file; anything else raises StaticError."""
+def _copy_entry(src_fd, dst_fd, name, prefix, copied, uid):
+    """Copy NAME of SRC_FD into DST_FD: a directory whole, a regular file of UID's; anything else raises StaticError."""
     path = os.path.join(prefix, name)
     info = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+    if stat.S_ISDIR(info.st_mode) and path.count(os.sep) >= MAX_DEPTH:
+        raise StaticError('collectstatic left directories deeper than %d levels (%s...): not static files a project '
+                          'collects; nothing was made live' % (MAX_DEPTH, path[:80]))
     if stat.S_ISDIR(info.st_mode):
         child = os.open(name, _DIR, dir_fd=src_fd)
         try:
@@ -159,7 +183,7 @@ def _copy_entry(src_fd, dst_fd, name, prefix, copied):
                 os.mkdir(name, 0o755, dir_fd=dst_fd)
             target = open_dirs(dst_fd, name, create=False)
             try:
-                _copy_dir(child, target, path, copied)
+                _copy_dir(child, target, path, copied, uid)
             finally:
                 os.close(target)
         finally:
@@ -173,19 +197,24 @@ def _copy_entry(src_fd, dst_fd, name, prefix, copied):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise StaticError('%s changed while it was copied: run the deploy again' % path)
-        _copy_file(fd, dst_fd, name, info)
+        # A hard link to a file of someone else's (root's app.env, where protected_hardlinks is off) is not
+        # the output of collectstatic: root would publish it.
+        if info.st_nlink != 1 or (uid is not None and info.st_uid != uid):
+            raise StaticError('collectstatic left %s, a file with %d links owned by uid %d: only files the app\'s user '
+                              'made are copied; nothing was made live' % (path, info.st_nlink, info.st_uid))
+        _copy_file(fd, dst_fd, name, info, path)
     finally:
         os.close(fd)
     copied.append(path)
 
 
-def _copy_dir(src_fd, dst_fd, prefix, copied):
+def _copy_dir(src_fd, dst_fd, prefix, copied, uid):
     for name in sorted(os.listdir(src_fd)):
-        _copy_entry(src_fd, dst_fd, name, prefix, copied)
+        _copy_entry(src_fd, dst_fd, name, prefix, copied, uid)
 
 
-def copy_collected(source, tree, relative):
-    """Copy the directory SOURCE (the app user's) to TREE/RELATIVE as root's; the relative paths copied."""
+def copy_collected(source, tree, relative, uid=None):
+    """Copy the directory SOURCE (the app user's, UID) to TREE/RELATIVE as root's; the relative paths copied."""
     copied = []
     src = os.open(source, _DIR)
     try:
@@ -195,12 +224,18 @@ def copy_collected(source, tree, relative):
         finally:
             os.close(top)
         try:
-            _copy_dir(src, dst, '', copied)
+            _copy_dir(src, dst, '', copied, uid)
         finally:
             os.close(dst)
     finally:
         os.close(src)
     return copied
+
+
+def safe_relative(path):
+    """Whether PATH is a relative path that stays below where it starts (no '..', not absolute)."""
+    return (isinstance(path, str) and bool(path) and not os.path.isabs(path)
+            and os.pardir not in path.split(os.sep))
 
 
 def read_record(tree):
@@ -259,7 +294,7 @@ def carry_over(previous_tree, tree, relative, own):
     nothing is carried (its files were not the deploy's to vouch for).
     """
     record = read_record(previous_tree) if previous_tree else None
-    if not record or not isinstance(record.get('static_root'), str):
+    if not record or not safe_relative(record.get('static_root')):
         return 0
     own = set(own)
     carried = 0
@@ -278,8 +313,7 @@ def carry_over(previous_tree, tree, relative, own):
             os.close(top)
         try:
             for path in record['files']:
-                if (isinstance(path, str) and path not in own and not os.path.isabs(path)
-                        and os.pardir not in path.split(os.sep) and _link_one(src_root, dst_root, path)):
+                if safe_relative(path) and path not in own and _link_one(src_root, dst_root, path):
                     carried += 1
         finally:
             os.close(dst_root)
@@ -308,6 +342,52 @@ def _static_job(module, project_path, virtualenv, run_as, output, settings, env_
     return child.result
 
 
+def shipped_files(tree, relative):
+    """Names the release ships in TREE/RELATIVE (dotfiles such as .gitkeep aside); [] when it ships none."""
+    top = os.open(tree, _DIR)
+    try:
+        fd = open_dirs(top, relative, create=False)
+    finally:
+        os.close(top)
+    if fd is None:
+        return []
+    try:
+        return sorted(name for name in os.listdir(fd) if not name.startswith('.'))
+    finally:
+        os.close(fd)
+
+
+def _emptier(module, run_as):
+    """EMPTY for work_dir: the app's user removes what it made, with its own rights (rm has no depth limit)."""
+    runuser = _django.find_runuser()
+
+    def empty(path):
+        if runuser and run_as != _django.current_user():
+            module.run_command([runuser, '-u', run_as, '--', 'rm', '-rf', '--one-file-system', '--', path])
+    return empty
+
+
+def _place(found, tree, project_path):
+    """STATIC_ROOT relative to TREE, refused when the release ships files there (collectstatic would mix with them)."""
+    relative = placement(found['static_root'], tree, project_path)
+    shipped = shipped_files(tree, relative)
+    if shipped:
+        raise StaticError('STATIC_ROOT (%s) is a directory the release ships (%s): collectstatic\'s output would mix '
+                          'with the release\'s own files. Set STATIC_ROOT to a directory the project does not ship '
+                          '(e.g. BASE_DIR / "staticfiles", left out of the repository)'
+                          % (relative, ', '.join(shipped[:3]) + (', ...' if len(shipped) > 3 else '')))
+    return relative
+
+
+def _static_job(module, project_path, virtualenv, run_as, output, settings, env_file):
+    """The ``static`` job's result (collecting into OUTPUT unless it is None); StaticError when it failed."""
+    child = _django.run_in_django(module, project_path, virtualenv, 'static', {'output': output},
+                                  settings=settings, env_file=env_file, run_as=run_as)
+    if child.result is None:
+        raise StaticError(job_error(child))
+    return child.result
+
+
 def collect(module, project_path, tree, virtualenv, run_as, previous_tree=None, settings=None, env_file=None):
     """Collect the static files of the release in TREE as RUN_AS and place them as root's; the result dict.
 
@@ -318,18 +398,20 @@ def collect(module, project_path, tree, virtualenv, run_as, previous_tree=None, 
     job = (project_path, virtualenv, run_as)
     if module.check_mode:
         found = _static_job(module, *job, output=None, settings=settings, env_file=env_file)
+        relative = _place(found, tree, project_path) if found['enabled'] else None
     else:
         try:
             user = pwd.getpwnam(run_as)
         except KeyError:
             raise StaticError('run_as %s is not a user on this host: create it first (the deploy role does)' % run_as)
-        with work_dir(os.path.dirname(os.path.abspath(tree)), user.pw_uid, user.pw_gid) as output:
+        with work_dir(os.path.dirname(os.path.abspath(tree)), user.pw_uid, user.pw_gid,
+                      _emptier(module, run_as)) as output:
             found = _static_job(module, *job, output=output, settings=settings, env_file=env_file)
-            relative = placement(found['static_root'], tree, project_path) if found['enabled'] else None
-            own = copy_collected(output, tree, relative) if found['enabled'] else []
+            relative = _place(found, tree, project_path) if found['enabled'] else None
+            own = copy_collected(output, tree, relative, user.pw_uid) if found['enabled'] else []
     result = {'changed': found['enabled'], 'enabled': found['enabled'], 'reason': found['reason'],
               'storage': found['storage'], 'static_url': found['static_url'], 'collected': 0, 'carried': 0,
-              'static_root': placement(found['static_root'], tree, project_path) if found['enabled'] else None}
+              'static_root': relative}
     if found['enabled'] and not module.check_mode:
         result.update(collected=len(own), carried=carry_over(previous_tree, tree, result['static_root'], own))
         write_record(tree, result['static_root'], own)

@@ -24,8 +24,9 @@ description:
     O(previous_tree)) that the new release does not have are hard-linked into the new tree too (RV(carried)),
     one release back, so that while old and new workers both serve (a graceful reload) every asset URL either
     release's pages reference answers. A tree without that list (made before this module) carries nothing.
-  - A C(STATIC_ROOT) outside O(tree), one that holds the project's code, or one reached through a link (a
-    shared directory) is refused with a message that says what to set.
+  - A C(STATIC_ROOT) outside O(tree), one that holds the project's code, one the release ships files in, or one
+    reached through a link (a shared directory) is refused with a message that says what to set. Only regular files
+    of O(run_as) with a single link, at most 32 directories deep, are copied, and never over a file of the release.
 attributes:
   check_mode:
     support: full
@@ -147,7 +148,8 @@ def main():
     except (_static.StaticError, _django.DjangoError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg='collecting the static files failed: %s: %s'
+        module.fail_json(msg='collecting the static files failed: %s: %s. Nothing was stopped: the old release still '
+                             'serves; fix the cause (disk space, permissions) and deploy again'
                          % (exc.filename or params['tree'], exc.strerror or exc))
     module.exit_json(**result)
 

@@ -130,6 +130,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # A password in the URL's userinfo is masked everywhere, the invocation included.
+    module.no_log_values.update(_secrets.url_secret_parts(params['url']))
     headers = _wait.take_headers(module, 'headers', 'host')
     if params['env_file']:
         # The page may show what the app read from it (a DEBUG page, an error): masked like every output.

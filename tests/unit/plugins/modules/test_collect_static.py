@@ -251,3 +251,13 @@ def test_what_a_killed_run_left_beside_the_tree_is_removed(
     assert not run_module(collect_static, args(system_django_venv, tree, env_file)).get('failed')
     assert not os.path.lexists(left)
     assert os.path.isdir('/etc/ssl')
+
+
+def test_a_static_root_the_release_ships_files_in_is_refused_naming_them(
+        run_module, system_django_venv, world_readable_dir, env_file):
+    tree = make_tree(world_readable_dir, 'staging')
+    write(os.path.join(tree, 'staticfiles', 'old.css'), 'committed by mistake\n')
+    result = run_module(collect_static, args(system_django_venv, tree, env_file))
+    assert result['failed']
+    assert 'STATIC_ROOT (staticfiles) is a directory the release ships (old.css)' in result['msg']
+    assert os.listdir(os.path.join(tree, 'staticfiles')) == ['old.css']

@@ -5,7 +5,7 @@
 """Review of issue 11 (static files, hooks, health check), as the app's user would attack it.
 
 Each test performs the attack for real (the ``attacker`` fixture runs as ``nobody``, the app's user of the
-threat model) and asserts what must hold; each is xfail(strict) until the weakness is fixed.
+threat model) and asserts what must hold; each failed before its fix (they were xfail(strict) until then).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +24,7 @@ USERINFO_SECRET = 'pw-userinfo-secret-81c4'
 def _nest(top, depth):
     """As the app's user: a chain of DEPTH directories below TOP (chdir each time: no path is too long)."""
     os.chdir(top)
-    for _ in range(depth):
+    for _level in range(depth):
         os.mkdir('d', 0o700)
         os.chdir('d')
     return depth
@@ -40,9 +40,6 @@ def deploy_root(world_readable_dir):
     subprocess.run(['rm', '-rf', '--one-file-system', path], check=False)
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: a deep tree in the app user\'s collectstatic output '
-                   'blocks every later deploy (remove_tree recurses, RecursionError; the stale wrapper is '
-                   'removed again at the start of each run and fails the same way)')
 def test_app_user_cannot_block_every_later_deploy_with_a_deep_tree(attacker, deploy_root):
     # The app's user finds the wrapper by listing deploy_root (0755) and writes into its own out/ while
     # collectstatic runs (or the project's collectstatic does it): 3000 nested directories.
@@ -60,8 +57,6 @@ def test_app_user_cannot_block_every_later_deploy_with_a_deep_tree(attacker, dep
                     'blocks every deploy until someone removes %s by hand' % deploy_root)
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: copy_collected recurses without a bound: a deep tree '
-                   'in the app user\'s output is a RecursionError (a module traceback), not a StaticError')
 def test_a_deep_tree_in_the_output_is_refused_with_a_message(attacker, deploy_root):
     tree = os.path.join(deploy_root, 'staging')
     os.mkdir(tree, 0o755)
@@ -72,12 +67,9 @@ def test_a_deep_tree_in_the_output_is_refused_with_a_message(attacker, deploy_ro
                 _static.copy_collected(out, tree, 'staticfiles')
         finally:
             # So that only the copy is judged here (the removal is the test above's).
-            attacker.run(lambda top: subprocess.run(['rm', '-rf', os.path.join(top, 'd')]).returncode, out)
+            attacker.run(lambda top: subprocess.run(['rm', '-rf', os.path.join(top, 'd')], check=False).returncode, out)
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: a STATIC_ROOT that is a code directory of the tree '
-                   '(a package, not the project\'s top) is accepted, and the files the app user leaves in its '
-                   'output replace the release\'s code (root copies them over settings.py)')
 def test_the_app_user_cannot_replace_release_code_through_a_static_root_over_a_package(attacker, deploy_root):
     tree = os.path.join(deploy_root, 'staging')
     package = os.path.join(tree, 'site_')
@@ -104,9 +96,6 @@ def test_the_app_user_cannot_replace_release_code_through_a_static_root_over_a_p
         assert handle.read() == 'SAFE = True\n'
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: carry_over opens the previous record\'s static_root '
-                   'with ".." parts: a .simpledeploy-static shipped in a release (or left by hand) makes root '
-                   'hard-link files from outside the tree into the new release\'s static files')
 def test_carry_over_never_reaches_outside_the_previous_tree(deploy_root):
     outside = os.path.join(deploy_root, 'outside')
     os.mkdir(outside, 0o700)
@@ -122,8 +111,6 @@ def test_carry_over_never_reaches_outside_the_previous_tree(deploy_root):
     assert not os.path.exists(os.path.join(tree, 'staticfiles', 'app.env'))
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: health_check shows the URL\'s userinfo (a password) in '
-                   'its msg and invocation; release_switch redacts it, health_check does not')
 def test_health_check_never_shows_the_urls_userinfo(run_module):
     result = run_module(health_check, dict(url='http://probe:%s@127.0.0.1:9/health/' % USERINFO_SECRET,
                                            timeout=0, request_timeout=1))
@@ -143,9 +130,6 @@ def _find_and_plant(top):
     return None
 
 
-@pytest.mark.xfail(strict=True, reason='issue11 review: the work directory is "a name nobody can guess" in '
-                   'deploy_root, which the app user can list (0755): any process of the app user finds out/ and '
-                   'plants files that go live as root\'s static files of the next release')
 def test_other_processes_of_the_app_user_cannot_find_the_collectstatic_output(attacker, deploy_root):
     with _static.work_dir(deploy_root, attacker.uid, attacker.gid):
         planted = attacker.run(_find_and_plant, deploy_root)
