@@ -164,3 +164,10 @@ def test_the_hooks_figures_are_the_commands_each_module_ran():
     hooks = deploy_result(switch, __deploy_hooks_before=before)['hooks']
     assert hooks == {'before_switch': before['commands'], 'window': [], 'after_live': after}
     assert deploy_result()['hooks'] == {'before_switch': [], 'window': [], 'after_live': []}
+
+
+def test_a_virtualenv_only_change_says_the_static_files_were_not_collected_again():
+    static = deploy_result(__deploy_code_changed=False, __deploy_venv_changed=True)['static']
+    assert static['enabled'] is False and static['reason'].startswith('only the virtualenv changed')
+    assert deploy_result(__deploy_code_changed=False, __deploy_venv_changed=True,
+                         deploy_collectstatic=False)['static'] is None
