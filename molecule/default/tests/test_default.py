@@ -75,6 +75,10 @@ def test_live_tree_is_exactly_release_v2(host):
                 expected.add(os.path.relpath(os.path.join(dirpath, name), EXAMPLE_V2))
     # the shared data's links, and the marker naming the release the tree holds
     expected |= {"db.sqlite3", "media", ".env", ".simpledeploy-release"}
+    # the static files the deploy collected (STATIC_ROOT = BASE_DIR / "static"), and their record
+    record = json.loads(host.file(CODE + "/.simpledeploy-static").content_string)
+    assert record["static_root"] == "static" and "admin/css/base.css" in record["files"]
+    expected |= {".simpledeploy-static"} | {"static/" + path for path in record["files"]}
     assert set(live_files(host)) == expected
     assert not host.file(CODE + "/people/legacy.py").exists
 
