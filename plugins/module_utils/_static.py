@@ -333,15 +333,6 @@ def job_error(child):
         _django.error_text(child.error or {}), (' | ' + ' | '.join(tail)) if tail else '')
 
 
-def _static_job(module, project_path, virtualenv, run_as, output, settings, env_file):
-    """The ``static`` job's result (collecting into OUTPUT unless it is None); StaticError when it failed."""
-    child = _django.run_in_django(module, project_path, virtualenv, 'static', {'output': output},
-                                  settings=settings, env_file=env_file, run_as=run_as)
-    if child.result is None:
-        raise StaticError(job_error(child))
-    return child.result
-
-
 def shipped_files(tree, relative):
     """Names the release ships in TREE/RELATIVE (dotfiles such as .gitkeep aside); [] when it ships none."""
     top = os.open(tree, _DIR)

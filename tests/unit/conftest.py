@@ -392,3 +392,47 @@ def run_module(capsys):
         return result
 
     return run
+
+
+@contextlib.contextmanager
+def proxied_django(host, page):
+    """A server that answers as a production Django behind a TLS proxy does; yields it, with .url and .asked.
+
+    400 for another Host than HOST, a 301 to https:// without ``X-Forwarded-Proto: https``
+    (SECURE_SSL_REDIRECT), ``/`` a 302 to ``/catalog/``, any other path 200 with PAGE (bytes).
+    ``.asked`` holds the headers of every request.
+    """
+    import http.server
+    import threading
+    asked = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            asked.append(dict(self.headers))
+            if self.headers.get('Host') != host:
+                code, location, body = 400, None, b'<h1>Bad Request (400)</h1>'
+            elif self.headers.get('X-Forwarded-Proto') != 'https':
+                code, location, body = 301, 'https://%s%s' % (host, self.path), b''
+            elif self.path == '/':
+                code, location, body = 302, '/catalog/', b''
+            else:
+                code, location, body = 200, None, page
+            self.send_response(code)
+            if location:
+                self.send_header('Location', location)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = 'http://127.0.0.1:%d/' % server.server_address[1]
+    server.asked = asked
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,12 +8,10 @@ settings report of migration_status (__deploy_plan.settings), the user's variabl
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
@@ -21,6 +19,7 @@ import yaml
 import ansible
 
 from ansible_collections.simpledeploy.django.plugins.modules import health_check
+from ansible_collections.simpledeploy.django.tests.unit.conftest import proxied_django
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 ROLE = os.path.join(ROOT, 'roles', 'deploy')
@@ -54,36 +53,9 @@ PLAYBOOK = """
 
 @pytest.fixture
 def app():
-    asked = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the stdlib's name)
-            asked.append(dict(self.headers))
-            if self.headers.get('Host') != 'catalog.example':
-                code, location, body = 400, None, b'<h1>Bad Request (400)</h1>'
-            elif self.headers.get('X-Forwarded-Proto') != 'https':
-                code, location, body = 301, 'https://catalog.example%s' % self.path, b''
-            elif self.path == '/':
-                code, location, body = 302, '/catalog/', b''
-            else:
-                code, location, body = 200, None, b'<h1>Local Library</h1>'
-            self.send_response(code)
-            if location:
-                self.send_header('Location', location)
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.url = 'http://127.0.0.1:%d/' % server.server_address[1]
-    server.asked = asked
-    yield server
-    server.shutdown()
-    server.server_close()
+    """As a production Django behind its TLS proxy, for Host catalog.example."""
+    with proxied_django('catalog.example', b'<h1>Local Library</h1>') as server:
+        yield server
 
 
 def health_tasks(tmp_path):

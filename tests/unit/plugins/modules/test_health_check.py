@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from ansible_collections.simpledeploy.django.plugins.modules import health_check
+from ansible_collections.simpledeploy.django.tests.unit.conftest import proxied_django
 
 TOKEN = 'probe-token-77aa9e'
 
@@ -18,36 +19,8 @@ TOKEN = 'probe-token-77aa9e'
 @pytest.fixture
 def app():
     """/ redirects to /catalog/, which answers 200, for Host example.com with X-Forwarded-Proto https."""
-    asked = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the stdlib's name)
-            asked.append(dict(self.headers))
-            if self.headers.get('Host') != 'example.com':
-                code, location, body = 400, None, b'<h1>Bad Request (400)</h1>'
-            elif self.headers.get('X-Forwarded-Proto') != 'https':
-                code, location, body = 301, 'https://example.com%s' % self.path, b''
-            elif self.path == '/':
-                code, location, body = 302, '/catalog/', b''
-            else:
-                code, location, body = 200, None, b'<h1>Catalog</h1>'
-            self.send_response(code)
-            if location:
-                self.send_header('Location', location)
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.url = 'http://127.0.0.1:%d/' % server.server_address[1]
-    server.asked = asked
-    yield server
-    server.shutdown()
-    server.server_close()
+    with proxied_django('example.com', b'<h1>Catalog</h1>') as server:
+        yield server
 
 
 def test_it_answers_with_the_host_and_the_proxy_header_and_never_shows_a_header_value(run_module, app):
