@@ -144,6 +144,15 @@ def open_dirs(top_fd, relative, create):
     return fd
 
 
+def _open_under(tree, relative, create):
+    """A descriptor of TREE/RELATIVE (see open_dirs), TREE itself opened without following a link."""
+    top = os.open(tree, _DIR)
+    try:
+        return open_dirs(top, relative, create=create)
+    finally:
+        os.close(top)
+
+
 def _copy_file(src_fd, dst_dir_fd, name, info, path):
     """Root's own copy of the open regular file SRC_FD as NAME in DST_DIR_FD (0644, same mtime); never over a file."""
     try:
@@ -218,11 +227,7 @@ def copy_collected(source, tree, relative, uid=None):
     copied = []
     src = os.open(source, _DIR)
     try:
-        top = os.open(tree, _DIR)
-        try:
-            dst = open_dirs(top, relative, create=True)
-        finally:
-            os.close(top)
+        dst = _open_under(tree, relative, create=True)
         try:
             _copy_dir(src, dst, '', copied, uid)
         finally:
@@ -306,11 +311,7 @@ def carry_over(previous_tree, tree, relative, own):
             return 0
         if src_root is None:
             return 0
-        top = os.open(tree, _DIR)
-        try:
-            dst_root = open_dirs(top, relative, create=True)
-        finally:
-            os.close(top)
+        dst_root = _open_under(tree, relative, create=True)
         try:
             for path in record['files']:
                 if safe_relative(path) and path not in own and _link_one(src_root, dst_root, path):
@@ -335,11 +336,7 @@ def job_error(child):
 
 def shipped_files(tree, relative):
     """Names the release ships in TREE/RELATIVE (dotfiles such as .gitkeep aside); [] when it ships none."""
-    top = os.open(tree, _DIR)
-    try:
-        fd = open_dirs(top, relative, create=False)
-    finally:
-        os.close(top)
+    fd = _open_under(tree, relative, create=False)
     if fd is None:
         return []
     try:

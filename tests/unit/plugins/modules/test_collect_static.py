@@ -10,7 +10,6 @@ import json
 import os
 import pwd
 import stat
-import textwrap
 
 import pytest
 
@@ -235,10 +234,6 @@ def test_collectstatics_own_error_is_in_the_message_with_secrets_masked(run_modu
     assert "could not be found with" in result['msg']
     assert SECRET not in result.raw
     assert not os.path.exists(os.path.join(tree, 'staticfiles'))
-
-
-def test_settings_text_is_valid_python():
-    compile(textwrap.dedent(SETTINGS.format(apps=[], static_root='')), 'settings.py', 'exec')
 
 
 def test_what_a_killed_run_left_beside_the_tree_is_removed(
