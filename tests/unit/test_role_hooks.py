@@ -48,8 +48,8 @@ def test_the_hooks_come_last_in_preflight_and_after_the_health_check_before_the_
     options = switch['simpledeploy.django.release_switch']
     assert 'deploy_hooks_window' in options['window_commands']
     assert 'deploy_hooks_after_live' in options['after_live_commands']
-    # An after-live task file holds the window open (not for a fleet): hooks_after_live.yml confirms or undoes it.
-    assert 'deploy_hooks_after_live_tasks' in options['hold'] and 'not __deploy_fleet' in options['hold']
+    # An after-live task file holds the window open (a fleet's hosts too): hooks_after_live.yml confirms or undoes it.
+    assert 'deploy_hooks_after_live_tasks' in options['hold'] and '__deploy_fleet' not in options['hold']
     # In the before-switch file: the commands, then the user's task file.
     names = [task['name'] for task in load('hooks_before_switch.yml')]
     assert names.index("Hooks | Run the project's manage.py commands on the new release, before the switch") < \
@@ -260,3 +260,191 @@ def test_a_good_after_live_task_file_confirms_the_release(tmp_path, deployed, sy
     assert failed is None, failed
     assert page == 'v2' and marker['current']['release'] == 'v2' and marker['previous']['release'] == 'v1'
     assert 'switching' not in marker, output
+
+
+# ---------------------------------------------------------------- a fleet: two hosts sharing the migrated database
+
+FLEET_INVENTORY = """
+web:
+  hosts:
+    web1: {deploy_root: "%(root1)s", deploy_service_name: person, __deploy_env_file: "%(root1)s/app.env"}
+    web2: {deploy_root: "%(root2)s", deploy_service_name: person2, __deploy_env_file: "%(root2)s/app.env"}
+  vars:
+    ansible_connection: local
+"""
+
+FLEET_PLAYBOOK = """
+- name: Go live as fleet.yml does (web1 migrates the shared database, then web2), then the after-live task file
+  hosts: web
+  gather_facts: false
+  tasks:
+    - name: Record how the run ended
+      block:
+        # One host at a time, web1 first (fleet.yml includes go_live.yml for the migrator, then for the others).
+        - name: Go live as go_live.yml does, holding the window open, web1 migrating the shared database
+          simpledeploy.django.release_switch:
+            root: "{{ deploy_root }}"
+            release: v2
+            service: "{{ deploy_service_name }}"
+            migrate: "{{ inventory_hostname == __deploy_migrator }}"
+            env_file: "{{ __deploy_env_file }}"
+            applied_leaves: "{{ leaves }}"
+            reversible: "{{ reversible }}"
+            rollback: "{{ inventory_hostname == __deploy_migrator }}"
+            prune: false
+            hold: true
+          register: __deploy_switch
+          throttle: 1
+        - name: Let systemctl show say the services run (the stop before the migrator's undo asks)
+          ansible.builtin.copy:
+            dest: "{{ show }}"
+            content: "Id={{ deploy_service_name }}.service\\nLoadState=loaded\\nActiveState=active\\n"
+            mode: "0644"
+          run_once: true
+        - name: Once live
+          ansible.builtin.include_tasks: "{{ tasks }}/hooks_after_live.yml"
+      rescue:
+        - name: Write the message down
+          ansible.builtin.copy:
+            content: "{{ ansible_failed_result | to_json }}"
+            dest: "{{ record }}-{{ inventory_hostname }}"
+            mode: "0600"
+"""
+
+# Fails on web2 only.
+FLEET_TASKS = """
+- name: Warm the cache of the new release
+  ansible.builtin.command:
+    argv: [/bin/sh, -c, 'echo "cannot reach the cache on {{ inventory_hostname }}" >&2; exit 3']
+  changed_when: true
+  when: inventory_hostname == 'web2'
+"""
+
+
+def second_root(tmp_path, venv, database):
+    """web2's deploy root: v1 live and v2 staged like deployed's, its environment naming web1's SQLite file."""
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import link_shared
+    root = str(tmp_path / 'srv2' / 'person')
+    os.makedirs(os.path.join(root, 'shared', 'media'))
+    with open(os.path.join(root, '.simpledeploy.json'), 'w') as handle:
+        json.dump({'app': 'person', 'format': 1, 'current': {'release': 'v1'}}, handle)
+    with open(os.path.join(root, 'app.env'), 'w') as handle:
+        handle.write('DJANGO_SECRET_KEY=release-switch-test-secret\nDJANGO_DB_NAME=%s\n' % database)
+    for tree, version in (('code', 'v1'), ('staging', 'v2')):
+        copy_example(version, os.path.join(root, tree))
+        link_shared(root, os.path.join(root, tree))
+    with open(os.path.join(root, 'code', '.simpledeploy-release'), 'w') as handle:
+        handle.write('v1\n')
+    os.symlink(venv.path, os.path.join(root, 'venv'))
+    return root
+
+
+def run_fleet(tmp_path, deployed, venv, reversible=True):
+    """FLEET_PLAYBOOK on web1 (DEPLOYED) and web2 sharing its database; returns ({host: message}, web2's root, output)."""
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied_leaves
+    with open(os.path.join(deployed, 'code', '.simpledeploy-release'), 'w') as handle:
+        handle.write('v1\n')
+    root2 = second_root(tmp_path, venv, os.path.join(deployed, 'shared', 'db.sqlite3'))
+    (tmp_path / 'after.yml').write_text(FLEET_TASKS)
+    (tmp_path / 'play.yml').write_text(FLEET_PLAYBOOK)
+    (tmp_path / 'inventory.yml').write_text(FLEET_INVENTORY % dict(root1=deployed, root2=root2))
+    record = tmp_path / 'record'
+    extra = dict(
+        tasks=TASKS, record=str(record), leaves=applied_leaves(deployed), show=str(tmp_path / 'show'),
+        reversible=reversible, ansible_python_interpreter=sys.executable, deploy_app_name='person', deploy_env={},
+        deploy_user=None, deploy_settings_module='', deploy_project_subdir='', deploy_healthcheck_url='',
+        deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1, deploy_backup_keep=5,
+        deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'), __deploy_healthcheck_host='',
+        __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
+        __deploy_fleet=True, __deploy_migrator='web1', __deploy_build={'release_id': 'v2'})
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+               ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
+               LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
+               PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
+    argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(tmp_path / 'inventory.yml'),
+            '-e', json.dumps(extra), str(tmp_path / 'play.yml')]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    messages = {}
+    for host in ('web1', 'web2'):
+        path = tmp_path / ('record-' + host)
+        assert path.exists(), output
+        messages[host] = ' '.join(json.loads(path.read_text())['msg'].split())
+    return messages, root2, output
+
+
+def marker_of(root):
+    with open(os.path.join(root, '.simpledeploy.json')) as handle:
+        return json.load(handle)
+
+
+def test_a_task_file_failing_on_one_host_of_a_fleet_takes_every_host_back_in_order(tmp_path, deployed, venv,
+                                                                                 systemctl):
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied, rows
+    messages, root2, output = run_fleet(tmp_path, deployed, venv)
+    outcome = ('release v2 failed its after-live task file on web2 (of web1, web2, which share the database web1 '
+               'migrated) and was rolled back, release v1 is back')
+    # The host whose file failed says why, with the task's own error; the other says where it failed.
+    assert messages['web2'].startswith(outcome + ': the task file %s (deploy_hooks_after_live_tasks) failed at "Warm '
+                                       'the cache of the new release": ' % (tmp_path / 'after.yml')), messages
+    assert 'cannot reach the cache on web2. Rollback: ' in messages['web2'], messages
+    assert messages['web1'].startswith(outcome + '. Rollback: '), messages
+    assert 'schema migrated back people to 0001_initial' in messages['web1'], messages
+    # Order: web2 stops before web1 takes the schema back, and starts its old release only after that.
+    assert systemctl.read_text().splitlines() == [
+        'stop person', 'start person',          # web1 goes live, migrating
+        'stop person2', 'start person2',        # then web2
+        'stop person2',                         # the file failed on web2: web2 stops first
+        'stop person', 'start person',          # web1 undoes its window (the schema back)
+        'stop person2', 'start person2',        # then web2 undoes its own
+    ], output
+    # Both hosts hold v1 again, recorded as live, on the schema v1 knows, with every row.
+    assert applied(deployed) == ['0001_initial'] and rows(deployed) == 3
+    for root in (deployed, root2):
+        with open(os.path.join(root, 'code', '.simpledeploy-release')) as handle:
+            assert handle.read().strip() == 'v1', root
+        marker = marker_of(root)
+        assert marker['current']['release'] == 'v1' and 'switching' not in marker, (root, marker)
+
+
+def test_when_the_host_that_migrated_cannot_take_the_schema_back_the_others_stay_stopped(tmp_path, deployed, venv,
+                                                                                       systemctl):
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied
+    # Not reversible and no backup: web1's undo cannot take the schema back.
+    messages, root2, output = run_fleet(tmp_path, deployed, venv, reversible=False)
+    assert 'schema NOT restored (not reversible, and no backup was taken' in messages['web1'], messages
+    assert messages['web2'].startswith(
+        'release v2 failed its after-live task file on web2 (of web1, web2, which share the database web1 migrated), '
+        'and web1, the host that migrated the shared database, did not take the schema back (see its message): this '
+        'host was left stopped, holding it (the host needs a look): the task file'), messages
+    assert 'Rollback:' not in messages['web2']
+    # web2 never started again: no old code on the new schema, nor new code under an undo.
+    assert systemctl.read_text().splitlines()[4:] == ['stop person2', 'stop person', 'start person'], output
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+    # Its window stays held: the next run takes v2 as live (_resume.held_as_live) and deploys from there.
+    assert marker_of(root2)['switching']['held']['release'] == 'v2'
+
+
+def fleet_schema_changed(migrator_vars):
+    """vars/main.yml's __deploy_fleet_schema_changed, rendered for a host whose migrator registered MIGRATOR_VARS."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
+    with open(os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml')) as handle:
+        expression = yaml.safe_load(handle)['__deploy_fleet_schema_changed']
+    variables = dict(__deploy_migrator='web1', hostvars={'web1': migrator_vars})
+    return Templar(loader=DataLoader(), variables=variables).template(trusted(expression))
+
+
+@pytest.mark.parametrize('migrator_vars, changed', [
+    ({'__deploy_switch': {'changed': True, 'migrated': True}}, True),
+    # Migrated, then taken back by the undo of a failed after-live task file: later batches may start again.
+    ({'__deploy_switch': {'changed': True, 'migrated': True, 'held': True},
+      '__deploy_hooks_undo': {'changed': True, 'schema_as_before': True}}, False),
+    ({'__deploy_switch': {'changed': True, 'migrated': True, 'held': True},
+      '__deploy_hooks_undo': {'changed': True, 'schema_as_before': False}}, True),
+    ({'__deploy_switch': {'failed': True, 'schema_as_before': False}}, True),
+    ({'__deploy_switch': {'failed': True, 'schema_as_before': True}}, False),
+])
+def test_later_batches_start_again_once_the_schema_is_as_before(migrator_vars, changed):
+    assert fleet_schema_changed(migrator_vars) is changed
