@@ -117,7 +117,7 @@ def deploy_summary(result):
         elif result.get('restarted'):
             what = 'would keep release %s and restart it to apply a changed unit or environment' % result.get('release')
         else:
-            what = 'would keep release %s (new virtualenv or migrations)' % result.get('release')
+            what = 'would keep release %s (migrations pending, or an earlier run left unfinished)' % result.get('release')
         return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s%s' % (
             app, what, pending, how, 'yes' if result.get('downtime') else 'no', static_text(result.get('static'), True)
             + hooks_text(result.get('hooks'), True))

@@ -121,7 +121,7 @@ def run_play(tmp_path, django, check=False):
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
         __deploy_code_changed=True, __deploy_venv_changed=False, __deploy_migrate_now=False, __deploy_check_mode=check,
         __deploy_next_dir=project, __deploy_venv_dir=django.path, __deploy_env_next=str(env_file),
-        __deploy_build={'release_id': '4c1d7e2f9a0b3c58'})
+        __deploy_release_id='4c1d7e2f9a0b3c58')
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
                ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
                LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
@@ -215,7 +215,7 @@ def run_held(tmp_path, root, tasks_text):
             deploy_backup_keep=5, deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
             __deploy_env_file=os.path.join(root, 'app.env'), __deploy_healthcheck_host='',
             __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
-            __deploy_build={'release_id': 'v2'})
+            __deploy_release_id='v2')
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
                    ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
                    LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
@@ -356,7 +356,7 @@ def run_fleet(tmp_path, deployed, venv, reversible=True):
         deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1, deploy_backup_keep=5,
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'), __deploy_healthcheck_host='',
         __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
-        __deploy_fleet=True, __deploy_migrator='web1', __deploy_build={'release_id': 'v2'})
+        __deploy_fleet=True, __deploy_migrator='web1', __deploy_release_id='v2')
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
                ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
                LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',

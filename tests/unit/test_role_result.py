@@ -49,7 +49,7 @@ def result_template():
 def deploy_result(switch=None, plan=None, **overrides):
     """deploy_result as the role sets it after SWITCH (release_switch's registered result)."""
     variables = dict(
-        deploy_app_name='person', __deploy_check_mode=False, __deploy_build={'release_id': 'r2'},
+        deploy_app_name='person', __deploy_check_mode=False, __deploy_build={'release_id': 'a2'}, __deploy_release_id='r2',
         __deploy_info={'current_release': 'r1', 'previous_release': 'r0'},
         __deploy_switch=WINDOW if switch is None else switch, __deploy_code_changed=True,
         __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
@@ -166,8 +166,21 @@ def test_the_hooks_figures_are_the_commands_each_module_ran():
     assert deploy_result()['hooks'] == {'before_switch': [], 'window': [], 'after_live': []}
 
 
-def test_a_virtualenv_only_change_says_the_static_files_were_not_collected_again():
-    static = deploy_result(__deploy_code_changed=False, __deploy_venv_changed=True)['static']
-    assert static['enabled'] is False and static['reason'].startswith('only the virtualenv changed')
-    assert deploy_result(__deploy_code_changed=False, __deploy_venv_changed=True,
-                         deploy_collectstatic=False)['static'] is None
+def release_id(build_id, venv_key):
+    """vars/main.yml's __deploy_release_id for an archive BUILD_ID and a virtualenv key VENV_KEY."""
+    with open(os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml'), encoding='utf-8') as handle:
+        expression = yaml.safe_load(handle)['__deploy_release_id']
+    variables = dict(__deploy_build={'release_id': build_id}, __deploy_venv_key=venv_key)
+    return Templar(loader=DataLoader(), variables=variables).template(trusted(expression))
+
+
+def test_a_release_is_named_by_its_code_and_its_virtualenv():
+    """A new virtualenv for the same code (deploy_pip_packages) is a new release: staged, its static files
+    collected again with the new packages; the same code and virtualenv again is the same release."""
+    first = release_id('3f2a9c0d1e4b5a67', 'a1b2c3d4e5f6')
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert release_id('3f2a9c0d1e4b5a67', 'a1b2c3d4e5f6') == first
+    assert release_id('3f2a9c0d1e4b5a67', '0f1e2d3c4b5a') != first
+    assert release_id('3f2a9c0d1e4b5a68', 'a1b2c3d4e5f6') != first
+
+

@@ -54,12 +54,21 @@ def test_catalog_pages_reference_hashed_static_urls_that_answer(host):
     assert status == 200 and "td { padding: 0.3rem 0.6rem; }" in body
 
 
-def test_the_previous_releases_hashed_css_still_answers(host):
-    """v3's pages referenced v3's CSS: it is kept beside v3b's, the same bytes."""
-    old = facts(host)["v3_css"]
-    assert old != facts(host)["v3b_css"]
-    status, body = get(host, CATALOG + "/static/" + old)
-    assert status == 200 and "td { padding" not in body
+def test_the_previous_releases_hashed_css_still_answered_once_v3b_was_live(host):
+    """v3's pages referenced v3's CSS: it is kept beside v3b's (one release back), the same bytes."""
+    assert facts(host)["v3_css"] != facts(host)["v3b_css"]
+    assert facts(host)["v3_css_after_v3b"] == {"status": 200, "padding": False}
+
+
+def test_a_new_virtualenv_for_the_same_code_is_a_new_release_with_its_static_files_collected_again(host):
+    """converge.yml: v3b again with deploy_pip_packages: [sentry-sdk==2.20.0]."""
+    done = json.loads(host.file(FACTS + "/venv-only.json").content_string)
+    assert done["release"] != done["was"]
+    static = done["static"]
+    assert static["enabled"] and static["collected"] > 0, static
+    shown = host.check_output("/srv/catalog/venv/bin/python -m pip show sentry-sdk")
+    assert re.search(r"^Version: 2\.20\.0$", shown, re.MULTILINE)
+    assert host.file("/srv/catalog/code/.simpledeploy-release").content_string.strip() == done["release"]
 
 
 def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):

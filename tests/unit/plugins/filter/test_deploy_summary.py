@@ -77,6 +77,13 @@ def test_a_changed_environment_alone_restarts_the_live_release_in_a_window():
     assert 'would keep release old and restart it to apply a changed unit or environment' in preview
 
 
+def test_the_same_release_with_migrations_pending_is_kept():
+    # A new virtualenv is a new release (vars/main.yml's __deploy_release_id): not this case.
+    preview = deploy_summary(result(code_changed=False, restarted=False, check_mode=True, current_release='old',
+                                    release='old'))
+    assert 'would keep release old (migrations pending, or an earlier run left unfinished)' in preview
+
+
 def test_unknown_compatibility_is_said_so():
     migration = dict(MIGRATION, backward_compatible=None, reversible=False,
                      operations=[{'kind': 'RunPython', 'description': 'Raw Python operation'}])
