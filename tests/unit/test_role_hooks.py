@@ -378,8 +378,8 @@ def marker_of(root):
         return json.load(handle)
 
 
-def test_a_task_file_failing_on_one_host_of_a_fleet_takes_every_host_back_in_order(tmp_path, deployed, venv,
-                                                                                 systemctl):
+def test_a_task_file_failing_on_one_host_of_a_fleet_takes_every_host_back_in_order(
+        tmp_path, deployed, venv, systemctl):
     from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied, rows
     messages, root2, output = run_fleet(tmp_path, deployed, venv)
     outcome = ('release v2 failed its after-live task file on web2 (of web1, web2, which share the database web1 '
@@ -407,8 +407,8 @@ def test_a_task_file_failing_on_one_host_of_a_fleet_takes_every_host_back_in_ord
         assert marker['current']['release'] == 'v1' and 'switching' not in marker, (root, marker)
 
 
-def test_when_the_host_that_migrated_cannot_take_the_schema_back_the_others_stay_stopped(tmp_path, deployed, venv,
-                                                                                       systemctl):
+def test_when_the_host_that_migrated_cannot_take_the_schema_back_the_others_stay_stopped(
+        tmp_path, deployed, venv, systemctl):
     from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import applied
     # Not reversible and no backup: web1's undo cannot take the schema back.
     messages, root2, output = run_fleet(tmp_path, deployed, venv, reversible=False)

@@ -182,5 +182,3 @@ def test_a_release_is_named_by_its_code_and_its_virtualenv():
     assert release_id('3f2a9c0d1e4b5a67', 'a1b2c3d4e5f6') == first
     assert release_id('3f2a9c0d1e4b5a67', '0f1e2d3c4b5a') != first
     assert release_id('3f2a9c0d1e4b5a68', 'a1b2c3d4e5f6') != first
-
-

@@ -36,8 +36,8 @@ def test_both_hosts_served_v1_again_with_every_row(web, records):
 def test_each_host_said_the_fleet_went_back_and_the_schema_with_it(web, records):
     first, second = (host.backend.hostname for host in web)
     log = " ".join(read(records, "hooks-failed.log").split())
-    where = "on %s (of %s, %s, which share the database %s migrated) and was rolled back" % (second, first, second,
-                                                                                            first)
+    where = "on %s (of %s, %s, which share the database %s migrated) and was rolled back" % (
+        second, first, second, first)
     # the host whose smoke test failed, with the task's own error; the host that migrated, with the schema
     assert "failed its after-live task file %s" % where in log
     assert "smoke test failed on %s: the search page answered 503" % second in log
