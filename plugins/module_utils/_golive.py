@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
     _backup, _config, _envfile, _fsio, _hooks, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state,
-    _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window,
+    _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window, _workers,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
@@ -359,6 +359,17 @@ class GoLive(object):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""
         return _systemd.wait_workers_replaced(self.main_pid, self.old_workers, self.params['ready_timeout'])
 
+    def roll(self):
+        """The step workers of a graceful reload without a gap (worker_ready_dir): new workers of the new release
+        ready before the old ones go (_workers.Roll); RV workers says how long each phase took."""
+        roll = _workers.Roll(self.main_pid, self.old_workers, self.params['worker_ready_dir'], self.params['release'],
+                             timeout=self.params['ready_timeout'])
+        try:
+            new = roll.run()
+        finally:
+            self.result['workers'] = dict(old=roll.old, new=roll.new, seconds=roll.seconds)
+        return new
+
     def _plan_commands(self):
         """The project's commands (RV commands): in check mode what would run, else none yet (each
         added as it ran). Fails, before anything changes, on a command that is none."""
@@ -398,7 +409,8 @@ class GoLive(object):
                                 ready=self.ready if params['ready_url'] else None, replaced=self.replaced,
                                 backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded,
                                 hooks=self.hooks if params['window_commands'] else None,
-                                after_live=self.after_live_hooks if params['after_live_commands'] else None)
+                                after_live=self.after_live_hooks if params['after_live_commands'] else None,
+                                roll=self.roll if params['worker_ready_dir'] else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.
@@ -433,6 +445,8 @@ class GoLive(object):
                     strategy=self.strategy, migrate_lock=self.result.get('migrate_lock'),
                     backup=self.result['backup'], recovered=self.result['recovered'], restored=[], answered=None,
                     commands=self.result['commands'])
+        if 'workers' in self.result:
+            fail['workers'] = self.result['workers']
         if not params['rollback']:
             left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
                                         'migrate' in switch.attempted, params['service'])

@@ -29,8 +29,11 @@ class Switch(object):
     """
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
-                 ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None):
+                 ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
+                 roll=None):
         self.root = root
+        # A graceful reload by rolling the server's workers (_workers.Roll) instead of SIGHUP, when given.
+        self.roll = roll
         # The project's manage.py commands: inside the window (after migrate), and once the app answers.
         self.hooks = hooks
         self.after_live = after_live
@@ -82,7 +85,8 @@ class Switch(object):
           after_live_hooks  the project's commands once it answers (AFTER_LIVE given);
                    their failure is undone like a failed ready
 
-        STRATEGY 'reload' runs _reload() instead: swap, reload, workers, ready, after_live_hooks.
+        STRATEGY 'reload' runs _reload() instead: swap, reload (or, rolled, workers alone), workers, ready,
+        after_live_hooks.
         """
         if strategy == 'reload':
             return self._reload(swap)
@@ -145,14 +149,21 @@ class Switch(object):
     def _reload(self, swap):
         """Swap the tree under the running server and have it replace its workers.
 
-        The server keeps its listening socket: requests wait in its backlog
-        while the new workers load the app, none is refused.
+        The server keeps its listening socket: none is refused. With ROLL the
+        old workers serve until new ones have loaded the new release (step
+        workers: _workers.Roll); else systemctl reload (SIGHUP), after which
+        requests wait in the backlog while the new workers load the app.
         """
         if swap:
             self._done('swap', lambda: _swap.swap_trees(self.root))
-        self._done('reload', lambda: self.systemctl('reload', self.service))
-        if self.replaced is not None:
-            self._step('workers', self.replaced)
+        if self.roll is not None:
+            # Undone like a reload: the old tree back, a clean restart.
+            self.done.append('reload')
+            self._step('workers', self.roll)
+        else:
+            self._done('reload', lambda: self.systemctl('reload', self.service))
+            if self.replaced is not None:
+                self._step('workers', self.replaced)
         if self.ready is not None:
             self.answered = self._step('ready', self.ready)
         self._after_live()

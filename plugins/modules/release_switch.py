@@ -315,6 +315,18 @@ options:
       - Fails, changing nothing, when no window is held open, or one of another release or run.
     type: str
     choices: [confirm, undo]
+  worker_ready_dir:
+    description:
+      - The runtime directory (C($RUNTIME_DIRECTORY)) of a gunicorn unit that runs the deploy role's
+        C(gunicorn.conf.py), where each worker that has loaded the app writes a file named after its PID holding the
+        release it loaded (under C(workers/)).
+      - When given, a graceful reload (V(reload)) rolls the workers instead of sending C(SIGHUP) - one C(SIGTTIN) per
+        worker to the master, then, once every new worker has said it loaded O(release), as many C(SIGTTOU), each of
+        which stops the oldest worker once it has finished its request - so that old workers serve until new ones
+        can, on the same listening socket. RV(workers) says how long each phase took.
+      - Without it, C(systemctl reload) (C(SIGHUP)); gunicorn then stops its old workers before the new ones have
+        loaded the app, and requests wait for that.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -512,6 +524,25 @@ answered:
   returned: failure after the stop (or during a graceful reload)
   type: bool
   sample: true
+workers:
+  description: With O(worker_ready_dir), the graceful reload's roll of the workers.
+  returned: when a graceful reload rolled the workers (also when it failed)
+  type: dict
+  contains:
+    old:
+      description: The PIDs of the workers before the roll.
+      type: list
+      elements: int
+    new:
+      description: The PIDs of the workers started for the new release.
+      type: list
+      elements: int
+    seconds:
+      description: >-
+        How long each phase took - C(spawn) (a new worker per old one), C(ready) (until each had loaded the release),
+        C(retire) (until the old ones had finished).
+      type: dict
+  sample: {"old": [812, 813], "new": [1502, 1504], "seconds": {"spawn": 0.05, "ready": 1.21, "retire": 0.08}}
 held:
   description: Whether the window is held open (O(hold)), waiting for a run with O(held).
   returned: with O(hold) (when something went live) or O(held)
@@ -587,6 +618,7 @@ def argument_spec():
         commands_timeout=dict(type='float', default=_hooks.DEFAULT_TIMEOUT),
         hold=dict(type='bool', default=False),
         held=dict(type='str', choices=['confirm', 'undo']),
+        worker_ready_dir=dict(type='path'),
     )
 
 

@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A graceful reload without a gap: gunicorn's workers rolled, new ones ready before old ones go.
+
+Private to the simpledeploy.django collection: the interface may change.
+
+On SIGHUP gunicorn stops its old workers in the same call that starts the new
+ones, before they have imported the app: requests wait for that import. Rolled
+instead, with the master's own signals:
+
+  1. SIGTTIN once per old worker, one at a time (signals of one kind sent
+     together merge into one): the master forks a new worker each time, which
+     imports the app from code/ (swapped already) while the old ones serve;
+  2. wait until every new worker has said that it loaded this release: the
+     role's gunicorn.conf.py (roles/deploy/files) writes a file named after its
+     PID, holding the release, into $RUNTIME_DIRECTORY/workers once the app is
+     imported (post_worker_init). Readiness is the new code's own word, not
+     "something answered";
+  3. SIGTTOU as many times, one at a time: each stops the oldest worker
+     gracefully (it finishes the request it holds). Every worker shares the
+     master's listening socket: no connection is refused or reset.
+
+A new worker that cannot load the app makes gunicorn's master stop altogether:
+the caller's undo (the old tree back, a restart) follows the error raised here.
+
+The files are the app user's: read through a descriptor of the directory, no
+link followed, regular files only, a few bytes. A forged file only makes the
+roll go on early (what the app user could do to its own server anyway).
+
+Python 3.9+, standard library only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import time
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
+
+WORKERS_DIR = 'workers'
+
+
+def worker_release(directory_fd, pid):
+    """The release worker PID's file says it loaded, or None (no such file, or not a plain small file)."""
+    try:
+        fd = os.open(str(pid), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=directory_fd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, 128).decode('ascii', 'replace').strip() or None
+    finally:
+        os.close(fd)
+
+
+class Roll(object):
+    """Roll the workers of gunicorn's master MASTER (see the module's docstring).
+
+    OLD: its workers before the roll. READY_DIR: the runtime directory the unit
+    gives gunicorn ($RUNTIME_DIRECTORY); RELEASE: what each new worker must say
+    it loaded. TIMEOUT bounds each wait. The callables are the real ones but for
+    tests of the logic alone.
+    """
+
+    def __init__(self, master, old, ready_dir, release, timeout=30.0, kill=os.kill, children=_proc.child_pids,
+                 alive=_proc.is_running, clock=time.monotonic, sleep=time.sleep, interval=0.02):
+        self.master = master
+        self.old = sorted(old)
+        self.ready_dir = ready_dir
+        self.release = release
+        self.timeout = timeout
+        self.kill = kill
+        self.children = children
+        self.alive = alive
+        self.clock = clock
+        self.sleep = sleep
+        self.interval = interval
+        self.new = []
+        # Seconds of each phase, for the result.
+        self.seconds = {}
+
+    def run(self):
+        """Roll; returns the new workers' PIDs. Raises StepError, saying what is left, when it cannot."""
+        if not self.old:
+            raise StepError('the server (pid %s) has no workers to replace' % self.master)
+        start = self.clock()
+        for dummy in self.old:
+            self._signal(signal.SIGTTIN)
+            self.new.append(self._wait(self._one_more_worker, 'a new worker after SIGTTIN'))
+        self.seconds['spawn'] = round(self.clock() - start, 3)
+        start = self.clock()
+        self._wait(self._all_ready, 'the new workers (%s) to load release %s'
+                   % (', '.join(str(pid) for pid in self.new), self.release))
+        self.seconds['ready'] = round(self.clock() - start, 3)
+        start = self.clock()
+        for count in range(1, len(self.old) + 1):
+            self._signal(signal.SIGTTOU)
+            self._wait(lambda: self._old_gone(count), 'an old worker to finish after SIGTTOU')
+        self.seconds['retire'] = round(self.clock() - start, 3)
+        return list(self.new)
+
+    def _signal(self, signum):
+        try:
+            self.kill(self.master, signum)
+        except OSError as exc:
+            raise StepError('cannot signal the server (pid %s): %s' % (self.master, exc.strerror))
+
+    def _wait(self, done, what):
+        """Until DONE() returns something true (returned); StepError when the master died or TIMEOUT passed."""
+        deadline = self.clock() + self.timeout
+        while True:
+            if not self.alive(self.master):
+                raise StepError('the server (pid %s) exited while waiting for %s: a new worker probably could not '
+                                'load the new release (gunicorn stops when a worker fails to boot)' % (self.master, what))
+            found = done()
+            if found:
+                return found
+            if self.clock() >= deadline:
+                raise StepError('waited %s s for %s in vain (old workers: %s; new: %s)' % (
+                    self.timeout, what, ', '.join(str(pid) for pid in self.old) or 'none',
+                    ', '.join(str(pid) for pid in self.new) or 'none'))
+            self.sleep(self.interval)
+
+    def _one_more_worker(self):
+        known = set(self.old) | set(self.new)
+        fresh = [pid for pid in self.children(self.master) if pid not in known]
+        return fresh[0] if fresh else None
+
+    def _all_ready(self):
+        kids = set(self.children(self.master))
+        if any(pid not in kids for pid in self.new):
+            # A new worker that died: the master replaces it (with one that loads code/ too); wait for that one.
+            self.new = [pid for pid in self.new if pid in kids]
+            fresh = sorted(pid for pid in kids if pid not in set(self.old) | set(self.new))
+            self.new.extend(fresh[:len(self.old) - len(self.new)])
+        if len(self.new) < len(self.old):
+            return False
+        try:
+            directory_fd = os.open(self.ready_dir + '/' + WORKERS_DIR,
+                                   os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return False
+            raise StepError('cannot read %s/%s: %s' % (self.ready_dir, WORKERS_DIR, exc.strerror))
+        try:
+            return all(worker_release(directory_fd, pid) == self.release for pid in self.new)
+        finally:
+            os.close(directory_fd)
+
+    def _old_gone(self, count):
+        """Whether COUNT of the old workers are gone."""
+        kids = set(self.children(self.master))
+        return len([pid for pid in self.old if pid not in kids]) >= count

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The graceful reload without a gap, with a real gunicorn 23 serving the Person example.
+
+The staged release takes 3 s to import (its wsgi.py sleeps, as a big project's import does) and
+a client asks every 20 ms with a 1 s timeout. Rolled (worker_ready_dir: SIGTTIN, wait for the new
+workers' own word through the role's gunicorn.conf.py, SIGTTOU), no request fails; by SIGHUP the
+same client sees requests time out: the test of the roll can fail.
+
+Only systemctl is a stand-in (it says which PID is the master); gunicorn, its hooks file, Django
+and the module are real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.modules import release_switch
+from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
+from ansible_collections.simpledeploy.django.tests.unit.conftest import (
+    EXTRA_PACKAGES, REPO_ROOT, build_venv, cache_dir, copy_example, venv_python,
+)
+from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
+    closed_port, link_shared, systemctl,
+)
+
+HOOKS = os.path.join(REPO_ROOT, 'roles', 'deploy', 'files', 'gunicorn.conf.py')
+SECRET = 'roll-test-secret-key-0123456789'
+IMPORT_SECONDS = 3
+
+
+@pytest.fixture(scope='module')
+def gunicorn_venv():
+    python = venv_python()
+    if python is None:
+        pytest.skip('no Python >= 3.12 for the Django test virtualenv')
+    return build_venv('5.2', python, base=os.path.join(cache_dir(), 'gunicorn'),
+                      extra_packages=EXTRA_PACKAGES + ['gunicorn==23.0.0'])
+
+
+@pytest.fixture
+def served(tmp_path, gunicorn_venv, systemctl):
+    """A deploy root with v1 live under a real gunicorn (2 workers) and v1b staged (a new page, a slow import).
+
+    Yields (root, url, master PID, the runtime directory)."""
+    root = str(tmp_path / 'srv' / 'person')
+    os.makedirs(os.path.join(root, 'shared', 'media'))
+    with open(os.path.join(root, '.simpledeploy.json'), 'w') as handle:
+        handle.write('{"app": "person", "format": 1, "current": {"release": "v1"}}')
+    with open(os.path.join(root, 'app.env'), 'w') as handle:
+        handle.write('DJANGO_SECRET_KEY=%s\n' % SECRET)
+    env = dict(os.environ, DJANGO_SECRET_KEY=SECRET, PYTHONDONTWRITEBYTECODE='1')
+    for tree, release in (('code', 'v1'), ('staging', 'v1b')):
+        path = copy_example('v1', os.path.join(root, tree))
+        link_shared(root, path)
+        with open(os.path.join(path, '.simpledeploy-release'), 'w') as handle:
+            handle.write(release + '\n')
+    subprocess.run([gunicorn_venv.python, 'manage.py', 'migrate', '--noinput'], cwd=os.path.join(root, 'code'),
+                   env=env, check=True, capture_output=True)
+    staged = os.path.join(root, 'staging')
+    with open(os.path.join(staged, 'people', 'views.py')) as handle:
+        views = handle.read()
+    with open(os.path.join(staged, 'people', 'views.py'), 'w') as handle:
+        handle.write(views.replace('RELEASE = "v1"', 'RELEASE = "v1b"'))
+    with open(os.path.join(staged, 'mysite', 'wsgi.py'), 'a') as handle:
+        handle.write('\nimport time\ntime.sleep(%d)  # a big project takes this long to import\n' % IMPORT_SECONDS)
+    os.symlink(gunicorn_venv.path, os.path.join(root, 'venv'))
+    runtime = str(tmp_path / 'run')
+    os.mkdir(runtime)
+    port = closed_port()
+    env.update(RUNTIME_DIRECTORY=runtime, SIMPLEDEPLOY_RELEASE_FILE=os.path.join(root, 'code', '.simpledeploy-release'))
+    server = subprocess.Popen(
+        [os.path.join(root, 'venv', 'bin', 'gunicorn'), 'mysite.wsgi:application', '--chdir', os.path.join(root, 'code'),
+         '--bind', '127.0.0.1:%d' % port, '--workers', '2', '--config', HOOKS],
+        cwd=os.path.join(root, 'code'), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    url = 'http://127.0.0.1:%d/' % port
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, 'gunicorn exited'
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if b'content="v1"' in answer.read():
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, 'gunicorn did not answer'
+            time.sleep(0.1)
+        # The systemctl stand-in's "show": the service runs and can reload, gunicorn's master is its main PID.
+        (tmp_path / 'show').write_text('ActiveState=active\nCanReload=yes\n')
+        (tmp_path / 'master.pid').write_text(str(server.pid))
+        yield root, url, server.pid, runtime
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait()
+
+
+class Client(threading.Thread):
+    """Asks URL every 20 ms with a 1 s timeout until stopped; keeps each failure and the longest wait."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url = url
+        self.stopping = threading.Event()
+        self.failed = []
+        self.answered = 0
+        self.longest = 0.0
+
+    def run(self):
+        while not self.stopping.is_set():
+            start = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as answer:
+                    answer.read()
+                self.answered += 1
+            except OSError as exc:
+                self.failed.append(repr(exc))
+            self.longest = max(self.longest, time.monotonic() - start)
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.join(10)
+
+
+def page(url):
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.read().decode()
+
+
+def args(root, url, **extra):
+    base = dict(root=root, release='v1b', swap=True, service='person', strategy='auto', migrate=False,
+                env_file=os.path.join(root, 'app.env'), ready_url=url, ready_timeout=30, prune=False)
+    base.update(extra)
+    return base
+
+
+def test_rolled_workers_serve_through_a_slow_import_and_none_of_the_old_ones_stays(served, systemctl, run_module):
+    root, url, master, runtime = served
+    old = _proc.child_pids(master)
+    assert len(old) == 2
+    with Client(url) as client:
+        time.sleep(0.3)
+        result = run_module(release_switch, args(root, url, worker_ready_dir=runtime))
+        time.sleep(0.3)
+    assert not result.get('failed'), result
+    assert result['strategy'] == 'reload' and result['downtime'] is False
+    assert client.failed == [] and client.answered > 50, (client.failed, client.answered)
+    # The new workers said they loaded v1b only after its import; old ones served meanwhile.
+    assert result['workers']['old'] == old and len(result['workers']['new']) == 2
+    assert result['workers']['seconds']['ready'] >= IMPORT_SECONDS - 0.5, result['workers']
+    assert 'content="v1b"' in page(url)
+    # The same master, only new workers, each having said so; no SIGHUP was sent (no "reload" asked of systemd).
+    assert _proc.is_running(master)
+    assert sorted(_proc.child_pids(master)) == sorted(result['workers']['new'])
+    for pid in result['workers']['new']:
+        with open(os.path.join(runtime, 'workers', str(pid))) as handle:
+            assert handle.read().strip() == 'v1b'
+    assert 'reload person' not in systemctl.read_text() if systemctl.exists() else True
+    # Each worker runs in code/ as it is now, not in the tree the master started in (code.previous/).
+    for pid in result['workers']['new']:
+        assert os.readlink('/proc/%d/cwd' % pid) == os.path.join(root, 'code')
+
+
+def test_by_sighup_the_same_client_waits_for_the_import(served, systemctl, run_module):
+    """The control: the measure above can fail. gunicorn's HUP stops the old workers at once."""
+    root, url, master, dummy = served
+    with Client(url) as client:
+        time.sleep(0.3)
+        result = run_module(release_switch, args(root, url))
+        time.sleep(0.3)
+    assert not result.get('failed'), result
+    assert 'workers' not in result
+    assert client.failed or client.longest >= 1, (client.failed, client.longest)
+
+
+def test_a_new_release_that_cannot_load_is_undone_and_the_old_one_serves(served, systemctl, run_module):
+    root, url, master, runtime = served
+    with open(os.path.join(root, 'staging', 'mysite', 'wsgi.py'), 'a') as handle:
+        handle.write('\nraise RuntimeError("the new release cannot load")\n')
+    result = run_module(release_switch, args(root, url, worker_ready_dir=runtime, ready_timeout=15))
+    assert result.get('failed'), result
+    assert result["failed_step"] == "workers", (result["msg"], result.get("workers"))
+    assert 'exited while waiting for' in result['msg'] and 'could not load the new release' in result['msg']
+    # The old tree is back and systemd was asked to restart it (the stand-in does not run it).
+    with open(os.path.join(root, 'code', '.simpledeploy-release')) as handle:
+        assert handle.read().strip() == 'v1'
+    assert 'restart person' in systemctl.read_text()
+    shutil.rmtree(runtime, ignore_errors=True)
