@@ -157,6 +157,12 @@ def test_static_files_turned_off_say_so_and_not_run_says_nothing():
     assert deploy_result(__deploy_code_changed=False, deploy_collectstatic=False)['static'] is None
 
 
+def test_the_rolled_workers_are_release_switchs_figures():
+    rolled = {'old': [812, 813], 'new': [1502, 1504], 'seconds': {'spawn': 0.05, 'ready': 1.21, 'retire': 0.08}}
+    assert deploy_result(dict(RELOAD, workers=rolled))['workers'] == rolled
+    assert deploy_result()['workers'] is None
+
+
 def test_the_hooks_figures_are_the_commands_each_module_ran():
     before = {'commands': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.4}]}
     after = [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]

@@ -135,7 +135,9 @@ def unit_vars(root, extra_args, **other):
         __deploy_code_dir=root + '/code', __deploy_env_file=root + '/app.env', __deploy_venv_link=root + '/venv',
         __deploy_shared_dir=root + '/shared', deploy_wsgi_app='mysite.wsgi:application',
         deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_workers=2, deploy_gunicorn_timeout=30,
-        deploy_gunicorn_preload=False, deploy_gunicorn_extra_args=extra_args, deploy_stop_timeout=30)
+        deploy_gunicorn_preload=False, deploy_gunicorn_extra_args=extra_args, deploy_stop_timeout=30,
+        __deploy_runtime_subdir='simpledeploy/person', __deploy_gunicorn_conf=root + '/gunicorn.conf.py',
+        __deploy_gunicorn_own_conf=False)
     variables.update(other)
     return variables
 
@@ -207,7 +209,25 @@ def exec_start(unit):
 def test_typical_arguments_render_as_before():
     unit = render_jinja2('gunicorn.service.j2', **unit_vars('/srv/person', ['--log-level', 'debug'], deploy_gunicorn_preload=True))
     assert exec_start(unit) == ('/srv/person/venv/bin/gunicorn mysite.wsgi:application --chdir /srv/person/code/ '
-                                '--bind 127.0.0.1:8000 --workers 2 --timeout 30 --preload --log-level debug')
+                                '--bind 127.0.0.1:8000 --workers 2 --timeout 30 --preload '
+                                '--config /srv/person/gunicorn.conf.py --log-level debug')
+    # The workers of the graceful reload say, in the runtime directory, which release they loaded.
+    assert 'RuntimeDirectory=simpledeploy/person' in unit.splitlines()
+    assert 'Environment=SIMPLEDEPLOY_RELEASE_FILE=/srv/person/code/.simpledeploy-release' in unit.splitlines()
+
+
+def test_a_configuration_file_of_the_users_replaces_the_roles():
+    """gunicorn reads one --config: with the user's, the role passes none (its reload is then SIGHUP)."""
+    with open(os.path.join(ROLE, 'vars', 'main.yml'), encoding='utf-8') as handle:
+        expression = yaml.safe_load(handle)['__deploy_gunicorn_own_conf']
+    for args, own in ((['--log-level', 'debug'], False), (['-c', 'conf.py'], True), (['--config=conf.py'], True),
+                      (['-cconf.py'], True), (['--chdir', 'x'], False)):
+        found = Templar(loader=DataLoader(), variables=dict(deploy_gunicorn_extra_args=args)).template(
+            trusted(expression))
+        assert found is own, args
+    unit = render_jinja2('gunicorn.service.j2', **unit_vars('/srv/person', ['-c', 'conf.py'],
+                                                             __deploy_gunicorn_own_conf=True))
+    assert exec_start(unit).endswith('--timeout 30 -c conf.py')
 
 
 def test_each_extra_argument_is_one_word_and_injects_no_directive():
@@ -218,7 +238,7 @@ def test_each_extra_argument_is_one_word_and_injects_no_directive():
         [line for line in plain.splitlines() if not line.startswith('ExecStart=')]
     assert systemd_words(exec_start(unit)) == [
         '/srv/my app/venv/bin/gunicorn', 'mysite.wsgi:application', '--chdir', '/srv/my app/code/', '--bind',
-        '127.0.0.1:8000', '--workers', '2', '--timeout', '30'] + TRICKY_ARGS
+        '127.0.0.1:8000', '--workers', '2', '--timeout', '30', '--config', '/srv/my app/gunicorn.conf.py'] + TRICKY_ARGS
 
 
 # ------------------------------------------------ validate.yml refuses what cannot be written
@@ -363,7 +383,10 @@ def test_systemd_starts_the_rendered_unit_with_the_exact_arguments_and_environme
     systemd_host('sh', '-ec', 'systemctl daemon-reload; systemctl start quoting.service')
     got = json.loads(get(systemd_host, root + '/shared')['dump.json'])
     assert got['argv'] == ['mysite.wsgi:application', '--chdir', root + '/code/', '--bind', '127.0.0.1:8000',
-                           '--workers', '2', '--timeout', '30'] + TRICKY_ARGS
+                           '--workers', '2', '--timeout', '30', '--config', root + '/gunicorn.conf.py'] + TRICKY_ARGS
+    # systemd made the runtime directory and named it in the environment
+    assert got['env'].get('RUNTIME_DIRECTORY') == '/run/simpledeploy/person'
+    assert got['env'].get('SIMPLEDEPLOY_RELEASE_FILE') == root + '/code/.simpledeploy-release'
     assert {key: got['env'].get(key) for key in expected_env(env)} == expected_env(env)
 
 

@@ -72,6 +72,10 @@ def test_a_new_virtualenv_for_the_same_code_is_a_new_release_with_its_static_fil
 
 
 def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):
+    # The workers were rolled: as many new ones as old, ready (having loaded v3b) before the old went.
+    workers = facts(host)["v3b_workers"]
+    assert workers and len(workers["new"]) == len(workers["old"]) >= 1, workers
+    assert not set(workers["new"]) & set(workers["old"]) and workers["seconds"]["ready"] > 0, workers
     seen = json.loads(host.file(FACTS + "/poll-reload.json").content_string)
     assert len(seen) == 2
     for url, answers in seen.items():
