@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_workers.Roll's logic alone, against a model of gunicorn's master (TTIN adds the newest worker, TTOU
+stops the oldest), with the workers' files written as the role's gunicorn.conf.py writes them.
+
+The roll with a real gunicorn is tests/unit/plugins/modules/test_release_switch_roll.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _workers
+from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
+
+
+class Master(object):
+    """gunicorn's arbiter as far as signals and workers go; ON_SPAWN(pid) runs for each new worker."""
+
+    def __init__(self, ready_dir, workers=(101, 102), on_spawn=None):
+        self.ready_dir = ready_dir
+        self.workers = list(workers)
+        self.next_pid = 500
+        self.alive = True
+        self.signals = []
+        self.on_spawn = on_spawn or (lambda pid: None)
+
+    def kill(self, pid, signum):
+        assert pid == 1 and self.alive
+        self.signals.append(signum)
+        if signum == signal.SIGTTIN:
+            self.next_pid += 1
+            self.workers.append(self.next_pid)
+            self.on_spawn(self.next_pid)
+        elif signum == signal.SIGTTOU:
+            self.workers.pop(0)
+
+    def children(self, pid):
+        return sorted(self.workers) if self.alive else []
+
+    def say(self, pid, release):
+        os.makedirs(os.path.join(self.ready_dir, 'workers'), exist_ok=True)
+        with open(os.path.join(self.ready_dir, 'workers', str(pid)), 'w') as handle:
+            handle.write(release + '\n')
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def roll(master, tmp_path, release='r2', timeout=5.0, clock=None):
+    clock = clock or Clock()
+    return _workers.Roll(1, [101, 102], str(tmp_path), release, timeout=timeout, kill=master.kill,
+                         children=master.children, alive=lambda pid: master.alive, clock=clock, sleep=clock.sleep)
+
+
+def test_new_workers_first_then_the_old_ones_go(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r2')
+    assert roll(master, tmp_path).run() == [501, 502]
+    assert master.signals == [signal.SIGTTIN, signal.SIGTTIN, signal.SIGTTOU, signal.SIGTTOU]
+    assert master.workers == [501, 502]
+
+
+def test_a_worker_that_loaded_another_release_is_not_ready(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r1')
+    with pytest.raises(StepError, match='waited 5.0 s for the new workers \\(501, 502\\) to load release r2 in vain'):
+        roll(master, tmp_path).run()
+    # Nothing retired: the old workers still serve.
+    assert signal.SIGTTOU not in master.signals and master.workers[:2] == [101, 102]
+
+
+def test_a_new_worker_that_died_is_replaced_by_the_masters_next_one(tmp_path):
+    master = Master(str(tmp_path))
+    clock = Clock()
+    calls = []
+
+    def spawn(pid):
+        calls.append(pid)
+        if pid != 502:
+            master.say(pid, 'r2')
+
+    master.on_spawn = spawn
+    run = roll(master, tmp_path, clock=clock)
+
+    real_children = master.children
+    seen_after_spawn = []
+
+    def children(pid):
+        # Worker 502 dies once the roll waits for readiness (it had been counted as new); gunicorn's master
+        # forks 503 in its place (it loads code/ too).
+        if len(calls) == 2:
+            seen_after_spawn.append(1)
+        if 502 in master.workers and len(seen_after_spawn) > 1:
+            master.workers.remove(502)
+            master.workers.append(503)
+            master.say(503, 'r2')
+        return real_children(pid)
+
+    run.children = children
+    assert run.run() == [501, 503]
+    assert master.workers == [501, 503]
+
+
+def test_a_master_that_stops_says_a_worker_could_not_load(tmp_path):
+    master = Master(str(tmp_path))
+
+    def spawn(pid):
+        master.alive = False  # a worker failed to boot: gunicorn halts
+
+    master.on_spawn = spawn
+    with pytest.raises(StepError, match='exited while waiting for a new worker after SIGTTIN'):
+        roll(master, tmp_path).run()
+
+
+def test_a_link_or_a_fifo_in_place_of_a_workers_file_is_not_its_word(tmp_path):
+    workers = tmp_path / 'workers'
+    workers.mkdir()
+    (tmp_path / 'elsewhere').write_text('r2\n')
+    os.symlink(str(tmp_path / 'elsewhere'), str(workers / '501'))
+    os.mkfifo(str(workers / '502'))  # opened without blocking, then refused
+    fd = os.open(str(workers), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert _workers.worker_release(fd, 501) is None
+        assert _workers.worker_release(fd, 502) is None
+        (workers / '503').write_text('r2\n')
+        assert _workers.worker_release(fd, 503) == 'r2'
+    finally:
+        os.close(fd)
