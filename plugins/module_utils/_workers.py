@@ -95,8 +95,7 @@ class Roll(object):
             self.new.append(self._wait(self._one_more_worker, 'a new worker after SIGTTIN'))
         self.seconds['spawn'] = round(self.clock() - start, 3)
         start = self.clock()
-        self._wait(self._all_ready, 'the new workers (%s) to load release %s'
-                   % (', '.join(str(pid) for pid in self.new), self.release))
+        self._wait(self._all_ready, 'the new workers to load release %s' % self.release, self._said)
         self.seconds['ready'] = round(self.clock() - start, 3)
         start = self.clock()
         for count in range(1, len(self.old) + 1):
@@ -111,8 +110,9 @@ class Roll(object):
         except OSError as exc:
             raise StepError('cannot signal the server (pid %s): %s' % (self.master, exc.strerror))
 
-    def _wait(self, done, what):
-        """Until DONE() returns something true (returned); StepError when the master died or TIMEOUT passed."""
+    def _wait(self, done, what, said=None):
+        """Until DONE() returns something true (returned); StepError when the master died or TIMEOUT passed
+        (with what SAID() returns, when given)."""
         deadline = self.clock() + self.timeout
         while True:
             if not self.alive(self.master):
@@ -122,9 +122,9 @@ class Roll(object):
             if found:
                 return found
             if self.clock() >= deadline:
-                raise StepError('waited %s s for %s in vain (old workers: %s; new: %s)' % (
+                raise StepError('waited %s s for %s in vain (old workers: %s; new: %s)%s' % (
                     self.timeout, what, ', '.join(str(pid) for pid in self.old) or 'none',
-                    ', '.join(str(pid) for pid in self.new) or 'none'))
+                    ', '.join(str(pid) for pid in self.new) or 'none', said() if said else ''))
             self.sleep(self.interval)
 
     def _one_more_worker(self):
@@ -150,6 +150,20 @@ class Roll(object):
             raise StepError('cannot read %s/%s: %s' % (self.ready_dir, WORKERS_DIR, exc.strerror))
         try:
             return all(worker_release(directory_fd, pid) == self.release for pid in self.new)
+        finally:
+            os.close(directory_fd)
+
+    def _said(self):
+        """What each new worker's file says, for the message of a roll that waited in vain."""
+        try:
+            directory_fd = os.open(self.ready_dir + '/' + WORKERS_DIR,
+                                   os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            return ('; %s/%s: %s (the service\'s journal says why a worker could not write there: '
+                    '"simpledeploy: cannot say")' % (self.ready_dir, WORKERS_DIR, exc.strerror))
+        try:
+            return '; ' + ', '.join('%s says %s' % (pid, worker_release(directory_fd, pid) or 'nothing')
+                                    for pid in self.new)
         finally:
             os.close(directory_fd)
 

@@ -136,7 +136,7 @@ def unit_vars(root, extra_args, **other):
         __deploy_shared_dir=root + '/shared', deploy_wsgi_app='mysite.wsgi:application',
         deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_workers=2, deploy_gunicorn_timeout=30,
         deploy_gunicorn_preload=False, deploy_gunicorn_extra_args=extra_args, deploy_stop_timeout=30,
-        __deploy_runtime_subdir='simpledeploy/person', __deploy_gunicorn_conf=root + '/gunicorn.conf.py',
+        __deploy_runtime_subdir='simpledeploy-person', __deploy_gunicorn_conf=root + '/gunicorn.conf.py',
         __deploy_gunicorn_own_conf=False)
     variables.update(other)
     return variables
@@ -212,7 +212,7 @@ def test_typical_arguments_render_as_before():
                                 '--bind 127.0.0.1:8000 --workers 2 --timeout 30 --preload '
                                 '--config /srv/person/gunicorn.conf.py --log-level debug')
     # The workers of the graceful reload say, in the runtime directory, which release they loaded.
-    assert 'RuntimeDirectory=simpledeploy/person' in unit.splitlines()
+    assert 'RuntimeDirectory=simpledeploy-person' in unit.splitlines()
     assert 'Environment=SIMPLEDEPLOY_RELEASE_FILE=/srv/person/code/.simpledeploy-release' in unit.splitlines()
 
 
@@ -385,7 +385,7 @@ def test_systemd_starts_the_rendered_unit_with_the_exact_arguments_and_environme
     assert got['argv'] == ['mysite.wsgi:application', '--chdir', root + '/code/', '--bind', '127.0.0.1:8000',
                            '--workers', '2', '--timeout', '30', '--config', root + '/gunicorn.conf.py'] + TRICKY_ARGS
     # systemd made the runtime directory and named it in the environment
-    assert got['env'].get('RUNTIME_DIRECTORY') == '/run/simpledeploy/person'
+    assert got['env'].get('RUNTIME_DIRECTORY') == '/run/simpledeploy-person'
     assert got['env'].get('SIMPLEDEPLOY_RELEASE_FILE') == root + '/code/.simpledeploy-release'
     assert {key: got['env'].get(key) for key in expected_env(env)} == expected_env(env)
 

@@ -31,6 +31,8 @@ REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 V2 = os.path.join(REPO, 'examples', 'person', 'v2')
 ROOT = '/srv/person'
 LOCK = '/run/simpledeploy/person.lock'
+# The barrier of the runs killed inside their window (files/hold_window.py).
+FLAGS = '/var/tmp/sd-faults'
 DB_STATE = '''
 import json, sqlite3
 c = sqlite3.connect("file:%s/shared/db.sqlite3?mode=ro", uri=True)
@@ -112,6 +114,10 @@ def make_releases(base):
         views = handle.read()
     with open(os.path.join(V2, 'requirements.txt')) as handle:
         requirements = handle.read()
+    # The barrier inside the window of the runs killed there (files/hold_window.py).
+    with open(os.path.join(HERE, 'hold_window.py')) as handle:
+        hold = {'people/management/__init__.py': '', 'people/management/commands/__init__.py': '',
+                'people/management/commands/hold_window.py': handle.read()}
     return {
         # 0003 applies, 0004 fails: 0003 must be migrated back
         'badmigrate': release(base, 'badmigrate', dict(m3, **{
@@ -136,9 +142,9 @@ def make_releases(base):
         'postgres': release(base, 'postgres', {
             'requirements.txt': requirements + 'psycopg[binary]>=3.1,<4\n'}),
         'v3': release(base, 'v3', {}),
-        'v4': release(base, 'v4', m3),
+        'v4': release(base, 'v4', dict(m3, **hold)),
         'v5': release(base, 'v5', dict(m3, **{'requirements.txt': requirements + 'six==1.16.0\n'})),
-        'v6': release(base, 'v6', dict(m3, **{
+        'v6': release(base, 'v6', dict(m3, **hold, **{
             'people/models.py': nickname_model.replace(
                 '    nickname = models.CharField(max_length=64, null=True)\n',
                 '    nickname = models.CharField(max_length=64, null=True)\n'
@@ -276,26 +282,35 @@ def run_cases(runner, only):
 
     # the controller dies (SIGKILL to ansible-playbook and its workers) at several points; the next run
     # of the same deploy must end on the new release, serving, with every row
+    # Inside the window the kill is not a race: the release's hold_window command (deploy_hooks_window, after
+    # migrate, the service stopped) says it is there and waits until the kill is done.
+    in_window = 'test -f %s/in-window' % FLAGS
+    window = {'deploy_hooks_window': ['hold_window']}
     kills = [
-        ('killed-while-staging', 'v3', 'test -f %s/staging/manage.py' % ROOT, None),
-        ('killed-while-building-the-virtualenv', 'v5', 'pgrep -f "pip install" >/dev/null',
-         '! pgrep -f "pip install" >/dev/null'),
-        ('killed-in-the-downtime-window', 'v4', '! systemctl is-active -q person', None),
+        ('killed-while-staging', 'v3', 'test -f %s/staging/manage.py' % ROOT, None, {}),
+        # ([p]: the pattern must not match the shell that runs pgrep)
+        ('killed-while-building-the-virtualenv', 'v5', 'pgrep -f "[p]ip install" >/dev/null',
+         '! pgrep -f "[p]ip install" >/dev/null', {}),
+        ('killed-in-the-downtime-window', 'v4', in_window, None, window),
         # the module on the host dies too, in the middle of its window (service stopped)
-        ('killed-on-both-sides-in-the-window', 'v6', '! systemctl is-active -q person', None),
+        ('killed-on-both-sides-in-the-window', 'v6', in_window, None, window),
     ]
-    for name, source, when, settle in kills:
+    for name, source, when, settle, extra in kills:
         if only and name not in only:
             continue
         before = runner.state()
         on_host = KILL_MODULE if name == 'killed-on-both-sides-in-the-window' else None
-        killed = runner.deploy(source=source, kill_when=when, kill_on_host=on_host)
+        if extra:
+            runner.host('rm -rf {0} && mkdir -m 0777 {0} && touch {0}/hold'.format(FLAGS), check=True)
+        killed = runner.deploy(source=source, extra=extra, kill_when=when, kill_on_host=on_host)
+        # The window goes on (a module that outlived its controller finishes it) or is left to the rerun.
+        runner.host('rm -f %s/hold' % FLAGS)
         deadline = time.time() + 180
         while settle and time.time() < deadline and runner.host(settle)[0] != 0:
             time.sleep(1)
         time.sleep(2)  # what the dead run left running on the host ends
         middle = runner.state()
-        rerun = runner.deploy(source=source)
+        rerun = runner.deploy(source=source, extra=extra)
         report.append(dict(kind='kill', name=name, release=source, run=rerun, killed_run=killed, before=before,
                            middle=middle, after=runner.state()))
         sys.stderr.write('%s: killed=%s, rerun rc=%s\n' % (name, killed['killed'], rerun['rc']))

@@ -75,7 +75,8 @@ def test_new_workers_first_then_the_old_ones_go(tmp_path):
 def test_a_worker_that_loaded_another_release_is_not_ready(tmp_path):
     master = Master(str(tmp_path))
     master.on_spawn = lambda pid: master.say(pid, 'r1')
-    with pytest.raises(StepError, match='waited 5.0 s for the new workers \\(501, 502\\) to load release r2 in vain'):
+    with pytest.raises(StepError, match='waited 5.0 s for the new workers to load release r2 in vain '
+                                        '\\(old workers: 101, 102; new: 501, 502\\); 501 says r1, 502 says r1'):
         roll(master, tmp_path).run()
     # Nothing retired: the old workers still serve.
     assert signal.SIGTTOU not in master.signals and master.workers[:2] == [101, 102]
@@ -138,3 +139,10 @@ def test_a_link_or_a_fifo_in_place_of_a_workers_file_is_not_its_word(tmp_path):
         assert _workers.worker_release(fd, 503) == 'r2'
     finally:
         os.close(fd)
+
+
+def test_workers_that_could_not_write_their_file_point_to_the_journal(tmp_path):
+    master = Master(str(tmp_path))  # the new workers write nothing: no workers/ directory at all
+    with pytest.raises(StepError, match='workers: No such file or directory \\(the service\'s journal says why a '
+                                        'worker could not write there: "simpledeploy: cannot say"\\)'):
+        roll(master, tmp_path).run()
