@@ -191,10 +191,13 @@ class Host(object):
         return time.time() - start
 
     def manage_argv(self, args):
-        """manage.py ARGS in the live tree, as the app user, with app.env loaded (as the seed types it)."""
-        script = 'cd %s/code && set -a && . %s/app.env && set +a && exec %s/venv/bin/python manage.py %s' % (
-            DEPLOY_ROOT, DEPLOY_ROOT, DEPLOY_ROOT, ' '.join(shlex.quote(a) for a in args))
-        return ['runuser', '-u', APP, '--', 'sh', '-c', script]
+        """manage.py ARGS in the live tree, as the app user, with app.env loaded (as the seed types it).
+
+        The environment file is root's (0600: it may hold secrets): root reads it, runuser keeps the
+        environment for the app user's manage.py."""
+        script = 'cd %s/code && set -a && . %s/app.env && set +a && exec runuser -u %s -- %s/venv/bin/python ' \
+                 'manage.py %s' % (DEPLOY_ROOT, DEPLOY_ROOT, APP, DEPLOY_ROOT, ' '.join(shlex.quote(a) for a in args))
+        return ['sh', '-c', script]
 
     def manage(self, *args):
         return self.exec_(self.manage_argv(list(args)))[1]

@@ -367,7 +367,7 @@ class GoLive(object):
         try:
             new = roll.run()
         finally:
-            self.result['workers'] = dict(old=roll.old, new=roll.new, seconds=roll.seconds)
+            self.result['workers'] = dict(old=roll.old, new=roll.new, seconds=roll.seconds, lingering=roll.lingering)
         return new
 
     def _plan_commands(self):

@@ -19,7 +19,10 @@ instead, with the master's own signals:
      "something answered";
   3. SIGTTOU as many times, one at a time: each stops the oldest worker
      gracefully (it finishes the request it holds). Every worker shares the
-     master's listening socket: no connection is refused or reset.
+     master's listening socket: no connection is refused or reset. An old
+     worker still busy with a long request is not waited for beyond TIMEOUT:
+     the release is live, gunicorn ends it (graceful timeout), and the result
+     names it (lingering).
 
 A new worker that cannot load the app makes gunicorn's master stop altogether:
 the caller's undo (the old tree back, a restart) follows the error raised here.
@@ -82,8 +85,9 @@ class Roll(object):
         self.sleep = sleep
         self.interval = interval
         self.new = []
-        # Seconds of each phase, for the result.
+        # Seconds of each phase, for the result; old workers still finishing a request once the roll ended.
         self.seconds = {}
+        self.lingering = []
 
     def run(self):
         """Roll; returns the new workers' PIDs. Raises StepError, saying what is left, when it cannot."""
@@ -100,7 +104,13 @@ class Roll(object):
         start = self.clock()
         for count in range(1, len(self.old) + 1):
             self._signal(signal.SIGTTOU)
-            self._wait(lambda: self._old_gone(count), 'an old worker to finish after SIGTTOU')
+            # An idle worker goes at once; one busy with a request is not waited for here (one second at most
+            # between two signals, which the master must not receive together).
+            self._wait(lambda: self._old_gone(count), 'an old worker to go after SIGTTOU', limit=1.0)
+        self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to finish their requests',
+                   limit=self.timeout)
+        kids = set(self.children(self.master))
+        self.lingering = [pid for pid in self.old if pid in kids]
         self.seconds['retire'] = round(self.clock() - start, 3)
         return list(self.new)
 
@@ -110,10 +120,10 @@ class Roll(object):
         except OSError as exc:
             raise StepError('cannot signal the server (pid %s): %s' % (self.master, exc.strerror))
 
-    def _wait(self, done, what, said=None):
+    def _wait(self, done, what, said=None, limit=None):
         """Until DONE() returns something true (returned); StepError when the master died or TIMEOUT passed
-        (with what SAID() returns, when given)."""
-        deadline = self.clock() + self.timeout
+        (with what SAID() returns, when given). With LIMIT, after that many seconds returns None instead."""
+        deadline = self.clock() + (self.timeout if limit is None else limit)
         while True:
             if not self.alive(self.master):
                 raise StepError('the server (pid %s) exited while waiting for %s: a new worker probably could not '
@@ -121,6 +131,8 @@ class Roll(object):
             found = done()
             if found:
                 return found
+            if self.clock() >= deadline and limit is not None:
+                return None
             if self.clock() >= deadline:
                 raise StepError('waited %s s for %s in vain (old workers: %s; new: %s)%s' % (
                     self.timeout, what, ', '.join(str(pid) for pid in self.old) or 'none',

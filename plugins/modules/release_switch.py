@@ -542,7 +542,14 @@ workers:
         How long each phase took - C(spawn) (a new worker per old one), C(ready) (until each had loaded the release),
         C(retire) (until the old ones had finished).
       type: dict
-  sample: {"old": [812, 813], "new": [1502, 1504], "seconds": {"spawn": 0.05, "ready": 1.21, "retire": 0.08}}
+    lingering:
+      description: >-
+        Old workers still finishing a request O(ready_timeout) seconds after they were told to go. The release is
+        live all the same; gunicorn ends them after its graceful timeout.
+      type: list
+      elements: int
+  sample: {"old": [812, 813], "new": [1502, 1504], "seconds": {"spawn": 0.05, "ready": 1.21, "retire": 0.08},
+           "lingering": []}
 held:
   description: Whether the window is held open (O(hold)), waiting for a run with O(held).
   returned: with O(hold) (when something went live) or O(held)

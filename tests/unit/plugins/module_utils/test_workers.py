@@ -146,3 +146,24 @@ def test_workers_that_could_not_write_their_file_point_to_the_journal(tmp_path):
     with pytest.raises(StepError, match='workers: No such file or directory \\(the service\'s journal says why a '
                                         'worker could not write there: "simpledeploy: cannot say"\\)'):
         roll(master, tmp_path).run()
+
+
+def test_an_old_worker_busy_with_a_long_request_does_not_fail_the_roll(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r2')
+    busy = []
+
+    def kill(pid, signum):
+        # Worker 101 is told to go but finishes its long request first: it stays a child of the master.
+        if signum == signal.SIGTTOU and master.workers[0] == 101:
+            busy.append(101)
+            master.signals.append(signum)
+            master.workers = master.workers[1:] + [101]
+            return
+        Master.kill(master, pid, signum)
+
+    run = roll(master, tmp_path)
+    run.kill = kill
+    assert run.run() == [501, 502]
+    assert busy == [101] and run.lingering == [101]
+    assert master.signals.count(signal.SIGTTOU) == 2
