@@ -225,8 +225,8 @@ def test_a_configuration_file_of_the_users_replaces_the_roles():
         found = Templar(loader=DataLoader(), variables=dict(deploy_gunicorn_extra_args=args)).template(
             trusted(expression))
         assert found is own, args
-    unit = render_jinja2('gunicorn.service.j2', **unit_vars('/srv/person', ['-c', 'conf.py'],
-                                                             __deploy_gunicorn_own_conf=True))
+    own = unit_vars('/srv/person', ['-c', 'conf.py'], __deploy_gunicorn_own_conf=True)
+    unit = render_jinja2('gunicorn.service.j2', **own)
     assert exec_start(unit).endswith('--timeout 30 -c conf.py')
 
 
