@@ -380,12 +380,21 @@ def run_module(capsys):
     if patch_module_args is None:
         pytest.skip('needs ansible-core >= 2.19 (ansible.module_utils.testing)')
 
+    from ansible.module_utils import _internal
+
     def run(module, args, check_mode=False):
         args = dict(args, _ansible_check_mode=check_mode, _ansible_inject_invocation=True)
         capsys.readouterr()
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                module.main()
+        # As in a module's own process: once a test of this session has used the controller's templating,
+        # ansible-core takes this process for the controller and sends a module's warnings to its display
+        # instead of the result (the tests of warnings then failed after such a test, in that order only).
+        controller, _internal.is_controller = _internal.is_controller, False
+        try:
+            with patch_module_args(args):
+                with pytest.raises(SystemExit):
+                    module.main()
+        finally:
+            _internal.is_controller = controller
         raw = capsys.readouterr().out
         result = ModuleResult(json.loads(raw))
         result.raw = raw
