@@ -21,8 +21,8 @@ instead, with the master's own signals:
      gracefully (it finishes the request it holds). Every worker shares the
      master's listening socket: no connection is refused or reset. An old
      worker still busy with a long request is not waited for beyond TIMEOUT:
-     the release is live, gunicorn ends it (graceful timeout), and the result
-     names it (lingering).
+     the release is live, the worker ends with its request (at the latest
+     when gunicorn's --timeout kills it), and the result names it (lingering).
 
 A new worker that cannot load the app makes gunicorn's master stop altogether:
 the caller's undo (the old tree back, a restart) follows the error raised here.
@@ -46,6 +46,8 @@ from ansible_collections.simpledeploy.django.plugins.module_utils import _proc
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 WORKERS_DIR = 'workers'
+# What a worker of a master that preloaded the app writes instead of the release (gunicorn.conf.py).
+PRELOADED = 'preloaded '
 
 
 def worker_release(directory_fd, pid):
@@ -154,30 +156,37 @@ class Roll(object):
         if len(self.new) < len(self.old):
             return False
         try:
-            directory_fd = os.open(self.ready_dir + '/' + WORKERS_DIR,
-                                   os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            said = [text for dummy, text in self._read_new()]
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 return False
             raise StepError('cannot read %s/%s: %s' % (self.ready_dir, WORKERS_DIR, exc.strerror))
+        if any(text and text.startswith(PRELOADED) for text in said):
+            raise StepError('gunicorn preloads the app in its master (preload_app, --preload): its new workers '
+                            'carry the old code, so a graceful reload cannot put the new release live; set '
+                            'deploy_gunicorn_preload: true (the deploy then restarts the service)')
+        return all(text == self.release for text in said)
+
+    def _read_new(self):
+        """[(pid, what its file says or None)] for the new workers; OSError when their directory cannot be opened
+        (the last name is the app user's: no link followed, a directory only)."""
+        directory_fd = os.open(self.ready_dir + '/' + WORKERS_DIR,
+                               os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            return all(worker_release(directory_fd, pid) == self.release for pid in self.new)
+            return [(pid, worker_release(directory_fd, pid)) for pid in self.new]
         finally:
             os.close(directory_fd)
 
     def _said(self):
         """What each new worker's file says, for the message of a roll that waited in vain."""
         try:
-            directory_fd = os.open(self.ready_dir + '/' + WORKERS_DIR,
-                                   os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            said = self._read_new()
         except OSError as exc:
             return ('; %s/%s: %s (the service\'s journal says why a worker could not write there: '
                     '"simpledeploy: cannot say")' % (self.ready_dir, WORKERS_DIR, exc.strerror))
-        try:
-            return '; ' + ', '.join('%s says %s' % (pid, worker_release(directory_fd, pid) or 'nothing')
-                                    for pid in self.new)
-        finally:
-            os.close(directory_fd)
+        # The app user's bytes: shown only as far as they are plain printable characters.
+        shown = [(pid, ''.join(c for c in text if c.isprintable())[:64] if text else 'nothing') for pid, text in said]
+        return '; ' + ', '.join('%s says %s' % pair for pair in shown)
 
     def _old_gone(self, count):
         """Whether COUNT of the old workers are gone."""

@@ -545,7 +545,8 @@ workers:
     lingering:
       description: >-
         Old workers still finishing a request O(ready_timeout) seconds after they were told to go. The release is
-        live all the same; gunicorn ends them after its graceful timeout.
+        live all the same; each ends with its request, at the latest when gunicorn's worker timeout (C(--timeout))
+        kills it.
       type: list
       elements: int
   sample: {"old": [812, 813], "new": [1502, 1504], "seconds": {"spawn": 0.05, "ready": 1.21, "retire": 0.08},

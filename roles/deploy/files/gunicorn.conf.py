@@ -13,7 +13,9 @@ stops the oldest worker gracefully), so that old workers serve until new ones ca
                     now, not in the tree the master started in (which a later deploy removes)
   post_worker_init  a worker that has loaded the app says so: a file named after its PID in
                     $RUNTIME_DIRECTORY/workers, holding the release it loaded (the file that
-                    SIMPLEDEPLOY_RELEASE_FILE names, read once the app is imported)
+                    SIMPLEDEPLOY_RELEASE_FILE names, read once the app is imported), or
+                    "preloaded <release>" when the master preloaded the app (preload_app):
+                    then its code is the master's, and the reload stops saying so
   worker_exit       that file goes with the worker (in the worker, or in the master when the
                     worker was gone before it could say so)
 
@@ -61,6 +63,10 @@ def post_worker_init(worker):
     try:
         with open(release_file, encoding='utf-8') as handle:
             release = handle.read(64).strip()
+        if worker.cfg.preload_app:
+            # The master imported the app before it forked this worker: the code it runs is the master's, not
+            # what code/ holds now. Said so, the reload stops at once instead of taking old code for new.
+            release = 'preloaded ' + release
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # Whole or not at all: written beside, then renamed over.
         with open(path + '.new', 'w', encoding='utf-8') as handle:

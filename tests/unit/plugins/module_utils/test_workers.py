@@ -167,3 +167,20 @@ def test_an_old_worker_busy_with_a_long_request_does_not_fail_the_roll(tmp_path)
     assert run.run() == [501, 502]
     assert busy == [101] and run.lingering == [101]
     assert master.signals.count(signal.SIGTTOU) == 2
+
+
+def test_workers_of_a_master_that_preloaded_the_app_stop_the_roll_at_once(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'preloaded r2')
+    clock = Clock()
+    with pytest.raises(StepError, match='gunicorn preloads the app in its master .*set deploy_gunicorn_preload: true'):
+        roll(master, tmp_path, clock=clock).run()
+    assert clock.now < 1 and signal.SIGTTOU not in master.signals
+
+
+def test_what_a_worker_wrote_is_shown_printable_only(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r1\x1b[2J\x07')
+    with pytest.raises(StepError) as failed:
+        roll(master, tmp_path).run()
+    assert '501 says r1[2J' in str(failed.value) and '\x1b' not in str(failed.value)

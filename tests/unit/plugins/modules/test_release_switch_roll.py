@@ -47,7 +47,13 @@ def gunicorn_venv():
 
 
 @pytest.fixture
-def served(tmp_path, gunicorn_venv, systemctl):
+def preload():
+    """Parametrized indirectly: whether the project's own gunicorn.conf.py sets preload_app."""
+    return False
+
+
+@pytest.fixture
+def served(tmp_path, gunicorn_venv, systemctl, preload):
     """A deploy root with v1 live under a real gunicorn (2 workers) and v1b staged (a new page, a slow import).
 
     Yields (root, url, master PID, the runtime directory)."""
@@ -72,6 +78,10 @@ def served(tmp_path, gunicorn_venv, systemctl):
         handle.write(views.replace('RELEASE = "v1"', 'RELEASE = "v1b"'))
     with open(os.path.join(staged, 'mysite', 'wsgi.py'), 'a') as handle:
         handle.write('\nimport time\ntime.sleep(%d)  # a big project takes this long to import\n' % IMPORT_SECONDS)
+    if preload:
+        # The project's own configuration file, which the role's gunicorn.conf.py reads first.
+        with open(os.path.join(root, 'code', 'gunicorn.conf.py'), 'w') as handle:
+            handle.write('preload_app = True\n')
     os.symlink(gunicorn_venv.path, os.path.join(root, 'venv'))
     runtime = str(tmp_path / 'run')
     os.mkdir(runtime)
@@ -172,7 +182,8 @@ def test_rolled_workers_serve_through_a_slow_import_and_none_of_the_old_ones_sta
     for pid in result['workers']['new']:
         with open(os.path.join(runtime, 'workers', str(pid))) as handle:
             assert handle.read().strip() == 'v1b'
-    assert 'reload person' not in systemctl.read_text() if systemctl.exists() else True
+    # (the stand-in writes down every systemctl call but "show": none was made, no reload, no restart)
+    assert not systemctl.exists(), systemctl.read_text()
     # Each worker runs in code/ as it is now, not in the tree the master started in (code.previous/).
     for pid in result['workers']['new']:
         assert os.readlink('/proc/%d/cwd' % pid) == os.path.join(root, 'code')
@@ -203,3 +214,19 @@ def test_a_new_release_that_cannot_load_is_undone_and_the_old_one_serves(served,
         assert handle.read().strip() == 'v1'
     assert 'restart person' in systemctl.read_text()
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.mark.parametrize('preload', [True])
+def test_a_master_that_preloaded_the_app_stops_the_roll_at_once_and_is_restarted(served, systemctl, run_module):
+    """preload_app in the project's own gunicorn.conf.py: new workers would carry the master's old code. They say
+    so, the roll stops without waiting out its timeout, and the old tree comes back with a restart."""
+    root, url, master, runtime = served
+    started = time.monotonic()
+    result = run_module(release_switch, args(root, url, worker_ready_dir=runtime))
+    assert result.get('failed'), result
+    assert result['failed_step'] == 'workers' and 'gunicorn preloads the app in its master' in result['msg']
+    assert 'deploy_gunicorn_preload: true' in result['msg']
+    assert time.monotonic() - started < 20, 'the roll waited out its timeout (30 s)'
+    with open(os.path.join(root, 'code', '.simpledeploy-release')) as handle:
+        assert handle.read().strip() == 'v1'
+    assert systemctl.read_text().splitlines() == ['restart person']
