@@ -56,6 +56,18 @@ def test_the_hooks_come_last_in_preflight_and_after_the_health_check_before_the_
         names.index("Hooks | Run the project's task file before the switch")
 
 
+def run_playbook(tmp_path, extra, inventory='localhost,', check=False):
+    """ansible-playbook on tmp_path/play.yml with the collection of this tree and EXTRA vars; the finished process."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+               ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
+               LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
+               PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
+    argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', inventory] + \
+        (['-c', 'local'] if inventory == 'localhost,' else []) + \
+        ['-e', json.dumps(extra), str(tmp_path / 'play.yml')] + (['--check'] if check else [])
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+
+
 PLAYBOOK = """
 - name: The hooks of the role, before the switch and once live
   hosts: localhost
@@ -122,13 +134,7 @@ def run_play(tmp_path, django, check=False):
         __deploy_code_changed=True, __deploy_venv_changed=False, __deploy_migrate_now=False, __deploy_check_mode=check,
         __deploy_next_dir=project, __deploy_venv_dir=django.path, __deploy_env_next=str(env_file),
         __deploy_release_id='4c1d7e2f9a0b3c58')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-               ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
-               LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
-               PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
-    argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', 'localhost,', '-c', 'local',
-            '-e', json.dumps(extra), str(tmp_path / 'play.yml')] + (['--check'] if check else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+    proc = run_playbook(tmp_path, extra, check=check)
     output = proc.stdout + proc.stderr
     failed = json.loads(record.read_text()) if record.exists() else None
     return failed, sorted(os.listdir(str(markers))), output
@@ -216,14 +222,7 @@ def run_held(tmp_path, root, tasks_text):
             __deploy_env_file=os.path.join(root, 'app.env'), __deploy_healthcheck_host='',
             __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
             __deploy_release_id='v2')
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-                   ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
-                   LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
-                   PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
-        argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', 'localhost,', '-c', 'local',
-                '-e', json.dumps(extra), str(tmp_path / 'play.yml')]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
-                              check=False)
+        proc = run_playbook(tmp_path, extra)
         page = served(url)
     with open(os.path.join(root, '.simpledeploy.json')) as handle:
         marker = json.load(handle)
@@ -357,13 +356,7 @@ def run_fleet(tmp_path, deployed, venv, reversible=True):
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'), __deploy_healthcheck_host='',
         __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
         __deploy_fleet=True, __deploy_migrator='web1', __deploy_release_id='v2')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-               ANSIBLE_REMOTE_TMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
-               LANG='C.UTF-8', LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1',
-               PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, ANSIBLE_ROOT]))
-    argv = [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(tmp_path / 'inventory.yml'),
-            '-e', json.dumps(extra), str(tmp_path / 'play.yml')]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+    proc = run_playbook(tmp_path, extra, inventory=str(tmp_path / 'inventory.yml'))
     output = proc.stdout + proc.stderr
     messages = {}
     for host in ('web1', 'web2'):

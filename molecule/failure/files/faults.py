@@ -284,7 +284,7 @@ def run_cases(runner, only):
     # of the same deploy must end on the new release, serving, with every row
     # Inside the window the kill is not a race: the release's hold_window command (deploy_hooks_window, after
     # migrate, the service stopped) says it is there and waits until the kill is done.
-    in_window = 'test -f %s/in-window' % FLAGS
+    in_window = 'test -f %s/out/in-window' % FLAGS
     window = {'deploy_hooks_window': ['hold_window']}
     kills = [
         ('killed-while-staging', 'v3', 'test -f %s/staging/manage.py' % ROOT, None, {}),
@@ -301,7 +301,10 @@ def run_cases(runner, only):
         before = runner.state()
         on_host = KILL_MODULE if name == 'killed-on-both-sides-in-the-window' else None
         if extra:
-            runner.host('rm -rf {0} && mkdir -m 0777 {0} && touch {0}/hold'.format(FLAGS), check=True)
+            # root's directory holds root's "hold" (the app user can neither plant nor remove it); the app user
+            # writes "in-window" in out/, its own.
+            runner.host('rm -rf {0} && mkdir -m 0755 {0} {0}/out && chown person {0}/out && touch {0}/hold'.format(
+                FLAGS), check=True)
         killed = runner.deploy(source=source, extra=extra, kill_when=when, kill_on_host=on_host)
         # The window goes on (a module that outlived its controller finishes it) or is left to the rerun.
         runner.host('rm -f %s/hold' % FLAGS)

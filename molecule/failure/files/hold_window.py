@@ -5,8 +5,9 @@
 
 faults.py copies this command into the releases whose runs it kills in the
 window, and runs it there (deploy_hooks_window: after migrate, the service
-stopped). It says it is in the window (the file "in-window"), then waits
-while the file "hold" exists (at most 120 s): the kill lands inside the window
+stopped). It says it is in the window (the file "out/in-window", in the
+app user's own directory), then waits while root's file "hold" exists (at
+most 120 s): the kill lands inside the window
 every time, however slow the machine, instead of racing a poll against a
 window of a second. Without "hold" (the rerun) it returns at once.
 """
@@ -25,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not os.path.exists(os.path.join(FLAGS, 'hold')):
             return
-        with open(os.path.join(FLAGS, 'in-window'), 'w', encoding='utf-8') as handle:
+        with open(os.path.join(FLAGS, 'out', 'in-window'), 'w', encoding='utf-8') as handle:
             handle.write('%d\n' % os.getpid())
         deadline = time.monotonic() + 120
         while os.path.exists(os.path.join(FLAGS, 'hold')) and time.monotonic() < deadline:
