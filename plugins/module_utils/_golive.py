@@ -70,6 +70,7 @@ class GoLive(object):
         if self.held_found is not None:
             self._settle_killed_hold()
         if not planned:
+            self._open_stale_gate()
             return self.result
         self.mask_app_environment()
         self.prepare()
@@ -83,6 +84,17 @@ class GoLive(object):
         else:
             self.finish(switch)
         return self.result
+
+    def _open_stale_gate(self):
+        """Nothing to do, yet the gate is closed (a window that failed with rollback false, then was put right
+        by hand): a start held there would wait for ever. Opened, and said."""
+        gate = self.params['gate']
+        if gate and os.path.lexists(gate):
+            os.unlink(gate)
+            note = 'the start gate %s was closed with no window open: opened' % gate
+            recovery = self.result.get('recovery') or dict(switching=None, found=self.resume['found'], notes=[])
+            recovery['notes'] = list(recovery['notes']) + [note]
+            self.result.update(changed=True, recovered=True, recovery=recovery)
 
     def mask_app_environment(self):
         """Mask in every output the values of the live and the new environment file that may be secrets.
@@ -410,7 +422,7 @@ class GoLive(object):
                                 backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded,
                                 hooks=self.hooks if params['window_commands'] else None,
                                 after_live=self.after_live_hooks if params['after_live_commands'] else None,
-                                roll=self.roll if params['worker_ready_dir'] else None)
+                                roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'])
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.

@@ -53,7 +53,7 @@ class Settle(GoLive):
         self.mask_app_environment()
         self._take_lock()
         switch = _window.Switch(self.root, held.get('release'), held.get('venv_key'), params['service'],
-                                _systemd.Systemctl(self.module, self.loaded), loaded=self.loaded)
+                                _systemd.Systemctl(self.module, self.loaded), loaded=self.loaded, gate=params['gate'])
         switch.restore_undo_state(held)
         if params['held'] == 'confirm':
             self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _state, _swap
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio, _state, _swap
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 
@@ -30,8 +30,12 @@ class Switch(object):
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
                  ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
-                 roll=None):
+                 roll=None, gate=None):
         self.root = root
+        # The file whose presence holds a start of the service (the unit's ExecStartPre waits while it exists):
+        # with socket activation a connection that arrives while the window is open would start the service at
+        # once, on whatever code/ holds. Present from before the stop until just before the start.
+        self.gate = gate
         # A graceful reload by rolling the server's workers (_workers.Roll) instead of SIGHUP, when given.
         self.roll = roll
         # The project's manage.py commands: inside the window (after migrate), and once the app answers.
@@ -90,6 +94,7 @@ class Switch(object):
         """
         if strategy == 'reload':
             return self._reload(swap)
+        self.close_gate()
         stopped_at = self.clock()
         self._done('stop', lambda: self.systemctl('stop', self.service))
         if swap:
@@ -107,6 +112,8 @@ class Switch(object):
         if self.hooks is not None:
             # Nothing of their own to undo: a failure undoes the window as a failed migrate does.
             self._step('hooks', self.hooks)
+        # A start that a connection asked for meanwhile goes on now, with the new release, as does this one.
+        self.open_gate()
         self._done('start', lambda: self.systemctl('start', self.service))
         if self.ready is not None:
             # The service manager says "started" once the server listens; the
@@ -181,6 +188,8 @@ class Switch(object):
         with the configuration). Returns everything restored, in order.
         """
         restored = []
+        # No start, a connection's included, until the old release is back.
+        self.close_gate()
         if 'start' in self.attempted:
             # The new release may be running (a ready_url that never answered):
             # nothing may write while the schema goes back, and the old release
@@ -192,6 +201,11 @@ class Switch(object):
         if self.config_done:
             # The old release starts with the environment and unit it was deployed with.
             restored.extend('config %s' % dest for dest in _config.undo(self.config_done))
+            for entry in self.config_done:
+                if entry['systemd'] and entry['aside'] is None and entry['dest'].endswith('.socket'):
+                    # A socket unit new with this window: its file is gone, the socket it opened must
+                    # close too (the old unit binds that address itself).
+                    self.systemctl('stop', os.path.basename(entry['dest']))
             if any(entry['systemd'] for entry in self.config_done):
                 self.systemctl('daemon-reload', None)
             self.config_done = []
@@ -202,6 +216,7 @@ class Switch(object):
             elif isinstance(step, tuple) and step[0] == 'venv' and step[1]:
                 _swap.point_symlink(os.path.join(self.root, _state.VENV_LINK), step[1])
                 restored.append('venv')
+        self.open_gate()
         if 'reload' in self.done:
             # The server may be dead or running broken workers: a clean start.
             self.systemctl('restart', self.service)
@@ -216,6 +231,19 @@ class Switch(object):
         elif 'stop' in self.done:
             restored.append('service left stopped (none before this run)')
         return restored
+
+    def close_gate(self):
+        """The gate file in place (root's, whole): the service's ExecStartPre waits while it exists."""
+        if self.gate:
+            _fsio.atomic_write(self.gate, b'a deploy window is open: the service starts once it is closed\n', 0o644)
+
+    def open_gate(self):
+        """The gate file gone: a start held at the gate goes on."""
+        if self.gate:
+            try:
+                os.unlink(self.gate)
+            except FileNotFoundError:
+                pass
 
     def undo_state(self):
         """What undo() needs, as JSON, for a window held open between two runs of the module (hold)."""

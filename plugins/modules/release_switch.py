@@ -315,6 +315,17 @@ options:
       - Fails, changing nothing, when no window is held open, or one of another release or run.
     type: str
     choices: [confirm, undo]
+  gate:
+    description:
+      - A file whose presence holds every start of the service (the role's unit runs C(simpledeploy_gate.py) as its
+        C(ExecStartPre), which waits while the file exists). With socket activation a connection that arrives while
+        the service is stopped starts it at once; the gate keeps any release's code from starting before the window
+        ends.
+      - Put in place (root's) before the window's C(stop) and removed just before its C(start); the undo of a failed
+        window, or O(held=undo), closes it again until the old release starts. A run killed inside its window leaves
+        it closed, so nothing starts on a half-switched release; the next run opens it (also when it finds nothing
+        left to do).
+    type: path
   worker_ready_dir:
     description:
       - The runtime directory (C($RUNTIME_DIRECTORY)) of a gunicorn unit that runs the deploy role's
@@ -627,6 +638,7 @@ def argument_spec():
         hold=dict(type='bool', default=False),
         held=dict(type='str', choices=['confirm', 'undo']),
         worker_ready_dir=dict(type='path'),
+        gate=dict(type='path'),
     )
 
 

@@ -221,7 +221,7 @@ def run_held(tmp_path, root, tasks_text):
             deploy_backup_keep=5, deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
             __deploy_env_file=os.path.join(root, 'app.env'), __deploy_healthcheck_host='',
             __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
-            __deploy_release_id='v2')
+            deploy_manage_service=False, __deploy_release_id='v2')
         proc = run_playbook(tmp_path, extra)
         page = served(url)
     with open(os.path.join(root, '.simpledeploy.json')) as handle:
@@ -266,8 +266,10 @@ def test_a_good_after_live_task_file_confirms_the_release(tmp_path, deployed, sy
 FLEET_INVENTORY = """
 web:
   hosts:
-    web1: {deploy_root: "%(root1)s", deploy_service_name: person, __deploy_env_file: "%(root1)s/app.env"}
-    web2: {deploy_root: "%(root2)s", deploy_service_name: person2, __deploy_env_file: "%(root2)s/app.env"}
+    web1: {deploy_root: "%(root1)s", deploy_service_name: person, __deploy_env_file: "%(root1)s/app.env",
+           __deploy_gate_file: "%(root1)s/.simpledeploy-gate"}
+    web2: {deploy_root: "%(root2)s", deploy_service_name: person2, __deploy_env_file: "%(root2)s/app.env",
+           __deploy_gate_file: "%(root2)s/.simpledeploy-gate"}
   vars:
     ansible_connection: local
 """
@@ -355,7 +357,7 @@ def run_fleet(tmp_path, deployed, venv, reversible=True):
         deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1, deploy_backup_keep=5,
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'), __deploy_healthcheck_host='',
         __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
-        __deploy_fleet=True, __deploy_migrator='web1', __deploy_release_id='v2')
+        __deploy_fleet=True, __deploy_migrator='web1', __deploy_release_id='v2', deploy_manage_service=True)
     proc = run_playbook(tmp_path, extra, inventory=str(tmp_path / 'inventory.yml'))
     output = proc.stdout + proc.stderr
     messages = {}
@@ -398,6 +400,8 @@ def test_a_task_file_failing_on_one_host_of_a_fleet_takes_every_host_back_in_ord
             assert handle.read().strip() == 'v1', root
         marker = marker_of(root)
         assert marker['current']['release'] == 'v1' and 'switching' not in marker, (root, marker)
+        # web2's start gate, closed while web1 took the schema back, was opened by its own undo.
+        assert not os.path.lexists(os.path.join(root, '.simpledeploy-gate')), root
 
 
 def test_when_the_host_that_migrated_cannot_take_the_schema_back_the_others_stay_stopped(
@@ -416,6 +420,8 @@ def test_when_the_host_that_migrated_cannot_take_the_schema_back_the_others_stay
     assert applied(deployed) == ['0001_initial', '0002_person_weight']
     # Its window stays held: the next run takes v2 as live (_resume.held_as_live) and deploys from there.
     assert marker_of(root2)['switching']['held']['release'] == 'v2'
+    # and its start gate stays closed: no connection starts v2 (or v1) on a schema in doubt.
+    assert os.path.lexists(os.path.join(root2, '.simpledeploy-gate'))
 
 
 def fleet_schema_changed(migrator_vars):

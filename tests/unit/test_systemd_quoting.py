@@ -137,7 +137,9 @@ def unit_vars(root, extra_args, **other):
         deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_workers=2, deploy_gunicorn_timeout=30,
         deploy_gunicorn_preload=False, deploy_gunicorn_extra_args=extra_args, deploy_stop_timeout=30,
         __deploy_runtime_subdir='simpledeploy-person', __deploy_gunicorn_conf=root + '/gunicorn.conf.py',
-        __deploy_gunicorn_own_conf=False)
+        __deploy_gunicorn_own_conf=False, deploy_service_name='person', deploy_hold_timeout=900,
+        __deploy_gate_script=root + '/simpledeploy_gate.py', __deploy_gate_file=root + '/.simpledeploy-gate',
+        __deploy_listen_stream='127.0.0.1:8000')
     variables.update(other)
     return variables
 
@@ -201,7 +203,7 @@ def systemd_words(line):
 
 
 def exec_start(unit):
-    lines = [line for line in unit.splitlines() if line.startswith('ExecStart')]
+    lines = [line for line in unit.splitlines() if line.startswith('ExecStart=')]
     assert len(lines) == 1
     return lines[0][len('ExecStart='):]
 
@@ -211,6 +213,14 @@ def test_typical_arguments_render_as_before():
     assert exec_start(unit) == ('/srv/person/venv/bin/gunicorn mysite.wsgi:application --chdir /srv/person/code/ '
                                 '--bind 127.0.0.1:8000 --workers 2 --timeout 30 --preload '
                                 '--config /srv/person/gunicorn.conf.py --log-level debug')
+    # systemd holds the socket; a start waits at the gate while a deploy's window is open.
+    lines = unit.splitlines()
+    assert 'Requires=person.socket' in lines and 'After=person.socket' in lines
+    assert ('ExecStartPre=/srv/person/venv/bin/python /srv/person/simpledeploy_gate.py '
+            '/srv/person/.simpledeploy-gate') in lines
+    assert 'TimeoutStartSec=900' in lines
+    socket_unit = render_jinja2('gunicorn.socket.j2', **unit_vars('/srv/person', []))
+    assert 'ListenStream=127.0.0.1:8000' in socket_unit.splitlines()
     # The workers of the graceful reload say, in the runtime directory, which release they loaded.
     assert 'RuntimeDirectory=simpledeploy-person' in unit.splitlines()
     assert 'Environment=SIMPLEDEPLOY_RELEASE_FILE=/srv/person/code/.simpledeploy-release' in unit.splitlines()
@@ -373,15 +383,33 @@ def get(host, directory):
 
 
 def test_systemd_starts_the_rendered_unit_with_the_exact_arguments_and_environment(systemd_host):
+    """Also the socket and the gate: a connection to the socket starts the service, which waits at the gate while
+    it is closed, then gets the socket (LISTEN_FDS)."""
     # (a blank in the root would split ReadWritePaths=, which the role does not quote)
     root = '/srv/quoting-test'
     env = dict(TRICKY_ENV, DUMP=root + '/shared/dump.json')
-    unit = render_jinja2('gunicorn.service.j2', **unit_vars(root, TRICKY_ARGS, deploy_user='root', deploy_group='root'))
+    variables = unit_vars(root, TRICKY_ARGS, deploy_user='root', deploy_group='root', deploy_service_name='quoting',
+                          __deploy_listen_stream='127.0.0.1:8099')
+    unit = render_jinja2('gunicorn.service.j2', **variables)
+    with open(os.path.join(ROLE, 'files', 'simpledeploy_gate.py'), encoding='utf-8') as handle:
+        gate_script = handle.read()
     put(systemd_host, {root + '/app.env': (render_env(env), 0o600), root + '/venv/bin/gunicorn': (dump_script(), 0o755),
                        root + '/code/.keep': ('', 0o644), root + '/shared/.keep': ('', 0o644),
+                       root + '/simpledeploy_gate.py': (gate_script, 0o644),
+                       root + '/.simpledeploy-gate': ('a window is open\n', 0o644),
+                       '/etc/systemd/system/quoting.socket': (render_jinja2('gunicorn.socket.j2', **variables), 0o644),
                        '/etc/systemd/system/quoting.service': (unit, 0o644)})
-    systemd_host('sh', '-ec', 'systemctl daemon-reload; systemctl start quoting.service')
+    systemd_host('ln', '-sf', '/usr/bin/python3', root + '/venv/bin/python')
+    systemd_host('sh', '-ec', 'systemctl daemon-reload; systemctl start quoting.socket')
+    # A connection: systemd starts the service, whose start waits at the closed gate.
+    systemd_host('python3', '-c', 'import socket; socket.create_connection(("127.0.0.1", 8099), timeout=5)')
+    systemd_host('sh', '-ec', 'sleep 1; test "$(systemctl is-active quoting.service)" = activating; '
+                 'test ! -e %s/shared/dump.json' % root)
+    # The gate opens: the held start goes on (the dump script writes, says READY=1 and exits).
+    systemd_host('sh', '-ec', 'rm {0}/.simpledeploy-gate; for i in $(seq 100); do '
+                 'test -s {0}/shared/dump.json && exit 0; sleep 0.1; done; exit 1'.format(root))
     got = json.loads(get(systemd_host, root + '/shared')['dump.json'])
+    assert got['env'].get('LISTEN_FDS') == '1'
     assert got['argv'] == ['mysite.wsgi:application', '--chdir', root + '/code/', '--bind', '127.0.0.1:8000',
                            '--workers', '2', '--timeout', '30', '--config', root + '/gunicorn.conf.py'] + TRICKY_ARGS
     # systemd made the runtime directory and named it in the environment
@@ -411,3 +439,13 @@ def test_systemd_reads_hand_written_files_as_read_env_file_does(systemd_host, tm
 def test_validate_refuses_a_deploy_root_the_unit_could_not_carry(tmp_path, root):
     passed, message = validate(tmp_path, deploy_root=root)
     assert not passed and 'deploy_root must be an absolute path of letters, digits and _ . / -' in message
+
+
+@pytest.mark.parametrize('bind, ok', [
+    ('127.0.0.1:8000', True), ('0.0.0.0:80', True), ('[::1]:8000', True), ('unix:/run/person.sock', True),
+    ('localhost:8000', False), ('8000', False), ('unix:person.sock', False), ('fd://3', False)])
+def test_validate_takes_a_bind_systemd_can_listen_on(tmp_path, bind, ok):
+    passed, message = validate(tmp_path, deploy_gunicorn_bind=bind)
+    assert passed is ok, message
+    if not ok:
+        assert 'deploy_gunicorn_bind must be an IP address and port' in message and bind in message

@@ -83,6 +83,17 @@ def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):
         assert answers["failed"] == [], url
 
 
+def test_no_connection_was_refused_through_v2s_downtime_window(host):
+    """systemd held the socket while v2 stopped, migrated and started: requests waited, none failed."""
+    window = facts(host)["v2_window"]
+    assert window["downtime"] is True and window["window"] > 0, window
+    seen = json.loads(host.file(FACTS + "/poll-window.json").content_string)
+    answers, = seen.values()
+    assert answers["ok"] > 0 and answers["failed"] == [], answers
+    # a request waited through the window instead of failing (its wait is the measure, not a test of speed)
+    assert answers["longest"] >= 0.1, answers
+
+
 def test_a_failed_deploy_brings_the_previous_release_and_its_assets_back(host):
     assert "404" in facts(host)["v3c_failure"]
     page = get(host, CATALOG + "/books/")[1]

@@ -1050,6 +1050,25 @@ def test_a_failed_window_brings_the_old_environment_and_unit_back_with_the_old_c
     assert systemctl.read_text().splitlines() == ['stop person', 'daemon-reload', 'daemon-reload', 'start person']
 
 
+def test_a_failed_window_that_brought_a_socket_unit_closes_that_socket_before_the_old_unit_starts(
+        deployed, systemctl, run_module, unit_dir):
+    """A host moving to the socket-activated unit: the socket unit is new with this window. Undone, its file goes,
+    and the socket it opened is stopped before the old unit (which binds the address itself) starts."""
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    socket_unit = os.path.join(str(unit_dir), 'person.socket')
+    call['config'].insert(1, dict(dest=socket_unit, src=socket_unit + '.simpledeploy-next', systemd=True))
+    with open(socket_unit + '.simpledeploy-next', 'w') as handle:
+        handle.write('[Socket]\nListenStream=127.0.0.1:8000\n')
+    result = run_module(release_switch, call)
+    assert result['failed'] and 'failed at migrate' in result['msg']
+    assert not os.path.lexists(socket_unit) and leftovers(call['config']) == []
+    assert systemctl.read_text().splitlines() == [
+        'stop person', 'daemon-reload', 'stop person.socket', 'daemon-reload', 'start person']
+
+
 def test_the_new_environment_and_unit_go_live_with_the_release(deployed, systemctl, run_module, unit_dir):
     call = config_args(deployed, unit_dir)
     render(call['config'])
