@@ -460,8 +460,9 @@ class GoLive(object):
         if 'workers' in self.result:
             fail['workers'] = self.result['workers']
         if not params['rollback']:
+            gate = params['gate'] if params['gate'] and os.path.lexists(params['gate']) else None
             left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
-                                        'migrate' in switch.attempted, params['service'])
+                                        'migrate' in switch.attempted, params['service'], gate)
             fail['schema_as_before'] = 'migrate' not in switch.attempted
             msg = _messages.failure_message(kind, switch.step, exc, params['service'], False,
                                             backup=self.result['backup'], left=left)

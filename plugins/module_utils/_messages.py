@@ -23,12 +23,15 @@ def state_not_written(path, exc, live, then):
             'space on (or repair) its filesystem: %s' % (live, path, exc.strerror or exc, RELEASE_FILE, then))
 
 
-def left_as_is(strategy, step, live_release, migrated, service):
-    """What a failed window left, with nothing rolled back: the release in code/, the schema, the service."""
+def left_as_is(strategy, step, live_release, migrated, service, gate=None):
+    """What a failed window left, with nothing rolled back: the release in code/, the schema, the service (and
+    GATE, the start gate, when it is still closed: no start runs until it goes)."""
     how = ('as the reload left it' if strategy == 'reload' else 'failed to start' if step == 'start'
            else 'left stopped')
-    return 'code/ holds release %s, %sservice %s %s' % (
-        live_release, 'the schema is as migrate left it, ' if migrated else '', service, how)
+    held = (' (its start gate %s is closed: a start, by hand or through its socket, waits until the next run '
+            'opens it, or until you remove that file once the host is put right)' % gate) if gate else ''
+    return 'code/ holds release %s, %sservice %s %s%s' % (
+        live_release, 'the schema is as migrate left it, ' if migrated else '', service, how, held)
 
 
 def failure_message(kind, step, error, service, rollback=True, restored=(), schema=None, live_release=None,

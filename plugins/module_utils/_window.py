@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _fsio, _state, _swap
+from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _state, _swap
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 
@@ -152,6 +152,14 @@ class Switch(object):
             raise StepError(str(exc))
         if any(entry['systemd'] for entry in self.config_done):
             self.systemctl('daemon-reload', None)
+        self._rebind_sockets(entry for entry in self.config_done if entry['aside'] is not None)
+
+    def _rebind_sockets(self, entries):
+        """A socket unit whose file changed (its address) listens anew only once restarted: the service is
+        stopped and the gate closed, so no start runs meanwhile."""
+        for entry in entries:
+            if entry['systemd'] and entry['dest'].endswith('.socket'):
+                self.systemctl('restart', os.path.basename(entry['dest']))
 
     def _reload(self, swap):
         """Swap the tree under the running server and have it replace its workers.
@@ -188,8 +196,12 @@ class Switch(object):
         with the configuration). Returns everything restored, in order.
         """
         restored = []
-        # No start, a connection's included, until the old release is back.
-        self.close_gate()
+        # No start, a connection's included, until the old release is back. Not being able to say so (a full
+        # disk, the window's own failure maybe) must not stop the undo.
+        try:
+            self.close_gate()
+        except OSError:
+            pass
         if 'start' in self.attempted:
             # The new release may be running (a ready_url that never answered):
             # nothing may write while the schema goes back, and the old release
@@ -208,6 +220,8 @@ class Switch(object):
                     self.systemctl('stop', os.path.basename(entry['dest']))
             if any(entry['systemd'] for entry in self.config_done):
                 self.systemctl('daemon-reload', None)
+            # A socket unit changed with this window: back on its old address.
+            self._rebind_sockets(entry for entry in self.config_done if entry['aside'] is not None)
             self.config_done = []
         for step in reversed(self.done):
             if step == 'swap':
@@ -233,9 +247,10 @@ class Switch(object):
         return restored
 
     def close_gate(self):
-        """The gate file in place (root's, whole): the service's ExecStartPre waits while it exists."""
-        if self.gate:
-            _fsio.atomic_write(self.gate, b'a deploy window is open: the service starts once it is closed\n', 0o644)
+        """The gate file in place (root's, empty: it needs no space on a full disk): the service's ExecStartPre
+        waits while it exists. Raises OSError when it cannot be made."""
+        if self.gate and not os.path.lexists(self.gate):
+            os.close(os.open(self.gate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
 
     def open_gate(self):
         """The gate file gone: a start held at the gate goes on."""

@@ -67,8 +67,9 @@ CASES = [
      'the value of deploy_env K, L holds a NUL byte, which no environment variable can carry (the value would '
      'end there); remove it'),
     ('gunicorn-bind', dict(deploy_gunicorn_bind='localhost:8000'),
-     'deploy_gunicorn_bind must be an IP address and port (127.0.0.1:8000, [::1]:8000) or unix:/path/to.sock: '
-     'systemd listens on it for gunicorn (socket activation) and takes no host name; got localhost:8000'),
+     'deploy_gunicorn_bind must be an IP address and port (127.0.0.1:8000, [::1]:8000) or unix:/path/to.sock '
+     '(letters, digits and _ . / -): systemd listens on it for gunicorn (socket activation) and takes no host '
+     'name; got localhost:8000'),
     ('gunicorn-args', dict(deploy_gunicorn_extra_args=['--name', 'a\nb']),
      "deploy_wsgi_app, deploy_gunicorn_bind and every item of deploy_gunicorn_extra_args are each one argument "
      "on gunicorn's command line and cannot hold a line break or a NUL byte; give one argument per list item "

@@ -443,7 +443,8 @@ def test_validate_refuses_a_deploy_root_the_unit_could_not_carry(tmp_path, root)
 
 @pytest.mark.parametrize('bind, ok', [
     ('127.0.0.1:8000', True), ('0.0.0.0:80', True), ('[::1]:8000', True), ('unix:/run/person.sock', True),
-    ('localhost:8000', False), ('8000', False), ('unix:person.sock', False), ('fd://3', False)])
+    ('localhost:8000', False), ('8000', False), ('unix:person.sock', False), ('fd://3', False),
+    ('unix:/run/%n.sock', False), ('unix:/run/a\\', False)])
 def test_validate_takes_a_bind_systemd_can_listen_on(tmp_path, bind, ok):
     passed, message = validate(tmp_path, deploy_gunicorn_bind=bind)
     assert passed is ok, message

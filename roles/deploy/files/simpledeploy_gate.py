@@ -21,12 +21,23 @@ import time
 INTERVAL = 0.05
 
 
+def _closed(gate):
+    """Whether GATE is there; a file that cannot be looked at (permissions) counts as there: fail closed."""
+    try:
+        os.lstat(gate)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def main(argv):
     if len(argv) != 2:
         sys.stderr.write('usage: simpledeploy_gate.py GATE\n')
         return 2
     said = False
-    while os.path.lexists(argv[1]):
+    while _closed(argv[1]):
         if not said:
             sys.stderr.write('simpledeploy: a deploy window is open (%s): the start waits for its end\n' % argv[1])
             said = True

@@ -1069,6 +1069,28 @@ def test_a_failed_window_that_brought_a_socket_unit_closes_that_socket_before_th
         'stop person', 'daemon-reload', 'stop person.socket', 'daemon-reload', 'start person']
 
 
+def test_a_socket_unit_whose_address_changed_listens_anew_and_again_on_the_old_one_when_undone(
+        deployed, systemctl, run_module, unit_dir):
+    """systemd keeps a running socket's old address after a daemon-reload: restarted (service stopped, gate closed),
+    in the window and again in its undo."""
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    call = config_args(deployed, unit_dir)
+    render(call['config'])
+    socket_unit = os.path.join(str(unit_dir), 'person.socket')
+    with open(socket_unit, 'w') as handle:
+        handle.write('[Socket]\nListenStream=127.0.0.1:8000\n')
+    call['config'].insert(1, dict(dest=socket_unit, src=socket_unit + '.simpledeploy-next', systemd=True))
+    with open(socket_unit + '.simpledeploy-next', 'w') as handle:
+        handle.write('[Socket]\nListenStream=127.0.0.1:8010\n')
+    result = run_module(release_switch, call)
+    assert result['failed'] and 'failed at migrate' in result['msg']
+    assert read(socket_unit) == '[Socket]\nListenStream=127.0.0.1:8000\n'
+    assert systemctl.read_text().splitlines() == [
+        'stop person', 'daemon-reload', 'restart person.socket', 'daemon-reload', 'restart person.socket',
+        'start person']
+
+
 def test_the_new_environment_and_unit_go_live_with_the_release(deployed, systemctl, run_module, unit_dir):
     call = config_args(deployed, unit_dir)
     render(call['config'])

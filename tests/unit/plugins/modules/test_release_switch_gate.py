@@ -71,8 +71,13 @@ def test_a_window_that_fails_with_rollback_false_leaves_the_gate_closed_and_the_
         handle.write(FAILING_MIGRATION)
     result = run_module(release_switch, args(deployed, gate=gate, rollback=False))
     assert result['failed']
-    # Left as it is, stopped: nothing may start on it until a run has put it right.
+    # Left as it is, stopped: nothing may start on it until a run has put it right, and the message says so.
     assert os.path.lexists(gate) and log.read_text().splitlines() == ['stop person gate=closed']
+    assert 'its start gate %s is closed' % gate in result['msg']
+    again = run_module(release_switch, args(deployed, gate=gate, rollback=False, release='v1', swap=False,
+                                            migrate=False))
+    assert not again.get('failed'), again
+    assert not os.path.lexists(gate) and log.read_text().splitlines()[-1] == 'start person gate=open'
 
 
 def test_the_gate_script_waits_while_the_file_exists(tmp_path):
@@ -86,3 +91,25 @@ def test_the_gate_script_waits_while_the_file_exists(tmp_path):
     assert 'a deploy window is open' in proc.stderr.read()
     # No gate: it returns at once.
     assert subprocess.run([sys.executable, GATE_SCRIPT, str(gate)], timeout=10, check=False).returncode == 0
+
+
+def test_a_gate_that_cannot_be_made_does_not_stop_the_undo(tmp_path, monkeypatch, deployed, run_module):
+    """The disk is full (here: the gate's directory gone from under it): the undo puts the old release back all
+    the same."""
+    log, gate = gated(tmp_path, monkeypatch, deployed)
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _window
+    real = _window.Switch.close_gate
+    calls = []
+
+    def close_gate(self):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(28, 'No space left on device', self.gate)
+        return real(self)
+
+    monkeypatch.setattr(_window.Switch, 'close_gate', close_gate)
+    result = run_module(release_switch, args(deployed, gate=gate))
+    assert result['failed'] and 'failed at migrate' in result['msg'] and 'code' in result['restored']
+    assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open']
