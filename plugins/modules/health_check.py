@@ -61,6 +61,12 @@ options:
         result, the start of the page's text included (a DEBUG page may show them), by the rule of the role's
         C(deploy_env).
     type: path
+  service:
+    description:
+      - A systemd service. When given, the URL is asked only while the service is C(active), and RV(active)
+        says whether it was. A request to a socket-activated service that is stopped would start it (the
+        role's unit is one): asking would change the host.
+    type: str
 extends_documentation_fragment:
   - simpledeploy.django._attributes
   - simpledeploy.django._attributes.read_only
@@ -77,9 +83,10 @@ EXAMPLES = r"""
       X-Forwarded-Proto: https
     timeout: 30
 
-- name: Does anything answer at all?
+- name: Does anything answer at all? (Not asked while the service is stopped)
   simpledeploy.django.health_check:
     url: http://127.0.0.1:8000/
+    service: gunicorn
     timeout: 0
     fail: false
   register: health
@@ -101,6 +108,12 @@ last:
   returned: always
   type: str
   sample: "HTTP 200: Local Library (after redirects to /catalog/)"
+active:
+  description:
+    - Whether O(service) was active (the URL is asked only then); null without O(service).
+  returned: always
+  type: bool
+  sample: true
 hint:
   description: What to set when it did not answer; null when it did.
   returned: always
@@ -112,7 +125,7 @@ hint:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _envfile, _secrets, _wait
+from ansible_collections.simpledeploy.django.plugins.module_utils import _envfile, _secrets, _systemd, _wait
 
 
 def main():
@@ -126,6 +139,7 @@ def main():
             request_timeout=dict(type='float', default=10),
             fail=dict(type='bool', default=True),
             env_file=dict(type='path'),
+            service=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -140,9 +154,21 @@ def main():
         except (OSError, ValueError):
             env = {}
         module.no_log_values.update(_secrets.secret_strings(env, _secrets.public_strings(module.argument_spec, params)))
+    active = None
+    if params['service']:
+        unit, dummy, dummy = _systemd.show(module, params['service'])
+        active = unit.get('ActiveState') == 'active'
+        if not active:
+            # Not asked: through a socket the request would start it.
+            result = dict(changed=False, answered=False, status=None, active=False,
+                          last='not asked: %s is %s' % (params['service'], unit.get('ActiveState') or 'unknown'),
+                          hint='start %s' % params['service'])
+            if params['fail']:
+                module.fail_json(msg='%s: %s' % (params['url'], result['last']), **result)
+            module.exit_json(**result)
     code, last, answered = _wait.check(params['url'], params['status'], params['timeout'],
                                        _wait.request_headers(params['host'], headers), params['request_timeout'])
-    result = dict(changed=False, answered=answered, status=code, last=last,
+    result = dict(changed=False, answered=answered, status=code, last=last, active=active,
                   hint=None if answered else _wait.hint(last, params['status'], params['host']))
     if not answered and params['fail']:
         module.fail_json(msg='%s did not answer %s within %s s (last answer: %s); %s' % (

@@ -113,3 +113,26 @@ def test_each_check_is_written_once():
     assert len(checks) == len(CASES)
     assert all(set(check) == {'ok', 'msg'} for check in checks)
     assert '__deploy_input_checks' in task['vars']['__deploy_input_problems']
+
+
+def task_named(name):
+    with open(VALIDATE, encoding='utf-8') as handle:
+        return next(task for task in yaml.safe_load(handle) if task.get('name') == name)
+
+
+@pytest.mark.parametrize('precheck, stops', [
+    (dict(skipped=True), False),  # no health URL, or nothing live yet
+    (dict(active=False, status=None, answered=False, last='not asked: person is inactive'), False),
+    (dict(active=True, status=400, answered=False, last='HTTP 400'), False),  # an answer: maybe what this fixes
+    (dict(active=True, status=None, answered=False, last='no answer (connection refused)'), True),
+])
+def test_the_live_release_check_stops_only_a_running_service_that_does_not_answer(precheck, stops):
+    # The health check asks only a running service (a request through the socket would start a stopped one):
+    # a stopped one is no reason to stop the deploy, a running one that answers nothing is.
+    check = task_named('Validate | Stop when the health URL does not answer the running release')[
+        'ansible.builtin.assert']
+    templar = Templar(loader=DataLoader(), variables=dict(
+        __deploy_precheck=precheck, deploy_healthcheck_url='http://127.0.0.1:8000/', deploy_service_name='person'))
+    assert templar.evaluate_conditional(trust_as_template(check['that'])) is not stops
+    ask = task_named("Validate | Ask the live release's health URL")['simpledeploy.django.health_check']
+    assert ask['service'] == '{{ deploy_service_name }}'

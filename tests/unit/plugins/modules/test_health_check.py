@@ -6,6 +6,7 @@ settings does (400 for a Host ALLOWED_HOSTS does not list, 301 to https:// witho
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 
 import pytest
@@ -89,3 +90,33 @@ def test_a_header_of_more_than_one_line_is_refused_naming_it_never_its_value(run
     result = run_module(health_check, dict(url=app.url, timeout=0, **call))
     assert result['failed'] and result['msg'].startswith('nothing was done: %s cannot hold a line break' % named)
     assert TOKEN not in result.raw and app.asked == []
+
+
+@pytest.mark.parametrize('state, asked', [('inactive', False), ('activating', False), ('active', True)])
+def test_with_a_service_the_url_is_asked_only_while_it_is_active(run_module, app, tmp_path, monkeypatch, state,
+                                                                  asked):
+    # Through a socket unit, asking a stopped service would start it: the deploy's first question must not.
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    script = bindir / 'systemctl'
+    script.write_text('#!/bin/sh\necho "$@" >> %s/calls\necho ActiveState=%s\necho MainPID=0\n' % (tmp_path, state))
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ.get('PATH', '')))
+    result = run_module(health_check, dict(url=app.url, host='example.com', timeout=0, fail=False, service='web',
+                                           headers={'X-Forwarded-Proto': 'https'}))
+    assert not result.get('failed')
+    assert (tmp_path / 'calls').read_text().split()[-1] == 'web'
+    assert result['active'] is asked and bool(app.asked) is asked and result['answered'] is asked
+    if not asked:
+        assert result['status'] is None and result['last'] == 'not asked: web is %s' % state
+
+
+def test_with_a_stopped_service_and_fail_it_fails_saying_it_did_not_ask(run_module, app, tmp_path, monkeypatch):
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    (bindir / 'systemctl').write_text('#!/bin/sh\necho ActiveState=inactive\n')
+    (bindir / 'systemctl').chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ.get('PATH', '')))
+    result = run_module(health_check, dict(url=app.url, timeout=0, service='web'))
+    assert result['failed'] and result['msg'] == '%s: not asked: web is inactive' % app.url
+    assert app.asked == []
