@@ -65,7 +65,7 @@ options:
     description:
       - A systemd service. When given, the URL is asked only while the service is C(active), and RV(active)
         says whether it was. A request to a socket-activated service that is stopped would start it (the
-        role's unit is one): asking would change the host.
+        role's unit is one), so asking would change the host.
     type: str
 extends_documentation_fragment:
   - simpledeploy.django._attributes
