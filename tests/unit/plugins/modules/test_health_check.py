@@ -93,8 +93,8 @@ def test_a_header_of_more_than_one_line_is_refused_naming_it_never_its_value(run
 
 
 @pytest.mark.parametrize('state, asked', [('inactive', False), ('activating', False), ('active', True)])
-def test_with_a_service_the_url_is_asked_only_while_it_is_active(run_module, app, tmp_path, monkeypatch, state,
-                                                                  asked):
+def test_with_a_service_the_url_is_asked_only_while_it_is_active(run_module, app, tmp_path, monkeypatch,
+                                                                 state, asked):
     # Through a socket unit, asking a stopped service would start it: the deploy's first question must not.
     bindir = tmp_path / 'bin'
     bindir.mkdir()
