@@ -109,8 +109,9 @@ def deploy_summary(result):
         else:
             pending = migrations_text(plan.get('migrations', []))
             if plan.get('migrations'):
-                pending += '; all backward compatible: %s, all reversible: %s' % (
-                    _yes_no(plan.get('backward_compatible')), _yes_no(plan.get('reversible')))
+                pending += '; all backward compatible: %s, all reversible: %s, all online safe: %s' % (
+                    _yes_no(plan.get('backward_compatible')), _yes_no(plan.get('reversible')),
+                    _yes_no(plan.get('online_safe')))
         if result.get('code_changed'):
             what = 'would replace release %s with %s%s' % (
                 _short(result.get('current_release')), result.get('release'), _files(result.get('files')))
@@ -132,6 +133,8 @@ def deploy_summary(result):
         window = 'downtime window %s s' % result.get('window')
     elif result.get('strategy') == 'simple':
         window = 'no downtime (nothing served before)'
+    elif result.get('strategy') == 'expand':
+        window = 'no downtime (migrated while release %s served)' % _short(result.get('previous_release'))
     else:
         window = 'no downtime'
     fleet = result.get('fleet')

@@ -135,12 +135,13 @@ def reverse_targets(applied_leaves, apps):
     return targets
 
 
-def schema_rollback(db, project, virtualenv, migrate_lines, backup, params, said):
+def schema_rollback(db, project, virtualenv, migrate_lines, backup, params, said, restore=True):
     """Take the schema back to where it was before migrate; returns the entries restored.
 
     Migrates each app the deploy's migrations touched (MIGRATE_LINES) back to
     its leaf in params['applied_leaves'] unless params['reversible'] is
-    false; restores BACKUP when that is not possible or fails. What happened
+    false; restores BACKUP when that is not possible or fails, unless RESTORE
+    is false (an expand: writes went on after the backup). What happened
     goes into SAID['schema'] for the message.
     """
     apps = touched_apps(migrate_lines)
@@ -160,6 +161,10 @@ def schema_rollback(db, project, virtualenv, migrate_lines, backup, params, said
             return ['schema: ' + said['schema']]
         except (ValueError, BackupError) as exc:
             why = 'migrating back failed: %s' % exc
+    if not restore:
+        said['schema'] = ('NOT migrated back (%s): as migrate left it, which the old release runs with; the backup '
+                          'is not restored after an expand (writes went on since it was taken)' % why)
+        return []
     if not backup:
         said['schema'] = 'NOT restored (%s, and no backup was taken%s): as migrate left it' % (
             why, '' if params['backup'] else ', backup is false')

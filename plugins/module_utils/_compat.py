@@ -21,6 +21,16 @@ table, altered column, added unique constraint) and Django's own semantics
 (a field's ``default`` is applied by Django, not kept in the database; only
 ``db_default``, Django 5.0+, is).
 
+*Online safe* answers another: can the migration run while the old release
+serves writes, without holding them for long? ``True``: every statement is
+brief whatever the table's size (a new table, a nullable column, an index
+built ``CONCURRENTLY``, a constraint or index dropped); ``False``: a statement
+blocks the table's writes for as long as it takes (a plain ``CREATE INDEX``, a
+column type change that rewrites the table, SQLite's table rebuild);
+``None``: not known (data steps, raw SQL, other database vendors). A plan
+that is backward compatible and online safe can be migrated before the new
+release goes live (:func:`expand_verdict`).
+
 *Reversible* is Django's: ``migrate`` back to the previous migration raises
 IrreversibleError when an operation has no reverse (RunPython without
 ``reverse_code``, RunSQL without ``reverse_sql``).
@@ -34,7 +44,7 @@ and ``after`` (the model in the project state before and after it: ``table``,
 field operations ``field``, ``old`` and ``new`` (field facts: ``column``,
 ``null``, ``default``, ``db_default``, ``unique``, ``db_index``,
 ``primary_key``, ``many_to_many``, ``generated``, ``related``, ``db_type``,
-``m2m_table``, ``class``; None when unknown) and, per kind, ``code``,
+``m2m_table``, ``class``, ``db_default_constant``; None when unknown) and, per kind, ``code``,
 ``reverse``, ``elidable``, ``constraint``, ``database_operations``.
 """
 
@@ -248,6 +258,151 @@ def _irreversible_reason(op):
     return '%s cannot be reversed: migrating back fails (IrreversibleError)' % op.get('kind')
 
 
+# ---------------------------------------------------------------- online safe
+
+# Column facts that reach the database: an AlterField that changes none of them emits no SQL.
+_DB_FACTS = ('column', 'db_type', 'null', 'unique', 'db_index', 'primary_key', 'related', 'db_default', 'm2m_table')
+_REBUILD = ('SQLite rebuilds table %s to %s (a copy of every row): writes wait until it is done')
+
+
+def _index_reason(op, facts, what='an index on'):
+    return ('builds %s %s with a plain CREATE INDEX, which holds writes to %s until it is built: add it with '
+            'AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)'
+            % (what, _column(op, facts), _table(op)))
+
+
+def _online_add_field(op, vendor):
+    new = op.get('new')
+    if new is None:
+        return None, ['could not read the field %s.%s that this operation adds' % (_table(op), op.get('field'))]
+    if new.get('many_to_many'):
+        return True, []  # a new table
+    if vendor == 'sqlite':
+        # Django's sqlite3 add_field: ALTER TABLE ADD COLUMN only for these, else a copy of the table.
+        if (not new.get('null') or new.get('default') or new.get('unique') or new.get('primary_key')
+                or (new.get('db_default') and not new.get('db_default_constant'))):
+            return False, [_REBUILD % (_table(op), 'add column %s' % _column(op, new))]
+    elif vendor == 'postgresql':
+        if new.get('db_default') and not new.get('db_default_constant'):
+            return False, ['adds column %s with a database default that is not a constant: PostgreSQL rewrites '
+                           'table %s, holding its writes' % (_column(op, new), _table(op))]
+    else:
+        return None, ['adds column %s on %s: not judged for running while the old release serves'
+                      % (_column(op, new), vendor or 'an unknown database')]
+    if new.get('related'):
+        return False, ['adds foreign key %s: its constraint is checked against every row of %s and its index built '
+                       'with a plain CREATE INDEX, holding writes meanwhile' % (_column(op, new), _table(op))]
+    if new.get('db_index') or new.get('unique'):
+        return False, [_index_reason(op, new)]
+    return True, []
+
+
+def _online_alter_field(op, vendor):
+    old, new = op.get('old'), op.get('new')
+    if old is None or new is None:
+        return None, ['could not read field %s.%s before and after this operation' % (_table(op), op.get('field'))]
+    changed = [key for key in _DB_FACTS if old.get(key) != new.get(key)]
+    if not changed:
+        return True, []  # what changes is Django's alone (choices, help_text, a Python default): no SQL
+    column = _column(op, old)
+    if vendor == 'sqlite':
+        return False, [_REBUILD % (_table(op), 'alter column %s' % column)]
+    if vendor != 'postgresql':
+        return None, ['alters column %s on %s: not judged for running while the old release serves'
+                      % (column, vendor or 'an unknown database')]
+    reasons = []
+    for key in changed:
+        if key == 'null' and new.get('null'):
+            continue  # DROP NOT NULL: the catalogue only
+        if key == 'db_default':
+            continue  # SET/DROP DEFAULT: the catalogue only
+        if key == 'db_index' and not new.get('db_index'):
+            continue  # DROP INDEX: brief
+        if key == 'db_type' and _widens(old.get('db_type'), new.get('db_type')):
+            continue  # a longer varchar: the catalogue only
+        if key == 'db_index':
+            reasons.append(_index_reason(op, new))
+        else:
+            reasons.append('changes %s of column %s: PostgreSQL checks or rewrites every row of %s, holding its writes'
+                           % (key.replace('_', ' '), column, _table(op)))
+    return (False, reasons) if reasons else (True, [])
+
+
+def _online_unique_together(op):
+    before, after = op.get('before') or {}, op.get('after') or {}
+    old = set(tuple(item) for item in before.get('unique_together') or [])
+    if all(tuple(item) in old for item in after.get('unique_together') or []):
+        return True, []
+    return False, ['builds a unique index on %s with a plain CREATE INDEX, holding its writes' % _table(op)]
+
+
+# Brief whatever the table's size: a drop, a rename, Django's state.
+_ONLINE_BRIEF = frozenset(['RemoveIndex', 'RemoveIndexConcurrently', 'RenameIndex', 'RemoveConstraint',
+                           'AddIndexConcurrently']) | STATE_ONLY
+
+
+def judge_online(op, vendor, new_tables=frozenset()):
+    """Whether the serialised operation OP can run while the old release serves writes: (verdict, reasons).
+
+    VENDOR is the database's (``postgresql``, ``sqlite``, ...); NEW_TABLES as for :func:`judge_operation`.
+    Data steps (RunPython, RunSQL) are None here: :func:`expand_verdict` decides on them.
+    """
+    kind = op.get('kind') or '?'
+    base = op.get('base') or kind
+    model = op.get('after') or op.get('before') or {}
+    if base == 'SeparateDatabaseAndState':
+        inner = [judge_online(item, vendor, new_tables) for item in op.get('database_operations') or []]
+        reasons = []
+        for dummy, found in inner:
+            reasons.extend(reason for reason in found if reason not in reasons)
+        return combine(verdict for verdict, dummy in inner), reasons
+    if base in ('RunPython', 'RunSQL'):
+        if op.get('code') == 'noop' or op.get('sql') == 'noop':
+            return True, []
+        return None, ['a data step (%s): how long it holds rows is not known' % base]
+    if model.get('applies') is False or base == 'CreateModel' or base in _ONLINE_BRIEF:
+        return True, []
+    if op.get('before') and op['before'].get('table') in new_tables:
+        return True, []  # a table of this plan: nothing serves from it yet
+    if base == 'AddField':
+        return _online_add_field(op, vendor)
+    if base == 'AlterField':
+        return _online_alter_field(op, vendor)
+    if base == 'AddIndex':
+        return False, ['builds index on %s with a plain CREATE INDEX, which holds writes to it until it is built: '
+                       'use AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)' % _table(op)]
+    if base == 'AlterUniqueTogether':
+        return _online_unique_together(op)
+    return None, ['%s: not judged for running while the old release serves' % kind]
+
+
+def expand_verdict(migrations, data_steps=True):
+    """Whether the judged pending MIGRATIONS (:func:`judge_plan`'s) can all run while the old release serves, before
+    the new one goes live: (possible, reasons). Each operation must keep the old release working (backward
+    compatible) and be online safe. A data step (RunPython) qualifies when DATA_STEPS is true and it has a reverse
+    (a failure later can take it back). Pure."""
+    if not migrations:
+        return False, ['nothing to migrate']
+    reasons = []
+    for migration in migrations:
+        for op in migration['operations']:
+            label = '%s.%s (%s)' % (migration['app'], migration['name'], op['description'])
+            if op.get('data_step'):
+                if not data_steps:
+                    reasons.append('%s: a data step, and data steps are not run first (expand_data_steps false)'
+                                   % label)
+                elif not op['reversible']:
+                    reasons.append('%s: a data step without a reverse: a failure after it could not take it back'
+                                   % label)
+                continue
+            if op['backward_compatible'] is not True:
+                why = op['reasons'] or ['not known to keep the old release working']
+                reasons.append('%s: %s' % (label, '; '.join(why)))
+            elif op['online_safe'] is not True:
+                reasons.append('%s: %s' % (label, '; '.join(op['online_reasons'])))
+    return not reasons, reasons
+
+
 _JUDGES = {
     'AddField': _add_field,
     'RemoveField': _remove_field,
@@ -263,17 +418,18 @@ _JUDGES = {
 }
 
 
-def judge_operation(op, new_tables=frozenset()):
+def judge_operation(op, new_tables=frozenset(), vendor=None):
     """Verdict on one serialised operation.
 
     ``new_tables``: tables created earlier in the same pending plan, which the
-    old release does not use. Returns ``{kind, description, reversible,
-    backward_compatible, reasons}``.
+    old release does not use; ``vendor``: the database's, for the online
+    verdict. Returns ``{kind, description, reversible, backward_compatible,
+    reasons, online_safe, online_reasons, data_step}``.
     """
     kind = op.get('kind') or '?'
     base = op.get('base') or kind
     reasons = []
-    inner = [judge_operation(item, new_tables) for item in op.get('database_operations') or []]
+    inner = [judge_operation(item, new_tables, vendor) for item in op.get('database_operations') or []]
     reversible = bool(op.get('reversible', True)) and all(item['reversible'] for item in inner)
     if not op.get('reversible', True):
         reasons.append(_irreversible_reason(op))
@@ -304,12 +460,17 @@ def judge_operation(op, new_tables=frozenset()):
         verdict = None
         reasons.insert(0, '%s is not catalogued: its effect on the old release is not known'
                        % kind)
+    online, online_reasons = judge_online(op, vendor, new_tables)
     return {
         'kind': kind,
         'description': op.get('description') or kind,
         'reversible': reversible,
         'backward_compatible': verdict,
         'reasons': reasons,
+        'online_safe': online,
+        'online_reasons': online_reasons,
+        # Code of the project's that changes rows: expand_verdict decides on it.
+        'data_step': base == 'RunPython' and op.get('code') != 'noop',
     }
 
 
@@ -325,21 +486,22 @@ def _created_tables(op):
     return found
 
 
-def judge_plan(migrations):
+def judge_plan(migrations, vendor=None):
     """Verdicts for the pending migrations, in plan order.
 
-    ``migrations``: ``[{app, name, operations: [serialised operation]}]``.
-    Returns ``(migrations, summary)``: each migration as ``{app, name,
-    operations, reversible, backward_compatible, reasons}`` with judged
-    operations, and ``summary`` ``{reversible, backward_compatible}`` over all
-    of them (both True when nothing is pending).
+    ``migrations``: ``[{app, name, operations: [serialised operation]}]``;
+    ``vendor``: the database's. Returns ``(migrations, summary)``: each
+    migration as ``{app, name, operations, reversible, backward_compatible,
+    reasons, online_safe}`` with judged operations, and ``summary``
+    ``{reversible, backward_compatible, online_safe}`` over all of them (all
+    True when nothing is pending).
     """
     new_tables = set()
     judged = []
     for migration in migrations:
         operations = []
         for op in migration.get('operations') or []:
-            operations.append(judge_operation(op, frozenset(new_tables)))
+            operations.append(judge_operation(op, frozenset(new_tables), vendor))
             new_tables.update(_created_tables(op))
             base = op.get('base') or op.get('kind')
             before, after = op.get('before') or {}, op.get('after') or {}
@@ -355,9 +517,11 @@ def judge_plan(migrations):
             'reversible': all(op['reversible'] for op in operations),
             'backward_compatible': combine(op['backward_compatible'] for op in operations),
             'reasons': reasons,
+            'online_safe': combine(op['online_safe'] for op in operations),
         })
     summary = {
         'reversible': all(m['reversible'] for m in judged),
         'backward_compatible': combine(m['backward_compatible'] for m in judged),
+        'online_safe': combine(m['online_safe'] for m in judged),
     }
     return judged, summary

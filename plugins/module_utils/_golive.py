@@ -202,8 +202,10 @@ class GoLive(object):
             extra.append('manage.py commands run inside the window (deploy_hooks_window): the service must be stopped')
         blockers, first = _strategy.reload_blockers(self.root, self.info, self.unit, self.main_pid, params['migrate'],
                                                     params['venv_key'], params['service'], extra)
+        expand = params['expand']
         try:
-            self.strategy, reason = _strategy.choose_strategy(params['strategy'], blockers)
+            self.strategy, reason = _strategy.choose_strategy(
+                params['strategy'], blockers, (expand['possible'], expand['reasons']) if expand else None)
         except ValueError as exc:
             self.module.fail_json(msg=str(exc), reload_blockers=blockers)
         # A first deploy takes nothing down: nothing served before.
@@ -325,6 +327,12 @@ class GoLive(object):
         return os.path.join(self.root, _state.CODE, self.params['project_subdir'])
 
     @property
+    def migrate_tree(self):
+        """Where manage.py migrate runs: the live tree inside a window (the new release is in it by then); the
+        new release's tree where it is staged for expand, which migrates before the swap."""
+        return self.new_tree if self.strategy == 'expand' else self.live_project
+
+    @property
     def live_venv(self):
         return os.path.join(self.root, _state.VENV_LINK)
 
@@ -334,7 +342,7 @@ class GoLive(object):
         params = self.params
         try:
             lines, self.result['migrate_lock'] = _migrate.migrate(
-                self.module, self.live_project, self.live_venv, settings=params['settings'],
+                self.module, self.migrate_tree, self.live_venv, settings=params['settings'],
                 env_file=params['env_file'], run_as=params['run_as'], alias=params['database'],
                 lock_timeout=params['migrate_lock_timeout'])
         except _migrate.MigrateError as exc:
@@ -414,7 +422,7 @@ class GoLive(object):
     def open_window(self):
         """The window, built; what goes live flushed to disk; the marker saying a window is open."""
         params = self.params
-        self.old_workers = _proc.child_pids(self.main_pid) if self.strategy == 'reload' else []
+        self.old_workers = _proc.child_pids(self.main_pid) if self.strategy in ('reload', 'expand') else []
         switch = _window.Switch(self.root, params['release'], params['venv_key'], params['service'],
                                 _systemd.Systemctl(self.module, self.loaded),
                                 self.migrate if params['migrate'] else None,
@@ -452,7 +460,7 @@ class GoLive(object):
     def fail(self, switch, exc):
         """A step of the window failed: roll back (unless rollback is false) and fail with one message."""
         params = self.params
-        kind = 'graceful reload' if self.strategy == 'reload' else 'downtime window'
+        kind = _messages.kind(self.strategy)
         fail = dict(failed_step=switch.step, steps=switch.steps, migrate_output=self.migrate_out,
                     strategy=self.strategy, migrate_lock=self.result.get('migrate_lock'),
                     backup=self.result['backup'], recovered=self.result['recovered'], restored=[], answered=None,
@@ -471,19 +479,36 @@ class GoLive(object):
         undo_error = None
         first = self._first_deploy()
         try:
-            fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
-                self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said),
-                first=first)
+            if self.strategy == 'expand':
+                fail['restored'] = self.undo_expand(switch, params['expand_migrate_back'], said)
+            else:
+                fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
+                    self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said),
+                    first=first)
         except (StepError, OSError) as undo_exc:
             undo_error = undo_exc
         if undo_error is None:
             self._after_rollback(fail, first)
-        fail['schema_as_before'] = undo_error is None and not said.get('schema', '').startswith('NOT')
+        fail['schema_as_before'] = undo_error is None and _messages.schema_as_before(said.get('schema'))
         msg = _messages.failure_message(
             kind, switch.step, exc, params['service'], True, fail['restored'], said.get('schema'),
             self._live_release() or self.info['current_release'], fail['answered'], undo_error, self.result['backup'],
             first=first)
         self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
+
+    def undo_expand(self, switch, migrate_back, said):
+        """The undo of an expand: the old code back and restarted, on the schema as migrated, which the old release
+        runs with. MIGRATE_BACK: the migrations applied are then unapplied, with the new release's tree (staged
+        again), the old release serving. The backup is never restored: writes went on since it was taken."""
+        restored = switch.undo(None)
+        if 'migrate' not in switch.attempted:
+            return restored
+        if not migrate_back:
+            said['schema'] = (_messages.EXPANDED if _backup.touched_apps(self.migrate_out)
+                              else 'unchanged (no migration was applied)')
+            return restored
+        return restored + _backup.schema_rollback(self.db, self.migrate_tree, self.live_venv, self.migrate_out, None,
+                                                  self.params, said, restore=False)
 
     def _first_deploy(self):
         """Whether no release served before this run: none to start again after a failure. A killed first
@@ -520,7 +545,7 @@ class GoLive(object):
                     previous_release=self.result['previous_release'], migrate_output=self.migrate_out,
                     backup=self.result['backup'], backup_asked=params['backup'],
                     applied_leaves=params['applied_leaves'], reversible=params['reversible'],
-                    lock_run_id=params['lock_run_id'])
+                    lock_run_id=params['lock_run_id'], expand_migrate_back=params['expand_migrate_back'])
         switching = dict(release=params['release'], started=self.now, strategy=self.strategy, held=held)
         try:
             _state.write_state(self.root, dict(self.info['state'], switching=switching))

@@ -55,6 +55,9 @@ class Settle(GoLive):
         switch = _window.Switch(self.root, held.get('release'), held.get('venv_key'), params['service'],
                                 _systemd.Systemctl(self.module, self.loaded), loaded=self.loaded, gate=params['gate'])
         switch.restore_undo_state(held)
+        # Where an expand's migrations are, once its undo has staged the new release again.
+        self.new_tree = os.path.join(self.root, _state.STAGING if 'swap' in switch.done else _state.CODE,
+                                     params['project_subdir'])
         if params['held'] == 'confirm':
             self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
             self._commit(switch)
@@ -92,14 +95,17 @@ class Settle(GoLive):
         self.migrate_out = list(held.get('migrate_output') or [])
         self.db = self._database(params['env_file'])
         first = bool(held.get('first'))
-        kind = 'graceful reload' if self.strategy == 'reload' else 'downtime window'
+        kind = _messages.kind(self.strategy)
         error = 'undone by the caller (held undo), its steps once the release was live having failed'
         said = {}
         result = self.result
         try:
-            result['restored'] = switch.undo(lambda: _backup.schema_rollback(
-                self.db, self.live_project, self.live_venv, self.migrate_out, held.get('backup'), self.params, said),
-                first=first)
+            if self.strategy == 'expand':
+                result['restored'] = self.undo_expand(switch, held.get('expand_migrate_back'), said)
+            else:
+                result['restored'] = switch.undo(lambda: _backup.schema_rollback(
+                    self.db, self.live_project, self.live_venv, self.migrate_out, held.get('backup'), self.params,
+                    said), first=first)
         except (StepError, OSError) as exc:
             msg = _messages.failure_message(kind, STEP, error, params['service'], True, [], said.get('schema'),
                                             None, None, exc, held.get('backup'))
@@ -107,7 +113,7 @@ class Settle(GoLive):
                                   schema_as_before=False, **result)
         result['answered'] = None
         self._after_rollback(result, first)
-        result['schema_as_before'] = not said.get('schema', '').startswith('NOT')
+        result['schema_as_before'] = _messages.schema_as_before(said.get('schema'))
         # What serves now: the old release (none after a first deploy).
         result['release'] = self._live_release() or (None if first else held.get('previous_release'))
         result['msg'] = _secrets.protect(_messages.failure_message(

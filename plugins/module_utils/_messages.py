@@ -11,6 +11,24 @@ from __future__ import annotations
 from ansible_collections.simpledeploy.django.plugins.module_utils._state import RELEASE_FILE
 
 
+# What failed, by strategy, in "the ... failed at STEP".
+KINDS = {'simple': 'downtime window', 'reload': 'graceful reload',
+         'expand': 'expand (migrations applied while the old release served, then a graceful reload)'}
+# The schema after a failed expand that was not migrated back.
+EXPANDED = ('left as migrated, which the old release runs with (expand); expand_migrate_back '
+            '(deploy_expand_migrate_back) migrates it back')
+
+
+def kind(strategy):
+    """KINDS' word for STRATEGY (a downtime window for a record without one)."""
+    return KINDS.get(strategy, KINDS['simple'])
+
+
+def schema_as_before(schema):
+    """Whether the schema is as before the run, from what the undo SAID of it (None: not touched)."""
+    return not (schema or '').startswith('NOT') and schema != EXPANDED
+
+
 def not_written(path, exc):
     """The refusal when a file that must be on disk before the stop cannot be written."""
     return ('nothing was stopped: cannot write %s: %s. Free space on (or repair) its filesystem, then run again'
@@ -26,7 +44,7 @@ def state_not_written(path, exc, live, then):
 def left_as_is(strategy, step, live_release, migrated, service, gate=None):
     """What a failed window left, with nothing rolled back: the release in code/, the schema, the service (and
     GATE, the start gate, when it is still closed: no start runs until it goes)."""
-    how = ('as the reload left it' if strategy == 'reload' else 'failed to start' if step == 'start'
+    how = ('as the reload left it' if strategy in ('reload', 'expand') else 'failed to start' if step == 'start'
            else 'left stopped')
     held = (' (its start gate %s is closed: a start, by hand or through its socket, waits until the next run '
             'opens it, or until you remove that file once the host is put right)' % gate) if gate else ''

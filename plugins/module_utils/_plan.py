@@ -13,7 +13,7 @@ fix, and judges each pending migration (``_compat.judge_plan``).
 from __future__ import annotations
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets, _wait
-from ansible_collections.simpledeploy.django.plugins.module_utils._compat import judge_plan
+from ansible_collections.simpledeploy.django.plugins.module_utils._compat import expand_verdict, judge_plan
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
     DjangoError,
     error_text,
@@ -77,7 +77,7 @@ def _fail(module, child, database):
 
 def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
                    env_file=None, database='default', run_as=None, check=False,
-                   detect_missing=True):
+                   detect_missing=True, expand_data_steps=True):
     """Report the migrations ``manage.py migrate`` would apply, without changing anything.
 
     Runs the plan job once (one Django start-up, the optional system checks
@@ -85,7 +85,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     ``pending``, ``total``, ``migrations`` (in plan order, each ``{app, name,
     operations, reversible, backward_compatible, reasons}``, see
     ``_compat.judge_plan``), ``reversible``, ``backward_compatible``,
-    ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
+    ``online_safe``, ``expand`` (``{possible, reasons}``: ``_compat.expand_verdict``, data steps
+    counted with ``expand_data_steps``), ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
     ``location``, ``django_version``, ``settings`` (``settings_report``); with ``check``, ``checks`` (warnings);
     with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
     [change]}``). Fails the module with a one-line ``msg``, Django's
@@ -100,7 +101,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     if child.result is None:
         _fail(module, child, database)
     data = child.result
-    migrations, summary = judge_plan(data['migrations'])
+    migrations, summary = judge_plan(data['migrations'], data.get('vendor'))
+    possible, why = expand_verdict(migrations, expand_data_steps)
     by_app = {}
     for migration in migrations:
         by_app[migration['app']] = by_app.get(migration['app'], 0) + 1
@@ -111,6 +113,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         by_app=by_app,
         reversible=summary['reversible'],
         backward_compatible=summary['backward_compatible'],
+        online_safe=summary['online_safe'],
+        expand=dict(possible=possible, reasons=why),
         applied_leaves=data.get('applied_leaves', []),
         database=database,
         database_exists=bool(data.get('database_exists')),

@@ -90,8 +90,15 @@ class Switch(object):
                    their failure is undone like a failed ready
 
         STRATEGY 'reload' runs _reload() instead: swap, reload (or, rolled, workers alone), workers, ready,
-        after_live_hooks.
+        after_live_hooks. STRATEGY 'expand' runs backup and migrate first, with the old release serving, then
+        _reload() (MIGRATE then runs the new release's tree where it is staged).
         """
+        if strategy == 'expand':
+            if self.migrate is not None and self.backup is not None:
+                self._done('backup', self.backup)
+            if self.migrate is not None:
+                self._done('migrate', self.migrate)
+            return self._reload(swap)
         if strategy == 'reload':
             return self._reload(swap)
         self.close_gate()

@@ -118,6 +118,12 @@ options:
       - Nothing is written and nothing is asked; it works when the database does not exist yet.
     type: bool
     default: true
+  expand_data_steps:
+    description:
+      - Whether a data step (a V(RunPython) with a reverse) may run while the release that runs now serves
+        writes, for RV(expand). V(false) keeps every plan with a data step out of it.
+    type: bool
+    default: true
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
@@ -244,6 +250,24 @@ migrations:
           elements: str
           sample: ["drops column people_person.nickname: the old release still selects it
                     (migrating back re-creates it without its data)"]
+        online_safe:
+          description:
+            - Whether it can run while the release that runs now serves writes, every statement brief whatever
+              the table's size (a new table, a nullable column, an index built C(CONCURRENTLY)); V(false) when a
+              statement holds the table's writes for as long as it takes (a plain C(CREATE INDEX), a type change,
+              SQLite's table rebuild); V(null) when that is not known (a data step, raw SQL, another database).
+          type: bool
+          sample: true
+        online_reasons:
+          description: Why it is not (known to be) online safe; empty otherwise.
+          type: list
+          elements: str
+          sample: ["builds index on people_person with a plain CREATE INDEX, which holds writes to it until it
+                    is built: use AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)"]
+        data_step:
+          description: Whether it is a V(RunPython) (not C(RunPython.noop)), which changes rows.
+          type: bool
+          sample: false
     reversible:
       description: Whether every operation of the migration is reversible.
       type: bool
@@ -258,6 +282,11 @@ migrations:
       type: list
       elements: str
       sample: ["runs Python code (fill_nicknames): what it changes is not known"]
+    online_safe:
+      description:
+        - V(false) when any operation is not online safe, else V(null) when any is unknown, else V(true).
+      type: bool
+      sample: true
 reversible:
   description: Whether every pending migration is reversible (V(true) when nothing is pending).
   returned: success
@@ -272,6 +301,34 @@ backward_compatible:
   returned: success
   type: bool
   sample: false
+online_safe:
+  description:
+    - Whether every pending migration can run while the release that runs now serves writes (V(true) when nothing
+      is pending), by RV(migrations[].online_safe).
+  returned: success
+  type: bool
+  sample: true
+expand:
+  description:
+    - Whether the pending migrations can be applied first, while the release that runs now serves, before the new
+      one goes live (the role's strategy V(expand)), and why not.
+    - C(possible) needs a pending migration, and every operation backward compatible and online safe, or a data step
+      with a reverse (with O(expand_data_steps)).
+  returned: success
+  type: dict
+  sample: {"possible": false, "reasons": ["people.0002_person_weight (Add field weight to person): adds NOT NULL
+           column people_person.weight without a database default: the old release leaves it out of its inserts,
+           which then fail"]}
+  contains:
+    possible:
+      description: Whether it can.
+      type: bool
+      sample: true
+    reasons:
+      description: For each operation that keeps it from it, the migration, the operation and why; empty otherwise.
+      type: list
+      elements: str
+      sample: []
 missing:
   description: Whether some model changed without a migration file (what C(makemigrations --check) fails on).
   returned: when O(detect_missing=true)
@@ -432,6 +489,7 @@ def main():
             run_as=dict(type='str'),
             check=dict(type='bool', default=False),
             detect_missing=dict(type='bool', default=True),
+            expand_data_steps=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
@@ -452,6 +510,7 @@ def main():
         run_as=params['run_as'],
         check=params['check'],
         detect_missing=params['detect_missing'],
+        expand_data_steps=params['expand_data_steps'],
     )
     host = (report.get('location') or {}).get('host') or ''
     report['remote_database'] = (report.get('vendor') != 'sqlite' and host not in LOCAL_HOSTS

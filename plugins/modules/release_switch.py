@@ -66,14 +66,42 @@ options:
         server keeps its socket, new workers load the new code, old ones finish their requests;
         no request fails. Refused, before anything changes, when a reload cannot apply the deploy
         (see RV(strategy_reason)), when migrations are pending for example.
-      - V(auto) picks V(reload) when nothing blocks it and V(simple) otherwise, and says why in
-        RV(strategy_reason).
+      - V(expand) applies the pending migrations while the running release serves (after the backup, under
+        the same locks), then goes live as V(reload) does, with no downtime. Only when O(expand) says every pending
+        migration can run under the old release and nothing but the migrations blocks the reload; refused
+        otherwise, before anything changes. The backup is never restored automatically (writes went on), so a
+        failure after the migration puts the old code back on the migrated schema, and migrates back only with
+        O(expand_migrate_back).
+      - V(auto) picks V(reload) when nothing blocks it, V(expand) when only migrations block it and O(expand)
+        allows it, and V(simple) otherwise, and says why in RV(strategy_reason).
       - A graceful reload cannot apply migrations, a new virtualenv, a first deploy, or a service
         that is not running or has no C(ExecReload); the caller adds its own reasons with
         O(reload_blockers).
     type: str
-    choices: [auto, simple, reload]
+    choices: [auto, simple, reload, expand]
     default: simple
+  expand:
+    description:
+      - Whether the pending migrations can run while the old release serves, and why not, as
+        the RV(simpledeploy.django.migration_status#module:expand) of M(simpledeploy.django.migration_status).
+        Without it, O(strategy) never picks V(expand).
+    type: dict
+    suboptions:
+      possible:
+        description: Whether they can.
+        type: bool
+        required: true
+      reasons:
+        description: Why not, one entry per operation.
+        type: list
+        elements: str
+        default: []
+  expand_migrate_back:
+    description:
+      - When a step after an V(expand) migration fails, migrate the schema back too (with the new release's
+        migration files, while the old release serves), not only the code. Never a restore of the backup.
+    type: bool
+    default: false
   reload_blockers:
     description:
       - Reasons, known to the caller, why a graceful reload cannot apply this deploy (an app preloaded
@@ -403,8 +431,8 @@ EXAMPLES = r"""
 RETURN = r"""
 strategy:
   description:
-    - The strategy used (or, in check mode, that would be used), V(simple) or V(reload); null when there was
-      nothing to do (the task reports no change).
+    - The strategy used (or, in check mode, that would be used), V(simple), V(reload) or V(expand); null when
+      there was nothing to do (the task reports no change).
   returned: success
   type: str
   sample: reload
@@ -434,7 +462,7 @@ config:
 window:
   description:
     - Seconds from the stop command until the app answered O(ready_url) (or, without it, until
-      C(systemctl start) returned); V(0) for a graceful reload.
+      C(systemctl start) returned); V(0) for a graceful reload, V(expand) included.
   returned: changed and not check mode
   type: float
   sample: 0.912
@@ -450,7 +478,7 @@ steps:
   description:
     - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(ready) for
       V(simple); V(swap), V(reload), V(workers) (until the old workers are gone), V(ready) for
-      V(reload).
+      V(reload); V(backup), V(migrate) (while the old release serves), then those of V(reload) for V(expand).
   returned: changed and not check mode
   type: dict
   sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.12, "ready": 0.08}
@@ -604,6 +632,9 @@ def argument_spec():
         service=dict(type='str', required=True),
         strategy=dict(type='str', default='simple', choices=list(_strategy.STRATEGIES)),
         reload_blockers=dict(type='list', elements='str', default=[]),
+        expand=dict(type='dict', options=dict(possible=dict(type='bool', required=True),
+                                              reasons=dict(type='list', elements='str', default=[]))),
+        expand_migrate_back=dict(type='bool', default=False),
         migrate=dict(type='bool', default=False),
         project_subdir=dict(type='str', default=''),
         settings=dict(type='str'),

@@ -212,7 +212,7 @@ def awx_job():
     ({'app_version': 'v2'}, []),
     ({'app_version': 'v2', 'deploy_strategy': 'reload', 'dry_run': 'true'}, []),
     ({}, ['app_version: "Version to deploy" is required']),
-    ({'app_version': 'v2', 'deploy_strategy': 'rolling'}, ['deploy_strategy: "rolling" is not one of auto, simple, reload']),
+    ({'app_version': 'v2', 'deploy_strategy': 'rolling'}, ['deploy_strategy: "rolling" is not one of auto, simple, reload, expand']),
     ({'app_version': 'v2', 'dry_run': True}, ['dry_run: True must be a string']),
     ({'app_version': 'v2', 'dry_run': 'yes'}, ['dry_run: "yes" is not one of false, true']),
     ({'app_version': 'x' * 129}, ['app_version: longer than 128 characters']),

@@ -83,9 +83,21 @@ def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):
         assert answers["failed"] == [], url
 
 
-def test_no_connection_was_refused_through_v2s_downtime_window(host):
-    """systemd held the socket while v2 stopped, migrated and started: requests waited, none failed."""
-    window = facts(host)["v2_window"]
+def test_v2s_additive_migration_ran_while_v1_served_and_no_request_failed(host):
+    """A nullable column: strategy expand, migrated before the rolled reload, no downtime, nothing failed."""
+    expand = facts(host)["v2_expand"]
+    assert expand["strategy"] == "expand" and expand["downtime"] is False and expand["migrated"] is True, expand
+    assert expand["reason"].startswith("auto: every pending migration keeps the old release working"), expand
+    assert "no downtime (migrated while release " in expand["summary"], expand
+    assert "books.0003_book_year" in expand["summary"], expand
+    seen = json.loads(host.file(FACTS + "/poll-expand.json").content_string)
+    answers, = seen.values()
+    assert answers["ok"] > 0 and answers["failed"] == [], answers
+
+
+def test_no_connection_was_refused_through_v3s_downtime_window(host):
+    """systemd held the socket while v3 (a new virtualenv) stopped and started: requests waited, none failed."""
+    window = facts(host)["v3_window"]
     assert window["downtime"] is True and window["window"] > 0, window
     seen = json.loads(host.file(FACTS + "/poll-window.json").content_string)
     answers, = seen.values()

@@ -82,9 +82,13 @@ def field_facts(state, app, model_name, name, conn):
         field = state.apps.get_model(app, model_name)._meta.get_field(name)
     except Exception:
         return None
+    from django.db.models import Value
+    db_default = getattr(field, 'db_default', NOT_PROVIDED)
     facts = {'class': type(field).__name__, 'column': getattr(field, 'column', None) or None,
              'null': bool(field.null), 'default': bool(field.has_default()),
-             'db_default': getattr(field, 'db_default', NOT_PROVIDED) is not NOT_PROVIDED,
+             'db_default': db_default is not NOT_PROVIDED,
+             # A constant is kept in the catalogue (PostgreSQL 11+); an expression (Now()) rewrites the table.
+             'db_default_constant': isinstance(db_default, Value),
              'unique': bool(field.unique), 'db_index': bool(field.db_index),
              'primary_key': bool(field.primary_key), 'many_to_many': bool(field.many_to_many),
              'generated': bool(getattr(field, 'generated', False)),

@@ -19,7 +19,8 @@ def result(**extra):
     base = dict(app='person', check_mode=False, release='new', current_release='old', previous_release='old',
                 code_changed=True, switched=True, restarted=False, strategy='simple',
                 strategy_reason='auto: migrations are pending', downtime=True, window=0.812, migrated=True,
-                plan={'migrations': [MIGRATION], 'backward_compatible': False, 'reversible': True},
+                plan={'migrations': [MIGRATION], 'backward_compatible': False, 'reversible': True,
+                      'online_safe': False},
                 files=None)
     base.update(extra)
     return base
@@ -49,7 +50,7 @@ def test_check_mode_previews_files_migrations_strategy_and_downtime():
     assert line.startswith('person: check mode, nothing changed: ')
     assert 'would replace release old with new (files: 1 added, 4 changed, 1 removed)' in line
     assert 'migrations pending: 1: people.0002_person_weight' in line
-    assert 'all backward compatible: no, all reversible: yes' in line
+    assert 'all backward compatible: no, all reversible: yes, all online safe: no' in line
     assert line.endswith('the site would go down: yes')
 
 
@@ -82,6 +83,20 @@ def test_the_same_release_with_migrations_pending_is_kept():
     preview = deploy_summary(result(code_changed=False, restarted=False, check_mode=True, current_release='old',
                                     release='old'))
     assert 'would keep release old (migrations pending, or an earlier run left unfinished)' in preview
+
+
+def test_an_expand_says_it_migrated_while_the_old_release_served():
+    reason = ('auto: every pending migration keeps the old release working and holds no writes for long: migrated '
+              'while the old release serves, then a graceful reload, no downtime')
+    migration = dict(MIGRATION, backward_compatible=True)
+    plan = {'migrations': [migration], 'backward_compatible': True, 'reversible': True, 'online_safe': True}
+    line = deploy_summary(result(strategy='expand', strategy_reason=reason, downtime=False, window=0.0, plan=plan))
+    assert line == ('person: release new live (was old), strategy expand (%s); migrations applied: 1: '
+                    'people.0002_person_weight (Add field weight to person: backward compatible, reversible); '
+                    'no downtime (migrated while release old served)' % reason)
+    line = deploy_summary(result(strategy='expand', strategy_reason=reason, downtime=False, plan=plan,
+                                 check_mode=True))
+    assert 'all online safe: yes, strategy expand (%s); the site would go down: no' % reason in line
 
 
 def test_unknown_compatibility_is_said_so():

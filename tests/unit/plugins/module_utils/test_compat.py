@@ -337,7 +337,9 @@ def test_not_catalogued():
     assert judged == {'kind': 'CreateExtension', 'description': 'described CreateExtension',
                       'reversible': True, 'backward_compatible': None,
                       'reasons': ['CreateExtension is not catalogued: its effect on the old '
-                                  'release is not known']}
+                                  'release is not known'],
+                      'online_safe': None, 'data_step': False,
+                      'online_reasons': ['CreateExtension: not judged for running while the old release serves']}
 
 
 # ------------------------------------------------------- SeparateDatabaseAndState
@@ -401,7 +403,7 @@ def migration(name, *operations):
 
 
 def test_plan_nothing_pending():
-    assert judge_plan([]) == ([], {'reversible': True, 'backward_compatible': True})
+    assert judge_plan([]) == ([], {'reversible': True, 'backward_compatible': True, 'online_safe': True})
 
 
 def test_plan_tracks_tables_created_by_earlier_migrations():
@@ -416,7 +418,7 @@ def test_plan_tracks_tables_created_by_earlier_migrations():
     ]
     judged, summary = judge_plan(plan)
     assert [m['backward_compatible'] for m in judged] == [True, True, True]
-    assert summary == {'reversible': True, 'backward_compatible': True}
+    assert summary == {'reversible': True, 'backward_compatible': True, 'online_safe': True}
 
 
 def test_plan_tracks_tables_created_inside_separate_database_and_state():
@@ -445,7 +447,8 @@ def test_plan_combines_operations_and_migrations():
         'drops column people_person.nickname: the old release still selects it (migrating back '
         're-creates it without its data)']
     assert [o['kind'] for o in judged[1]['operations']] == ['AddIndex', 'RemoveField']
-    assert set(judged[1]['operations'][0]) == {'kind', 'description', 'reversible',
-                                               'backward_compatible', 'reasons'}
-    assert summary == {'reversible': False, 'backward_compatible': False}
-    assert judge_plan(plan[:1])[1] == {'reversible': False, 'backward_compatible': None}
+    assert set(judged[1]['operations'][0]) == {'kind', 'description', 'reversible', 'backward_compatible',
+                                               'reasons', 'online_safe', 'online_reasons', 'data_step'}
+    # AddIndex on a table in use: a plain CREATE INDEX
+    assert summary == {'reversible': False, 'backward_compatible': False, 'online_safe': False}
+    assert judge_plan(plan[:1])[1] == {'reversible': False, 'backward_compatible': None, 'online_safe': None}

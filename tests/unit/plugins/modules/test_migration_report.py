@@ -116,12 +116,15 @@ def test_example_v2_migration_breaks_the_running_v1(run_module, django_venv, per
     result = report(run_module, django_venv, person_v2, detect_missing=True)
     reason = ('adds NOT NULL column people_person.weight without a database default: the old '
               'release leaves it out of its inserts, which then fail')
+    rebuild = ('SQLite rebuilds table people_person to add column people_person.weight (a copy of every row): '
+               'writes wait until it is done')
     assert result['migrations'] == [{
         'app': 'people', 'name': '0002_person_weight', 'reversible': True,
-        'backward_compatible': False, 'reasons': [reason],
+        'backward_compatible': False, 'reasons': [reason], 'online_safe': False,
         'operations': [{'kind': 'AddField', 'description': 'Add field weight to person',
                         'reversible': True, 'backward_compatible': False,
-                        'reasons': [reason]}]}]
+                        'reasons': [reason], 'online_safe': False, 'online_reasons': [rebuild],
+                        'data_step': False}]}]
     assert result['reversible'] is True
     assert result['backward_compatible'] is False
     assert result['missing'] is False and result['missing_migrations'] == {}
@@ -478,3 +481,82 @@ def test_missing_check_failure_is_clear_and_can_be_skipped(run_module, django_ve
     assert 'Traceback' in failed['stderr']
     result = report(run_module, django_venv, person_v2, detect_missing=False)
     assert result['pending'] is True and 'missing' not in result
+
+
+# ------------------------------------------------------------------ online safe, expand
+
+ONLINE = '''
+class Migration(migrations.Migration):
+    dependencies = [@DEPENDS@]
+    operations = [
+        migrations.AddField('person', 'nickname', models.CharField(max_length=50, null=True)),
+        migrations.AddField('person', 'flag', models.BooleanField(null=True, default=False)),
+        migrations.AddIndex('person', models.Index(fields=['name'], name='person_name_idx')),
+        migrations.CreateModel('Group', [
+            ('id', models.BigAutoField(primary_key=True, serialize=False)),
+            ('label', models.CharField(max_length=50)),
+        ]),
+        migrations.AddField('group', 'slug', models.SlugField(null=True)),
+        migrations.AlterField('person', 'nickname', models.CharField(max_length=50, null=True, help_text='x')),
+    ]
+'''
+ADDITIVE = '''
+def fill(apps, schema_editor):
+    apps.get_model('people', 'Person').objects.update(nickname='n')
+
+
+class Migration(migrations.Migration):
+    dependencies = [@DEPENDS@]
+    operations = [
+        migrations.AddField('person', 'nickname', models.CharField(max_length=50, null=True)),
+        migrations.CreateModel('Group', [('id', models.BigAutoField(primary_key=True, serialize=False))]),
+        migrations.RunPython(fill, migrations.RunPython.noop),
+    ]
+'''
+
+
+def sqlmigrate(venv, project, name):
+    env = dict(os.environ, PYTHONIOENCODING='utf-8', **ENV)
+    return subprocess.run([venv.python, 'manage.py', 'sqlmigrate', 'people', name], cwd=project, env=env,
+                          check=True, stdout=subprocess.PIPE, encoding='utf-8').stdout
+
+
+@ONE_SERIES
+def test_online_safe_follows_the_sql_django_runs(run_module, django_venv, tmp_path, copy_person, migrated_database):
+    project = project_with(tmp_path, copy_person, migrated_database, django_venv, {'0003_online': ONLINE})
+    result = report(run_module, django_venv, project)
+    (migration,) = result['migrations']
+    assert [(op['kind'], op['online_safe']) for op in migration['operations']] == [
+        ('AddField', True), ('AddField', False), ('AddIndex', False), ('CreateModel', True), ('AddField', True),
+        ('AlterField', True)]
+    # What Django runs on SQLite: a column added in place; with a default, the table copied; a plain index.
+    sql = sqlmigrate(django_venv, project, '0003_online')
+    assert 'ALTER TABLE "people_person" ADD COLUMN "nickname" varchar(50) NULL' in sql
+    assert 'CREATE TABLE "new__people_person"' in sql and 'CREATE INDEX "person_name_idx"' in sql
+    assert migration['online_safe'] is False and result['online_safe'] is False
+    possible, why = result['expand']['possible'], result['expand']['reasons']
+    assert possible is False and len(why) == 2
+    assert why[0].startswith('people.0003_online (Add field flag to person): SQLite rebuilds table people_person')
+    assert why[1].startswith('people.0003_online (Create index person_name_idx on field(s) name of model person): '
+                             'builds index on people_person with a plain CREATE INDEX')
+
+
+@ONE_SERIES
+@pytest.mark.parametrize('data_steps, possible', [(True, True), (False, False)])
+def test_an_additive_plan_can_be_migrated_first(run_module, django_venv, tmp_path, copy_person, migrated_database,
+                                                data_steps, possible):
+    project = project_with(tmp_path, copy_person, migrated_database, django_venv, {'0003_additive': ADDITIVE})
+    result = report(run_module, django_venv, project, expand_data_steps=data_steps)
+    assert result['expand']['possible'] is possible
+    if not possible:
+        assert result['expand']['reasons'] == [
+            'people.0003_additive (Raw Python operation): a data step, and data steps are not run first '
+            '(expand_data_steps false)']
+
+
+def test_the_example_v2_migration_cannot_be_migrated_first(run_module, django_venv, person_v2, migrated_database):
+    shutil.copyfile(migrated_database(django_venv, 'v1'), os.path.join(person_v2, 'db.sqlite3'))
+    result = report(run_module, django_venv, person_v2)
+    assert result['expand'] == {'possible': False, 'reasons': [
+        'people.0002_person_weight (Add field weight to person): adds NOT NULL column people_person.weight without '
+        'a database default: the old release leaves it out of its inserts, which then fail']}
