@@ -344,7 +344,8 @@ class GoLive(object):
             lines, self.result['migrate_lock'] = _migrate.migrate(
                 self.module, self.migrate_tree, self.live_venv, settings=params['settings'],
                 env_file=params['env_file'], run_as=params['run_as'], alias=params['database'],
-                lock_timeout=params['migrate_lock_timeout'])
+                lock_timeout=params['migrate_lock_timeout'], table_lock_timeout=params['migrate_table_lock_timeout'],
+                retry_budget=params['migrate_retry_budget'])
         except _migrate.MigrateError as exc:
             self.migrate_out.extend(exc.lines)
             self.result['migrate_lock'] = exc.info

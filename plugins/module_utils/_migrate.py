@@ -30,6 +30,9 @@ from ansible_collections.simpledeploy.django.plugins.module_utils.in_django.prot
 
 LOCK_NAME = 'simpledeploy.django migrate'
 DEFAULT_LOCK_TIMEOUT = 600.0
+# PostgreSQL's lock_timeout for migrate's statements, and how long it tries again after hitting it.
+DEFAULT_TABLE_LOCK_TIMEOUT = 5.0
+DEFAULT_RETRY_BUDGET = 30.0
 
 
 def lock_key(name=LOCK_NAME):
@@ -62,14 +65,17 @@ def error_message(error, args):
 
 
 def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, run_as=None,
-            alias='default', lock_timeout=DEFAULT_LOCK_TIMEOUT):
+            alias='default', lock_timeout=DEFAULT_LOCK_TIMEOUT, table_lock_timeout=DEFAULT_TABLE_LOCK_TIMEOUT,
+            retry_budget=DEFAULT_RETRY_BUDGET):
     """Run Django's ``migrate ARGS`` under the advisory lock (PostgreSQL): the migrate job.
 
-    Returns ``(lines, info)``: migrate's output and ``{vendor, lock, waited}``.
+    On PostgreSQL its statements run with TABLE_LOCK_TIMEOUT (0: none), tried again for RETRY_BUDGET seconds
+    (in_django/migrate.py). Returns ``(lines, info)``: migrate's output and ``{vendor, lock, waited, retries}``.
     Raises MigrateError (with the lines printed so far) when it fails.
     """
     args = [str(arg) for arg in args]
-    params = {'database': alias, 'args': args, 'lock_key': lock_key(), 'lock_timeout': float(lock_timeout)}
+    params = {'database': alias, 'args': args, 'lock_key': lock_key(), 'lock_timeout': float(lock_timeout),
+              'table_lock_timeout': float(table_lock_timeout), 'retry_budget': float(retry_budget)}
     try:
         child = run_in_django(module, project, virtualenv, 'migrate', params, settings=settings,
                               env_file=env_file, run_as=run_as)
@@ -79,7 +85,7 @@ def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, 
     if child.result is not None:
         return lines, child.result
     error = child.error or {}
-    info = dict((k, error[k]) for k in ('vendor', 'lock', 'waited') if k in error)
+    info = dict((k, error[k]) for k in ('vendor', 'lock', 'waited', 'retries') if k in error)
     message = start_error(child, module.no_log_values)
     if message:
         message = '%s failed: %s' % (' '.join(['manage.py', 'migrate'] + args), message)

@@ -277,6 +277,23 @@ options:
       - Seconds to wait for that lock before the step C(migrate) fails (and the window is rolled back).
     type: float
     default: 600
+  migrate_table_lock_timeout:
+    description:
+      - With a PostgreSQL database, every statement of C(migrate) (and of a migration back) runs with this
+        C(lock_timeout), in seconds, on every connection it opens, since an C(ALTER TABLE) that waits behind a long
+        transaction would otherwise hold every query of the site behind it. V(0) sets none.
+      - A C(migrate) that hits it is run again after a backoff (0.5 s, doubling, at most 8 s), after dropping an
+        index that a failed C(CREATE INDEX CONCURRENTLY) of the plan left invalid, until O(migrate_retry_budget)
+        is spent; then the step C(migrate) fails naming the sessions that held the tables, their query and age.
+      - C(statement_timeout) is left alone, so an index build may take as long as it needs.
+    type: float
+    default: 5
+  migrate_retry_budget:
+    description:
+      - Seconds C(migrate) keeps trying after a lock timeout (see O(migrate_table_lock_timeout)). Inside a downtime
+        window this bounds how much longer the site stays down; with V(expand) the old release serves meanwhile.
+    type: float
+    default: 30
   lock:
     description:
       - The deploy lock of M(simpledeploy.django.deploy_lock) this run holds. From its first change to its
@@ -511,10 +528,14 @@ migrate_output:
 migrate_lock:
   description:
     - The lock C(migrate) ran under, V(vendor), V(lock) (null for SQLite) and V(waited), the seconds
-      spent waiting for it.
+      spent waiting for it; V(retries), one entry per lock timeout it hit (see O(migrate_table_lock_timeout)),
+      with V(after) (seconds since its first try), V(blockers) (the sessions that held a lock on the plan's
+      tables, V(pid), V(table), V(state), V(seconds) since their transaction began and the start of their
+      V(query)) and V(dropped) (invalid indexes dropped).
   returned: when migrate ran
   type: dict
-  sample: {"vendor": "postgresql", "lock": "postgresql advisory lock 5210961937245436370", "waited": 0.004}
+  sample: {"vendor": "postgresql", "lock": "postgresql advisory lock 5210961937245436370", "waited": 0.004,
+           "retries": []}
 pruned_venvs:
   description: Virtualenvs removed after the window.
   returned: always
@@ -661,6 +682,8 @@ def argument_spec():
             app=dict(type='str', required=True), name=dict(type='str', required=True))),
         reversible=dict(type='bool'),
         migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
+        migrate_table_lock_timeout=dict(type='float', default=_migrate.DEFAULT_TABLE_LOCK_TIMEOUT),
+        migrate_retry_budget=dict(type='float', default=_migrate.DEFAULT_RETRY_BUDGET),
         lock=dict(type='path'),
         lock_run_id=dict(type='str'),
         window_commands=dict(type='list', elements='raw', default=[]),

@@ -14,9 +14,20 @@ lock. The lock goes with the session: a killed child never leaves it held.
 ``migrate`` prints its progress on stdout as it goes (the module side reads
 the "Applying ..." lines even when the child dies).
 
+Also on PostgreSQL, every connection of the alias (a reconnect included) runs
+with ``lock_timeout``: a migration whose ``ALTER TABLE`` waits behind a long
+transaction would otherwise queue every query of the live site behind it. A
+migrate that hits it is run again after a backoff (Django reads the plan
+again: what was applied stays applied; an atomic migration was rolled back
+whole), after dropping an index a failed ``CREATE INDEX CONCURRENTLY`` of the
+plan left invalid, until ``retry_budget`` seconds have passed. Each try names
+the sessions that held a lock on the plan's tables, with their query and
+age. ``statement_timeout`` is left alone: an index build may take long.
+
 Parameters: ``database`` (alias), ``args`` (migrate's arguments, e.g.
 ``[app, target]``), ``lock_key`` (the advisory lock's bigint), ``lock_timeout``
-(seconds). Result: ``{vendor, lock, waited}``.
+(seconds), ``table_lock_timeout`` (seconds, 0 for none), ``retry_budget``
+(seconds). Result: ``{vendor, lock, waited, retries}``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +39,138 @@ from .protocol import Failure
 
 # Seconds between two tries for the advisory lock.
 _POLL = 0.2
+# PostgreSQL's SQLSTATE for "canceling statement due to lock timeout".
+LOCK_NOT_AVAILABLE = '55P03'
+# Backoff between two migrate tries after a lock timeout: the first wait, the longest.
+_BACKOFF = (0.5, 8.0)
+# How much of a blocking session's query a message shows.
+_QUERY_SHOWN = 200
+
+
+def lock_timed_out(exc):
+    """Whether EXC (Django's wrapper, or what it wraps) is PostgreSQL's lock timeout."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (getattr(exc, 'pgcode', None) or getattr(exc, 'sqlstate', None)) == LOCK_NOT_AVAILABLE:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def backoff(attempt, first=_BACKOFF[0], longest=_BACKOFF[1]):
+    """Seconds to wait before try ATTEMPT + 1 (0-based): doubling, capped."""
+    return min(first * 2 ** attempt, longest)
+
+
+def apply_lock_timeout(alias, seconds):
+    """Every connection of ALIAS opened from now on runs with lock_timeout SECONDS (a session setting, so it
+    holds across migrate's transactions; set again on a reconnect). The open one is closed first."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    def on_connect(sender, connection, **kwargs):
+        if connection.alias == alias and connection.vendor == 'postgresql':
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, false)", ['%dms' % int(seconds * 1000)])
+
+    connection_created.connect(on_connect, weak=False)
+    connections[alias].close()
+    return on_connect
+
+
+def plan_tables_and_indexes(alias):
+    """(tables, concurrent index names) of the migrations ``migrate`` would apply: the tables of their apps'
+    models, and the names AddIndexConcurrently gives."""
+    from django.apps import apps
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+    executor = MigrationExecutor(connections[alias])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    tables, indexes = set(['django_migrations']), set()
+    for migration, dummy in plan:
+        try:
+            config = apps.get_app_config(migration.app_label)
+            tables.update(model._meta.db_table for model in config.get_models(include_auto_created=True))
+        except LookupError:
+            pass
+        for op in migration.operations:
+            if type(op).__name__ == 'AddIndexConcurrently':
+                indexes.add(op.index.name)
+    return sorted(tables), sorted(indexes)
+
+
+def blockers(conn, tables, exclude=()):
+    """The sessions that hold a lock on one of TABLES: [{pid, seconds, state, query, table}], oldest first."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT a.pid, EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.query_start))::float8, "
+            "a.state, a.query, c.relname FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "JOIN pg_class c ON c.oid = l.relation WHERE l.granted AND l.pid <> pg_backend_pid() "
+            "AND NOT (l.pid = ANY(%s::int[])) AND c.relname = ANY(%s::text[]) ORDER BY 2 DESC", [list(exclude), list(tables)])
+        rows = cursor.fetchall()
+    found = []
+    for pid, seconds, state, query, table in rows:
+        shown = ' '.join((query or '').split())
+        found.append({'pid': pid, 'seconds': round(seconds or 0.0, 1), 'state': state, 'table': table,
+                      'query': shown[:_QUERY_SHOWN] + ('...' if len(shown) > _QUERY_SHOWN else '')})
+    return found
+
+
+def drop_invalid_indexes(conn, names):
+    """Drop the indexes among NAMES that a failed CREATE INDEX CONCURRENTLY left invalid; returns their names."""
+    dropped = []
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                       "WHERE NOT i.indisvalid AND c.relname = ANY(%s::text[])", [list(names)])
+        for (name,) in cursor.fetchall():
+            cursor.execute('DROP INDEX CONCURRENTLY IF EXISTS %s' % conn.ops.quote_name(name))
+            dropped.append(name)
+    return dropped
+
+
+def describe_blockers(found):
+    """One phrase naming the sessions that held the tables."""
+    if not found:
+        return 'no session held a lock on its tables when it was looked at'
+    return '; '.join('pid %(pid)s on %(table)s, %(state)s for %(seconds)s s: %(query)s' % item for item in found[:3])
+
+
+def migrate_retrying(command, conn, alias, budget, clock=time.monotonic, sleep=time.sleep):
+    """COMMAND (migrate) until it does not hit the lock timeout, or BUDGET seconds are spent; returns the retries
+    ([{after, blockers, dropped}]). CONN: a connection of its own, for looking at locks. Raises Failure at stage
+    migrate, naming the blockers, when the budget is spent."""
+    from django.db import connections
+    start = clock()
+    retries = []
+    tables = indexes = None
+    attempt = 0
+    while True:
+        try:
+            command()
+            return retries
+        except Exception as exc:
+            if not lock_timed_out(exc):
+                raise
+            if tables is None:
+                tables, indexes = plan_tables_and_indexes(alias)
+            mine = []
+            try:
+                with connections[alias].cursor() as cursor:
+                    cursor.execute('SELECT pg_backend_pid()')
+                    mine = [cursor.fetchone()[0]]
+            except Exception:
+                pass
+            found = blockers(conn, tables, mine)
+            dropped = drop_invalid_indexes(conn, indexes) if indexes else []
+            wait = backoff(attempt)
+            retries.append({'after': round(clock() - start, 3), 'blockers': found, 'dropped': dropped})
+            if clock() - start + wait > budget:
+                message = ('a table lock it needs was not free within lock_timeout, %d tries over %.1f s (retry budget '
+                           '%g s): %s' % (len(retries), clock() - start, budget, describe_blockers(found)))
+                raise Failure('migrate', exc, type='LockTimeout', retries=retries, message=message)
+            sleep(wait)
+            attempt += 1
 
 
 def take_advisory_lock(conn, key, timeout, clock=time.monotonic, sleep=time.sleep):
@@ -60,8 +203,13 @@ def run(params, settings):
         vendor = connections[alias].vendor
     except Exception as exc:
         raise Failure('backend', exc)
-    result = {'vendor': vendor, 'lock': None, 'waited': 0.0}
+    result = {'vendor': vendor, 'lock': None, 'waited': 0.0, 'retries': []}
     lock = None
+    table_lock_timeout = float(params.get('table_lock_timeout') or 0)
+
+    def command():
+        call_command('migrate', *params.get('args', []), database=alias, interactive=False, verbosity=1)
+
     try:
         if vendor == 'postgresql':
             key = int(params['lock_key'])
@@ -75,7 +223,14 @@ def run(params, settings):
                 raise Failure('lock', exc)
             result['lock'] = 'postgresql advisory lock %d' % key
         try:
-            call_command('migrate', *params.get('args', []), database=alias, interactive=False, verbosity=1)
+            if vendor == 'postgresql' and table_lock_timeout > 0:
+                apply_lock_timeout(alias, table_lock_timeout)
+                result['retries'] = migrate_retrying(command, lock, alias, float(params.get('retry_budget') or 0))
+            else:
+                command()
+        except Failure as failure:
+            failure.extra = dict(result, **failure.extra)
+            raise
         except Exception as exc:
             raise Failure('migrate', exc, **result)
     finally:

@@ -446,3 +446,30 @@ def test_a_missing_tool_is_reported_naming_it(tmp_path):
     report = failed.value.report()
     assert report['stage'] == 'pg_dump' and report['type'] == 'FileNotFoundError'
     assert 'nowhere/pg_dump' in report['message']
+
+
+def test_a_lock_timeout_is_told_from_other_errors_through_djangos_wrapper():
+    class Driver(Exception):
+        def __init__(self, code):
+            super(Driver, self).__init__('canceling statement due to lock timeout')
+            self.sqlstate = code  # psycopg 3; psycopg2 says pgcode
+
+    class Wrapped(Exception):
+        pass
+
+    def wrapped(code):
+        try:
+            try:
+                raise Driver(code)
+            except Driver as exc:
+                raise Wrapped('OperationalError') from exc
+        except Wrapped as exc:
+            return exc
+
+    assert migrate.lock_timed_out(wrapped('55P03')) is True
+    assert migrate.lock_timed_out(wrapped('57014')) is False  # statement_timeout: not ours to retry
+    assert migrate.lock_timed_out(ValueError('x')) is False
+
+
+def test_the_backoff_doubles_up_to_its_longest():
+    assert [migrate.backoff(n) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]

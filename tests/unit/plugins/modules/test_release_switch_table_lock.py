@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""migrate behind a real LOCK TABLE on a real PostgreSQL: lock_timeout, retries with backoff, a clean failure.
+
+Another session (psql, kept open) holds people_person in ACCESS SHARE mode inside a transaction, as a long
+report would; v2's migration needs ACCESS EXCLUSIVE to add its column. The holder lets go only once the
+migrate has been seen waiting and then giving up a first time (made deterministic from pg_stat_activity,
+not from sleeps), or never.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+from ansible_collections.simpledeploy.django.plugins.modules import release_switch
+from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
+    PG_APP_PASSWORD, _pg_bin, args, deployed, deployed_pg, pg_schema, pg_server, systemctl, venv,
+)
+
+REPORT = "BEGIN; LOCK TABLE people_person IN ACCESS SHARE MODE; SELECT 'a long report'"
+
+
+class TableLockHolder(object):
+    """A session holding people_person (ACCESS SHARE) in an open transaction until release()."""
+
+    def __init__(self, port):
+        self.proc = subprocess.Popen(
+            [_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(port), '-U', 'person', '-d', 'person', '-AtX', '-q'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PGPASSWORD=PG_APP_PASSWORD))
+        self.proc.stdin.write(REPORT + ';\n\\echo held\n')
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        while self.proc.stdout.readline().strip() != 'held':
+            assert time.monotonic() < deadline and self.proc.poll() is None, 'psql could not lock the table'
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write('COMMIT;\n\\q\n')
+            self.proc.stdin.close()
+            self.proc.wait(10)
+
+
+def waiting_on_a_lock(sql):
+    """How many sessions wait for a lock right now."""
+    return int(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").strip())
+
+
+def test_a_migrate_behind_a_table_lock_gives_up_waiting_and_tries_again(deployed_pg, systemctl, pg_server,
+                                                                        run_module):
+    holder = TableLockHolder(pg_server['port'])
+    seen = []
+
+    def release_after_the_first_timeout():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        seen.append('waiting')
+        # The wait ends by lock_timeout (the holder still holds): the first try failed.
+        while time.monotonic() < deadline and waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        seen.append('gave up')
+        holder.release()
+
+    thread = threading.Thread(target=release_after_the_first_timeout)
+    thread.start()
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60))
+    finally:
+        thread.join()
+        holder.release()
+    assert seen == ['waiting', 'gave up']
+    assert not result.get('failed'), result.get('msg')
+    retries = result['migrate_lock']['retries']
+    assert len(retries) >= 1 and retries[0]['dropped'] == []
+    blocker = retries[0]['blockers'][0]
+    assert blocker['table'] == 'people_person' and blocker['state'] == 'idle in transaction'
+    assert blocker['query'] == "SELECT 'a long report';"
+    assert 'weight' in pg_schema(pg_server['sql'])['columns']
+
+
+def test_a_table_lock_held_past_the_budget_fails_migrate_naming_it_and_rolls_back(
+        deployed_pg, systemctl, pg_server, run_module):
+    before = pg_schema(pg_server['sql'])
+    holder = TableLockHolder(pg_server['port'])
+    started = time.monotonic()
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=0.5,
+                                                 migrate_retry_budget=2))
+    finally:
+        holder.release()
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert ('manage.py migrate failed: LockTimeout: a table lock it needs was not free within lock_timeout, '
+            in result['msg'])
+    assert "(retry budget 2 s): pid " in result['msg']
+    assert "on people_person, idle in transaction for " in result['msg'] and "SELECT 'a long report';" in result['msg']
+    assert len(result['migrate_lock']['retries']) >= 2
+    # Bounded: the budget, not the holder, ended it; nothing was migrated and the old release is back.
+    assert time.monotonic() - started < 30
+    assert pg_schema(pg_server['sql']) == before
+    assert systemctl.read_text().splitlines() == ['stop person', 'start person']
+
+
+def test_without_a_table_lock_timeout_migrate_waits_as_django_does(deployed_pg, systemctl, pg_server, run_module):
+    """The control: migrate_table_lock_timeout 0 sets none, so the same holder makes migrate wait, not retry."""
+    holder = TableLockHolder(pg_server['port'])
+
+    def release_once_waiting():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        time.sleep(1.5)
+        holder.release()
+
+    thread = threading.Thread(target=release_once_waiting)
+    thread.start()
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=0))
+    finally:
+        thread.join()
+        holder.release()
+    assert not result.get('failed'), result.get('msg')
+    assert result['migrate_lock']['retries'] == [] and result['steps']['migrate'] >= 1.5
