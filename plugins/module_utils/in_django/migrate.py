@@ -101,14 +101,23 @@ def plan_tables_and_indexes(alias):
 
 
 def blockers(conn, tables, exclude=()):
-    """The sessions that hold a lock on one of TABLES: [{pid, seconds, state, query, table}], oldest first."""
+    """The sessions that hold a lock on one of TABLES: [{pid, seconds, state, query, table}], oldest first. When
+    none does, the open transactions of the database, oldest first (table None): CREATE INDEX CONCURRENTLY waits
+    for every transaction older than it, whatever it reads."""
+    age = "EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.query_start))::float8"
     with conn.cursor() as cursor:
         cursor.execute(
-            "SELECT DISTINCT a.pid, EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.query_start))::float8, "
-            "a.state, a.query, c.relname FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "JOIN pg_class c ON c.oid = l.relation WHERE l.granted AND l.pid <> pg_backend_pid() "
-            "AND NOT (l.pid = ANY(%s::int[])) AND c.relname = ANY(%s::text[]) ORDER BY 2 DESC", [list(exclude), list(tables)])
+            "SELECT DISTINCT a.pid, " + age + ", a.state, a.query, c.relname FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.granted AND l.pid <> pg_backend_pid() AND NOT (l.pid = ANY(%s::int[])) "
+            "AND c.relname = ANY(%s::text[]) ORDER BY 2 DESC", [list(exclude), list(tables)])
         rows = cursor.fetchall()
+        if not rows:
+            cursor.execute(
+                "SELECT a.pid, " + age + ", a.state, a.query, NULL FROM pg_stat_activity a "
+                "WHERE a.datname = current_database() AND a.xact_start IS NOT NULL AND a.pid <> pg_backend_pid() "
+                "AND NOT (a.pid = ANY(%s::int[])) ORDER BY 2 DESC LIMIT 3", [list(exclude)])
+            rows = cursor.fetchall()
     found = []
     for pid, seconds, state, query, table in rows:
         shown = ' '.join((query or '').split())
@@ -133,7 +142,9 @@ def describe_blockers(found):
     """One phrase naming the sessions that held the tables."""
     if not found:
         return 'no session held a lock on its tables when it was looked at'
-    return '; '.join('pid %(pid)s on %(table)s, %(state)s for %(seconds)s s: %(query)s' % item for item in found[:3])
+    return '; '.join('pid %s %s, %s for %s s: %s' % (
+        item['pid'], 'on %s' % item['table'] if item['table'] else 'in an open transaction', item['state'],
+        item['seconds'], item['query']) for item in found[:3])
 
 
 def migrate_retrying(command, conn, alias, budget, clock=time.monotonic, sleep=time.sleep):

@@ -26,12 +26,12 @@ REPORT = "BEGIN; LOCK TABLE people_person IN ACCESS SHARE MODE; SELECT 'a long r
 class TableLockHolder(object):
     """A session holding people_person (ACCESS SHARE) in an open transaction until release()."""
 
-    def __init__(self, port):
+    def __init__(self, port, statements=REPORT):
         self.proc = subprocess.Popen(
             [_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(port), '-U', 'person', '-d', 'person', '-AtX', '-q'],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=dict(os.environ, PGPASSWORD=PG_APP_PASSWORD))
-        self.proc.stdin.write(REPORT + ';\n\\echo held\n')
+        self.proc.stdin.write(statements + ';\n\\echo held\n')
         self.proc.stdin.flush()
         deadline = time.monotonic() + 10
         while self.proc.stdout.readline().strip() != 'held':
@@ -63,6 +63,9 @@ def test_a_migrate_behind_a_table_lock_gives_up_waiting_and_tries_again(deployed
         while time.monotonic() < deadline and waiting_on_a_lock(pg_server['sql']):
             time.sleep(0.02)
         seen.append('gave up')
+        # The second try waits too: the first one's look at the locks is done.
+        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
         holder.release()
 
     thread = threading.Thread(target=release_after_the_first_timeout)
@@ -124,3 +127,50 @@ def test_without_a_table_lock_timeout_migrate_waits_as_django_does(deployed_pg, 
         holder.release()
     assert not result.get('failed'), result.get('msg')
     assert result['migrate_lock']['retries'] == [] and result['steps']['migrate'] >= 1.5
+
+
+CONCURRENT_INDEX = '''
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("people", "0002_person_weight")]
+    operations = [AddIndexConcurrently("person", models.Index(fields=["name"], name="person_name_idx"))]
+'''
+
+
+def test_an_index_a_timed_out_concurrent_build_left_invalid_is_dropped_before_the_next_try(
+        deployed_pg, systemctl, pg_server, run_module):
+    """CREATE INDEX CONCURRENTLY waits for every older transaction (here a report on another table): its
+    lock_timeout leaves the index behind, invalid, and a second try would fail on its name."""
+    from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import add_migration
+    add_migration(deployed_pg, '0003_person_name_idx', CONCURRENT_INDEX)
+    holder = TableLockHolder(pg_server['port'], 'BEGIN ISOLATION LEVEL REPEATABLE READ; '
+                                                "SELECT count(*) FROM django_content_type")
+    def release_after_the_first_timeout():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        while time.monotonic() < deadline and waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
+            time.sleep(0.02)
+        holder.release()
+
+    thread = threading.Thread(target=release_after_the_first_timeout)
+    thread.start()
+    try:
+        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60))
+    finally:
+        thread.join()
+        holder.release()
+    assert not result.get('failed'), result.get('msg')
+    first = result['migrate_lock']['retries'][0]
+    # only an index found invalid is dropped: the first try left one
+    assert first['dropped'] == ['person_name_idx']
+    # the holder read another table: named as an open transaction
+    assert first['blockers'][0]['table'] is None and 'django_content_type' in first['blockers'][0]['query']
+    assert pg_server['sql']("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                            "WHERE c.relname = 'person_name_idx'", database='person').strip() == 't'
