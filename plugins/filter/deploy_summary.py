@@ -143,7 +143,8 @@ def deploy_summary(result):
             window = 'down %s s (stopped for the shared database\'s migration until it answered again)' % fleet['window']
         shared = ('this host migrated it' if result.get('migrated')
                   else 'migrated once, by %s' % fleet.get('migrator'))
-        window += '; database shared by %s hosts: %s while all of them were stopped' % (fleet.get('hosts'), shared)
+        window += '; database shared by %s hosts: %s while all of them %s' % (
+            fleet.get('hosts'), shared, 'served' if fleet.get('expand') else 'were stopped')
         if not result.get('migrated'):
             applied = '0 here'
     return '%s: release %s live (was %s)%s; migrations applied: %s; %s%s' % (

@@ -128,11 +128,12 @@ def test_a_changed_environment_alone_is_a_restart():
 def test_the_fleet_figures_are_the_plays(hosts):
     fleet = dict(__deploy_fleet=True, __deploy_migrator='web1', ansible_play_hosts_all=hosts)
     migrator = deploy_result(**fleet)
-    assert migrator['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': None}
+    assert migrator['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': None, 'expand': False}
     assert 'database shared by %d hosts: this host migrated it' % len(hosts) in deploy_summary(migrator)
     other = deploy_result(dict(RELOAD, strategy='simple', downtime=True, window=1.1), __deploy_fleet_window=5.5,
                           **fleet)
-    assert other['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': 5.5}
+    assert other['fleet'] == {'migrator': 'web1', 'hosts': len(hosts), 'window': 5.5, 'expand': False}
+    assert deploy_result(__deploy_fleet_expand=True, **fleet)['fleet']['expand'] is True
     assert ("migrations applied: 0 here; down 5.5 s (stopped for the shared database's migration until it "
             "answered again); database shared by %d hosts: migrated once, by web1" % len(hosts)) in deploy_summary(other)
     assert deploy_result()['fleet'] is None

@@ -1,9 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""serial: 1 on two hosts sharing one database: a release whose migration fails, then a code-only release."""
+"""serial: 1 on two hosts sharing one database: a release whose migration fails, then v2, then v3 whose nullable
+column is migrated while both hosts serve."""
 
 import os
 
-from test_fleet import SECRETS
+from test_fleet import SECRETS, sql
 
 
 def read(records, name):
@@ -27,7 +28,16 @@ def test_both_hosts_served_v1_again_after_the_failure(web, records):
         assert "Ada" in page, host.backend.hostname
 
 
-def test_a_code_only_release_reloaded_each_host_without_a_restart(web, records):
+def test_v3s_additive_migration_ran_once_while_every_host_served(web, db, records):
+    # expand on a shared database: migrated once, by the first batch's host, no host stopped (the next test: the
+    # same gunicorn master on each host before and after v3)
+    assert sql(db, "SELECT count(*) FROM django_migrations WHERE app = 'people' AND name = '0003_person_nickname'") \
+        == "1"
+    assert sql(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'people_person' "
+                   "AND column_name = 'nickname'") == "1"
+
+
+def test_v3_reloaded_each_host_without_a_restart(web, records):
     for host in web:
         name = host.backend.hostname
         page = read(records, "after-v3.html-%s" % name)

@@ -99,6 +99,14 @@ def test_an_expand_says_it_migrated_while_the_old_release_served():
     assert 'all online safe: yes, strategy expand (%s); the site would go down: no' % reason in line
 
 
+def test_a_fleet_expand_says_every_host_served_while_it_migrated():
+    fleet = {'migrator': 'web1', 'hosts': 2, 'window': None, 'expand': True}
+    line = deploy_summary(result(strategy='reload', downtime=False, window=0.0, migrated=False, fleet=fleet))
+    assert line.endswith('no downtime; database shared by 2 hosts: migrated once, by web1 while all of them served')
+    line = deploy_summary(result(fleet=dict(fleet, expand=False, window=1.5)))
+    assert 'while all of them were stopped' in line
+
+
 def test_unknown_compatibility_is_said_so():
     migration = dict(MIGRATION, backward_compatible=None, reversible=False,
                      operations=[{'kind': 'RunPython', 'description': 'Raw Python operation'}])
