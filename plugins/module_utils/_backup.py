@@ -346,8 +346,11 @@ class Database(object):
     Every child runs as RUN_AS with ENV_FILE and SETTINGS, like migrate.
     """
 
-    def __init__(self, module, root, settings=None, env_file=None, run_as=None, alias='default'):
+    def __init__(self, module, root, settings=None, env_file=None, run_as=None, alias='default',
+                 table_lock_timeout=_migrate.DEFAULT_TABLE_LOCK_TIMEOUT, retry_budget=_migrate.DEFAULT_RETRY_BUDGET):
         self.module = module
+        # migrate_to's lock_timeout and retry budget (PostgreSQL), as the forward migrate's.
+        self.table_lock_timeout, self.retry_budget = table_lock_timeout, retry_budget
         self.root = root
         self.settings = settings
         self.env_file = env_file
@@ -541,7 +544,9 @@ class Database(object):
         """``manage.py migrate APP TARGET``: unapply what came after TARGET (under the migrate lock)."""
         try:
             lines, _info = _migrate.migrate(self.module, project, virtualenv, [app, target], settings=self.settings,
-                                            env_file=self.env_file, run_as=self.run_as, alias=self.alias)
+                                            env_file=self.env_file, run_as=self.run_as, alias=self.alias,
+                                            table_lock_timeout=self.table_lock_timeout,
+                                            retry_budget=self.retry_budget)
         except _migrate.MigrateError as exc:
             raise BackupError(str(exc))
         return '\n'.join(lines)

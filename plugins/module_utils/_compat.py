@@ -176,6 +176,9 @@ def _alter_field(op):
     if new.get('unique') and not old.get('unique'):
         reasons.append('adds a unique constraint on column %s: inserts of the old release '
                        'may break it' % column)
+    if new.get('db_check') and new.get('db_check') != old.get('db_check'):
+        reasons.append('adds a check constraint (%s) on column %s: writes of the old release may break it'
+                       % (new['db_check'], column))
     if old.get('db_default') and not new.get('db_default') and not new.get('null'):
         reasons.append('drops the database default of NOT NULL column %s: inserts of the old '
                        'release rely on it' % column)
@@ -260,15 +263,34 @@ def _irreversible_reason(op):
 
 # ---------------------------------------------------------------- online safe
 
-# Column facts that reach the database: an AlterField that changes none of them emits no SQL.
-_DB_FACTS = ('column', 'db_type', 'null', 'unique', 'db_index', 'primary_key', 'related', 'db_default', 'm2m_table')
-_REBUILD = ('SQLite rebuilds table %s to %s (a copy of every row): writes wait until it is done')
+# A statement that reads or copies every row under the table's lock is brief on a table this small (rows, as the plan
+# read them: PostgreSQL's estimate, SQLite's largest rowid).
+SMALL_TABLE = 10000
+# Column facts that reach PostgreSQL (when the plan could not ask Django's schema editor).
+_DB_FACTS = ('column', 'db_type', 'null', 'unique', 'db_index', 'primary_key', 'related', 'db_default', 'm2m_table',
+             'db_check', 'db_collation', 'db_constraint')
 
 
-def _index_reason(op, facts, what='an index on'):
-    return ('builds %s %s with a plain CREATE INDEX, which holds writes to %s until it is built: add it with '
-            'AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)'
-            % (what, _column(op, facts), _table(op)))
+def _rows(op):
+    return (op.get('before') or op.get('after') or {}).get('rows')
+
+
+def _scan(op, what):
+    """A statement that reads or copies every row of the table under its lock: (True, []) on a small table, else
+    (False, [WHAT, with the table's size when known])."""
+    rows = _rows(op)
+    if rows is not None and rows <= SMALL_TABLE:
+        return True, []
+    size = ' (about %d rows)' % rows if rows is not None else ' (its size not known)'
+    return False, [what.replace('%TABLE%', _table(op) + size, 1).replace('%TABLE%', _table(op))]
+
+
+def _index_reason(what):
+    return ('builds %s with a plain CREATE INDEX, which holds writes to %%TABLE%% until it is built: add it with '
+            'AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)' % what)
+
+
+_REBUILD = 'SQLite rebuilds table %%TABLE%% to %s (a copy of every row): writes wait until it is done'
 
 
 def _online_add_field(op, vendor):
@@ -277,23 +299,31 @@ def _online_add_field(op, vendor):
         return None, ['could not read the field %s.%s that this operation adds' % (_table(op), op.get('field'))]
     if new.get('many_to_many'):
         return True, []  # a new table
+    column = _column(op, new)
+    if new.get('generated'):
+        return _scan(op, 'adds generated column %s: every row of %%TABLE%% is computed and written' % column)
+    defaulted = new.get('effective_default')
+    if defaulted is None:
+        defaulted = new.get('default')
     if vendor == 'sqlite':
         # Django's sqlite3 add_field: ALTER TABLE ADD COLUMN only for these, else a copy of the table.
-        if (not new.get('null') or new.get('default') or new.get('unique') or new.get('primary_key')
+        if (not new.get('null') or defaulted or new.get('unique') or new.get('primary_key')
                 or (new.get('db_default') and not new.get('db_default_constant'))):
-            return False, [_REBUILD % (_table(op), 'add column %s' % _column(op, new))]
+            return _scan(op, _REBUILD % ('add column %s' % column))
     elif vendor == 'postgresql':
         if new.get('db_default') and not new.get('db_default_constant'):
-            return False, ['adds column %s with a database default that is not a constant: PostgreSQL rewrites '
-                           'table %s, holding its writes' % (_column(op, new), _table(op))]
+            return _scan(op, 'adds column %s with a database default that is not a constant: PostgreSQL rewrites '
+                             'every row of %%TABLE%%' % column)
     else:
         return None, ['adds column %s on %s: not judged for running while the old release serves'
-                      % (_column(op, new), vendor or 'an unknown database')]
-    if new.get('related'):
-        return False, ['adds foreign key %s: its constraint is checked against every row of %s and its index built '
-                       'with a plain CREATE INDEX, holding writes meanwhile' % (_column(op, new), _table(op))]
-    if new.get('db_index') or new.get('unique'):
-        return False, [_index_reason(op, new)]
+                      % (column, vendor or 'an unknown database')]
+    if new.get('related') and new.get('db_constraint', True):
+        return _scan(op, 'adds foreign key %s: its constraint is checked against every row of %%TABLE%%' % column)
+    if new.get('db_index') or new.get('unique') or new.get('related'):
+        return _scan(op, _index_reason('an index on %s' % column))
+    if new.get('db_check'):
+        return _scan(op, 'adds column %s with a check constraint (%s), checked against every row of %%TABLE%%'
+                     % (column, new['db_check']))
     return True, []
 
 
@@ -301,15 +331,25 @@ def _online_alter_field(op, vendor):
     old, new = op.get('old'), op.get('new')
     if old is None or new is None:
         return None, ['could not read field %s.%s before and after this operation' % (_table(op), op.get('field'))]
-    changed = [key for key in _DB_FACTS if old.get(key) != new.get(key)]
-    if not changed:
-        return True, []  # what changes is Django's alone (choices, help_text, a Python default): no SQL
+    alters = op.get('alters')
+    if alters is False:
+        return True, []  # Django's schema editor changes nothing (choices, help_text, verbose_name)
     column = _column(op, old)
     if vendor == 'sqlite':
-        return False, [_REBUILD % (_table(op), 'alter column %s' % column)]
+        return _scan(op, _REBUILD % ('alter column %s' % column))
     if vendor != 'postgresql':
         return None, ['alters column %s on %s: not judged for running while the old release serves'
                       % (column, vendor or 'an unknown database')]
+    changed = [key for key in _DB_FACTS if old.get(key) != new.get(key)]
+    if alters is None and not changed and old.get('default') == new.get('default'):
+        return True, []
+    if old.get('related') or new.get('related'):
+        # Django drops the foreign key's constraint and adds it again, checked against every row.
+        return _scan(op, 'alters foreign key %s: Django drops its constraint and adds it again, checked against '
+                         'every row of %%TABLE%%' % column)
+    if old.get('unique') or old.get('primary_key'):
+        return _scan(op, 'alters unique column %s: Django drops and adds again the constraints of the foreign keys '
+                         'that point at it, each checked against every row' % column)
     reasons = []
     for key in changed:
         if key == 'null' and new.get('null'):
@@ -321,10 +361,11 @@ def _online_alter_field(op, vendor):
         if key == 'db_type' and _widens(old.get('db_type'), new.get('db_type')):
             continue  # a longer varchar: the catalogue only
         if key == 'db_index':
-            reasons.append(_index_reason(op, new))
+            found = _scan(op, _index_reason('an index on %s' % column))
         else:
-            reasons.append('changes %s of column %s: PostgreSQL checks or rewrites every row of %s, holding its writes'
-                           % (key.replace('_', ' '), column, _table(op)))
+            found = _scan(op, 'changes %s of column %s: PostgreSQL checks or rewrites every row of %%TABLE%%'
+                          % (key.replace('_', ' '), column))
+        reasons.extend(found[1])
     return (False, reasons) if reasons else (True, [])
 
 
@@ -333,19 +374,15 @@ def _online_unique_together(op):
     old = set(tuple(item) for item in before.get('unique_together') or [])
     if all(tuple(item) in old for item in after.get('unique_together') or []):
         return True, []
-    return False, ['builds a unique index on %s with a plain CREATE INDEX, holding its writes' % _table(op)]
-
-
-# Brief whatever the table's size: a drop, a rename, Django's state.
-_ONLINE_BRIEF = frozenset(['RemoveIndex', 'RemoveIndexConcurrently', 'RenameIndex', 'RemoveConstraint',
-                           'AddIndexConcurrently']) | STATE_ONLY
+    return _scan(op, _index_reason('a unique index on %TABLE%'))
 
 
 def judge_online(op, vendor, new_tables=frozenset()):
     """Whether the serialised operation OP can run while the old release serves writes: (verdict, reasons).
 
     VENDOR is the database's (``postgresql``, ``sqlite``, ...); NEW_TABLES as for :func:`judge_operation`.
-    Data steps (RunPython, RunSQL) are None here: :func:`expand_verdict` decides on them.
+    A statement that reads or copies every row under the table's lock counts as brief on a table of at most
+    SMALL_TABLE rows. Data steps (RunPython, RunSQL) are None here: :func:`expand_verdict` decides on them.
     """
     kind = op.get('kind') or '?'
     base = op.get('base') or kind
@@ -360,23 +397,35 @@ def judge_online(op, vendor, new_tables=frozenset()):
         if op.get('code') == 'noop' or op.get('sql') == 'noop':
             return True, []
         return None, ['a data step (%s): how long it holds rows is not known' % base]
-    if model.get('applies') is False or base == 'CreateModel' or base in _ONLINE_BRIEF:
+    if model.get('applies') is False or base in STATE_ONLY:
         return True, []
-    if op.get('before') and op['before'].get('table') in new_tables:
+    if base == 'CreateModel' or (op.get('before') and op['before'].get('table') in new_tables):
         return True, []  # a table of this plan: nothing serves from it yet
+    if vendor not in ('postgresql', 'sqlite'):
+        return None, ['%s on %s: not judged for running while the old release serves'
+                      % (kind, vendor or 'an unknown database')]
     if base == 'AddField':
         return _online_add_field(op, vendor)
     if base == 'AlterField':
         return _online_alter_field(op, vendor)
+    if base in ('AddIndexConcurrently', 'RemoveIndexConcurrently') or base == 'RemoveIndex':
+        return True, []  # CONCURRENTLY, or a DROP INDEX: brief
+    if base == 'RenameIndex':
+        if vendor == 'postgresql':
+            return True, []  # ALTER INDEX ... RENAME
+        return _scan(op, _index_reason('index again on %TABLE%'))  # SQLite: DROP INDEX, CREATE INDEX
+    if base == 'RemoveConstraint':
+        if vendor == 'postgresql':
+            return True, []
+        return _scan(op, _REBUILD % 'drop a constraint')
     if base == 'AddIndex':
-        return False, ['builds index on %s with a plain CREATE INDEX, which holds writes to it until it is built: '
-                       'use AddIndexConcurrently (PostgreSQL, in a migration with atomic = False)' % _table(op)]
+        return _scan(op, _index_reason('an index on %TABLE%'))
     if base == 'AlterUniqueTogether':
         return _online_unique_together(op)
     return None, ['%s: not judged for running while the old release serves' % kind]
 
 
-def expand_verdict(migrations, data_steps=True):
+def expand_verdict(migrations, data_steps=False):
     """Whether the judged pending MIGRATIONS (:func:`judge_plan`'s) can all run while the old release serves, before
     the new one goes live: (possible, reasons). Each operation must keep the old release working (backward
     compatible) and be online safe. A data step (RunPython) qualifies when DATA_STEPS is true and it has a reverse

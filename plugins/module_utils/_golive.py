@@ -318,7 +318,10 @@ class GoLive(object):
         """The project's database (_backup.Database), its settings read with ENV_FILE."""
         params = self.params
         return _backup.Database(self.module, self.root, settings=params['settings'], env_file=env_file,
-                                run_as=params['run_as'], alias=params['database'])
+                                run_as=params['run_as'], alias=params['database'],
+                                table_lock_timeout=params.get('migrate_table_lock_timeout',
+                                                              _migrate.DEFAULT_TABLE_LOCK_TIMEOUT),
+                                retry_budget=params.get('migrate_retry_budget', _migrate.DEFAULT_RETRY_BUDGET))
 
     # ---------------------------------------------------------------- the window's steps that need the module
 
@@ -431,7 +434,8 @@ class GoLive(object):
                                 backup=self.backup if self.vendor else None, config=self.config, loaded=self.loaded,
                                 hooks=self.hooks if params['window_commands'] else None,
                                 after_live=self.after_live_hooks if params['after_live_commands'] else None,
-                                roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'])
+                                roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'],
+                                before_reload=self._read_old_workers if self.strategy == 'expand' else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.
@@ -450,6 +454,11 @@ class GoLive(object):
         except OSError as exc:
             self.module.fail_json(msg=_messages.not_written(self.marker, exc))
         return switch
+
+    def _read_old_workers(self):
+        """The master's workers as they are now: gunicorn may have replaced some while expand migrated
+        (max_requests, its timeout), and a worker missing from the list would count as new."""
+        self.old_workers = _proc.child_pids(self.main_pid)
 
     @property
     def marker(self):
@@ -502,11 +511,17 @@ class GoLive(object):
         runs with. MIGRATE_BACK: the migrations applied are then unapplied, with the new release's tree (staged
         again), the old release serving. The backup is never restored: writes went on since it was taken."""
         restored = switch.undo(None)
+        if 'reload' not in switch.done:
+            # It failed before the swap: the old release served throughout, its service untouched.
+            restored.append('service untouched')
         if 'migrate' not in switch.attempted:
             return restored
+        if not any(line.rstrip().endswith('... OK') for line in self.migrate_out):
+            # Atomic migrations that failed left nothing applied (a lock timeout, say).
+            said['schema'] = 'unchanged (no migration was applied)'
+            return restored
         if not migrate_back:
-            said['schema'] = (_messages.EXPANDED if _backup.touched_apps(self.migrate_out)
-                              else 'unchanged (no migration was applied)')
+            said['schema'] = _messages.EXPANDED
             return restored
         return restored + _backup.schema_rollback(self.db, self.migrate_tree, self.live_venv, self.migrate_out, None,
                                                   self.params, said, restore=False)

@@ -93,7 +93,9 @@ def _restored(restored, service, schema, live_release, answered):
         said.append('schema %s' % schema)
     started = 'restarted' if 'service restarted' in restored else 'started'
     service_text = 'service %s %s' % (service, started)
-    if any(entry.startswith('service left stopped') for entry in restored):
+    if 'service untouched' in restored:
+        service_text = 'service %s untouched: the old release served throughout' % service
+    elif any(entry.startswith('service left stopped') for entry in restored):
         service_text = 'service %s not started: a first deploy, nothing served before' % service
     elif answered is not None:
         service_text += ' and answering: %s' % ('yes' if answered else 'no')

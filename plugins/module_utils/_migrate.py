@@ -31,7 +31,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils.in_django.prot
 LOCK_NAME = 'simpledeploy.django migrate'
 DEFAULT_LOCK_TIMEOUT = 600.0
 # PostgreSQL's lock_timeout for migrate's statements, and how long it tries again after hitting it.
-DEFAULT_TABLE_LOCK_TIMEOUT = 5.0
+DEFAULT_TABLE_LOCK_TIMEOUT = 2.0
 DEFAULT_RETRY_BUDGET = 30.0
 
 

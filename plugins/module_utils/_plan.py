@@ -77,7 +77,7 @@ def _fail(module, child, database):
 
 def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
                    env_file=None, database='default', run_as=None, check=False,
-                   detect_missing=True, expand_data_steps=True):
+                   detect_missing=True, expand_data_steps=False):
     """Report the migrations ``manage.py migrate`` would apply, without changing anything.
 
     Runs the plan job once (one Django start-up, the optional system checks

@@ -68,10 +68,13 @@ def choose_strategy(requested, blockers, expand=None):
     if migrating and possible and not others:
         return 'expand', ('%severy pending migration keeps the old release working and holds no writes for long: '
                           'migrated while the old release serves, then a graceful reload, no downtime' % said)
+    if requested == 'expand' and not migrating:
+        raise ValueError('deploy_strategy is expand, but a graceful reload cannot apply this deploy: %s. Nothing was '
+                         'stopped; deploy with deploy_strategy auto or simple' % '; '.join(others))
     if requested == 'expand':
         raise ValueError('deploy_strategy is expand, but the migrations cannot be applied while the old release '
                          'serves: %s. Nothing was stopped; deploy with deploy_strategy auto or simple'
-                         % '; '.join((why if migrating else []) + others))
+                         % '; '.join(why + others))
     if migrating and not others and expand is not None:
         # Only the migrations stand in the way: say which ones keep them from running first.
         return 'simple', 'auto: %s, and not all can run while the old release serves: %s' % (

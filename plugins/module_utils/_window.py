@@ -30,8 +30,10 @@ class Switch(object):
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
                  ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
-                 roll=None, gate=None):
+                 roll=None, gate=None, before_reload=None):
         self.root = root
+        # Called first in _reload (expand: the old workers are read again after a migration that may be long).
+        self.before_reload = before_reload
         # The file whose presence holds a start of the service (the unit's ExecStartPre waits while it exists):
         # with socket activation a connection that arrives while the window is open would start the service at
         # once, on whatever code/ holds. Present from before the stop until just before the start.
@@ -176,6 +178,8 @@ class Switch(object):
         workers: _workers.Roll); else systemctl reload (SIGHUP), after which
         requests wait in the backlog while the new workers load the app.
         """
+        if self.before_reload is not None:
+            self.before_reload()
         if swap:
             self._done('swap', lambda: _swap.swap_trees(self.root))
         if self.roll is not None:

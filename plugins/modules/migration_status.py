@@ -121,9 +121,11 @@ options:
   expand_data_steps:
     description:
       - Whether a data step (a V(RunPython) with a reverse) may run while the release that runs now serves
-        writes, for RV(expand). V(false) keeps every plan with a data step out of it.
+        writes, for RV(expand). V(false) keeps every plan with a data step out of it. It runs in its
+        migration's transaction, holding what that migration locked until it ends, and rows written after it are
+        not filled.
     type: bool
-    default: true
+    default: false
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
@@ -489,7 +491,7 @@ def main():
             run_as=dict(type='str'),
             check=dict(type='bool', default=False),
             detect_missing=dict(type='bool', default=True),
-            expand_data_steps=dict(type='bool', default=True),
+            expand_data_steps=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )

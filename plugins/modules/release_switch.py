@@ -281,13 +281,14 @@ options:
     description:
       - With a PostgreSQL database, every statement of C(migrate) (and of a migration back) runs with this
         C(lock_timeout), in seconds, on every connection it opens, since an C(ALTER TABLE) that waits behind a long
-        transaction would otherwise hold every query of the site behind it. V(0) sets none.
+        transaction would otherwise hold every query of the site behind it (while it waits they wait behind it,
+        for at most this long per try). V(0) sets none. C(CREATE INDEX CONCURRENTLY) runs without it.
       - A C(migrate) that hits it is run again after a backoff (0.5 s, doubling, at most 8 s), after dropping an
         index that a failed C(CREATE INDEX CONCURRENTLY) of the plan left invalid, until O(migrate_retry_budget)
         is spent; then the step C(migrate) fails naming the sessions that held the tables, their query and age.
       - C(statement_timeout) is left alone, so an index build may take as long as it needs.
     type: float
-    default: 5
+    default: 2
   migrate_retry_budget:
     description:
       - Seconds C(migrate) keeps trying after a lock timeout (see O(migrate_table_lock_timeout)). Inside a downtime

@@ -63,7 +63,9 @@ def sqlite_copy(source, target):
     try:
         dst = sqlite3.connect(target)
         try:
-            src.backup(dst)
+            # A few pages at a time: the old release may be serving (expand), and its writes wait only between
+            # steps, not for the whole copy.
+            src.backup(dst, pages=256)
             check = dst.execute('PRAGMA quick_check').fetchone()[0]
             tables = dst.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         finally:

@@ -32,6 +32,7 @@ Parameters: ``database`` (alias), ``args`` (migrate's arguments, e.g.
 
 from __future__ import absolute_import, division, print_function
 
+import re
 import sys
 import time
 
@@ -71,8 +72,9 @@ def apply_lock_timeout(alias, seconds):
 
     def on_connect(sender, connection, **kwargs):
         if connection.alias == alias and connection.vendor == 'postgresql':
+            connection.simpledeploy_lock_timeout = '%dms' % int(seconds * 1000)
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, false)", ['%dms' % int(seconds * 1000)])
+                cursor.execute("SELECT set_config('lock_timeout', %s, false)", [connection.simpledeploy_lock_timeout])
 
     connection_created.connect(on_connect, weak=False)
     connections[alias].close()
@@ -100,6 +102,16 @@ def plan_tables_and_indexes(alias):
     return sorted(tables), sorted(indexes)
 
 
+_LITERAL = re.compile(r"(?:[EeBbXxNn]?'(?:[^']|'')*')|(?:\$\$.*?\$\$)|(?<![\w.\"$])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?",
+                      re.DOTALL)
+
+
+def shape(query):
+    """QUERY with its literals (strings, numbers) shown as ?: what it does, never the values it carries (with
+    Django's client-side binding they are in the text: a session key, a token)."""
+    return ' '.join(_LITERAL.sub('?', query or '').split())
+
+
 def blockers(conn, tables, exclude=()):
     """The sessions that hold a lock on one of TABLES: [{pid, seconds, state, query, table}], oldest first. When
     none does, the open transactions of the database, oldest first (table None): CREATE INDEX CONCURRENTLY waits
@@ -110,6 +122,7 @@ def blockers(conn, tables, exclude=()):
             "SELECT DISTINCT a.pid, " + age + ", a.state, a.query, c.relname FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation "
             "WHERE l.granted AND l.pid <> pg_backend_pid() AND NOT (l.pid = ANY(%s::int[])) "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND c.relname = ANY(%s::text[]) ORDER BY 2 DESC", [list(exclude), list(tables)])
         rows = cursor.fetchall()
         if not rows:
@@ -120,51 +133,95 @@ def blockers(conn, tables, exclude=()):
             rows = cursor.fetchall()
     found = []
     for pid, seconds, state, query, table in rows:
-        shown = ' '.join((query or '').split())
+        shown = shape(query)
         found.append({'pid': pid, 'seconds': round(seconds or 0.0, 1), 'state': state, 'table': table,
                       'query': shown[:_QUERY_SHOWN] + ('...' if len(shown) > _QUERY_SHOWN else '')})
     return found
 
 
-def drop_invalid_indexes(conn, names):
-    """Drop the indexes among NAMES that a failed CREATE INDEX CONCURRENTLY left invalid; returns their names."""
-    dropped = []
+def drop_invalid_indexes(conn, names, seconds):
+    """Drop the indexes among NAMES (in the current schema) that a failed CREATE INDEX CONCURRENTLY left invalid,
+    each waiting at most SECONDS for its lock; returns [(name, None or why it was not dropped)]."""
+    done = []
     with conn.cursor() as cursor:
-        cursor.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                       "WHERE NOT i.indisvalid AND c.relname = ANY(%s::text[])", [list(names)])
-        for (name,) in cursor.fetchall():
-            cursor.execute('DROP INDEX CONCURRENTLY IF EXISTS %s' % conn.ops.quote_name(name))
-            dropped.append(name)
-    return dropped
+        cursor.execute("SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid "
+                       "AND n.nspname = current_schema() AND c.relname = ANY(%s::text[])", [list(names)])
+        found = cursor.fetchall()
+        for schema, name in found:
+            try:
+                cursor.execute("SELECT set_config('lock_timeout', %s, false)", ['%dms' % max(int(seconds * 1000), 1)])
+                cursor.execute('DROP INDEX CONCURRENTLY IF EXISTS %s.%s'
+                               % (conn.ops.quote_name(schema), conn.ops.quote_name(name)))
+                done.append((name, None))
+            except Exception as exc:
+                done.append((name, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+            finally:
+                try:
+                    cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+                except Exception:
+                    pass
+    return done
+
+
+def untimed_concurrently(execute, sql, params, many, context):
+    """An execute_wrapper: a CREATE/DROP INDEX CONCURRENTLY runs without lock_timeout. It holds no write of the
+    site while it waits (it waits for older transactions), and a timeout there would leave an invalid index behind
+    a migration that applied part of its operations (atomic = False), which a second try cannot go over."""
+    if 'CONCURRENTLY' not in (sql or '').upper():
+        return execute(sql, params, many, context)
+    raw = context['cursor'].cursor
+    raw.execute("SELECT set_config('lock_timeout', '0', false)")
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        raw.execute("SELECT set_config('lock_timeout', %s, false)",
+                    [getattr(context['connection'], 'simpledeploy_lock_timeout', '0')])
+
+
+def failed_migration_is_atomic(alias):
+    """Whether the first migration still to apply (the one that just failed) runs in one transaction: only then
+    did its failure leave nothing of it behind, and a second try starts clean."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+    try:
+        executor = MigrationExecutor(connections[alias])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception:
+        return False
+    return not plan or bool(getattr(plan[0][0], 'atomic', True))
 
 
 def describe_blockers(found):
     """One phrase naming the sessions that held the tables."""
     if not found:
         return 'no session held a lock on its tables when it was looked at'
-    return '; '.join('pid %s %s, %s for %s s: %s' % (
+    return '; '.join('pid %s %s, %s for %s s, running: %s' % (
         item['pid'], 'on %s' % item['table'] if item['table'] else 'in an open transaction', item['state'],
         item['seconds'], item['query']) for item in found[:3])
 
 
-def migrate_retrying(command, conn, alias, budget, clock=time.monotonic, sleep=time.sleep):
-    """COMMAND (migrate) until it does not hit the lock timeout, or BUDGET seconds are spent; returns the retries
-    ([{after, blockers, dropped}]). CONN: a connection of its own, for looking at locks. Raises Failure at stage
-    migrate, naming the blockers, when the budget is spent."""
+def migrate_retrying(command, conn, alias, budget, seconds, retries, clock=time.monotonic, sleep=time.sleep):
+    """COMMAND (migrate) until it does not hit the lock timeout (SECONDS), or BUDGET seconds are spent; each try that
+    hit it goes into RETRIES ({after, blockers, dropped}). CONN: a connection of its own, for looking at locks.
+    A migration with atomic = False that hit it is not tried again (part of it may be applied). Raises Failure at
+    stage migrate, naming the blockers, when it gives up."""
     from django.db import connections
     start = clock()
-    retries = []
-    tables = indexes = None
+    tables, indexes = plan_tables_and_indexes(alias)
+    if indexes:
+        # Left by an earlier run that failed or was killed: Django would stop on the name.
+        for name, why in drop_invalid_indexes(conn, indexes, seconds):
+            retries.append({'after': 0.0, 'blockers': [], 'dropped': [name] if why is None else []})
     attempt = 0
     while True:
         try:
-            command()
+            with connections[alias].execute_wrapper(untimed_concurrently):
+                command()
             return retries
         except Exception as exc:
             if not lock_timed_out(exc):
                 raise
-            if tables is None:
-                tables, indexes = plan_tables_and_indexes(alias)
             mine = []
             try:
                 with connections[alias].cursor() as cursor:
@@ -173,13 +230,18 @@ def migrate_retrying(command, conn, alias, budget, clock=time.monotonic, sleep=t
             except Exception:
                 pass
             found = blockers(conn, tables, mine)
-            dropped = drop_invalid_indexes(conn, indexes) if indexes else []
+            dropped = drop_invalid_indexes(conn, indexes, seconds) if indexes else []
             wait = backoff(attempt)
-            retries.append({'after': round(clock() - start, 3), 'blockers': found, 'dropped': dropped})
-            if clock() - start + wait > budget:
-                message = ('a table lock it needs was not free within lock_timeout, %d tries over %.1f s (retry budget '
-                           '%g s): %s' % (len(retries), clock() - start, budget, describe_blockers(found)))
-                raise Failure('migrate', exc, type='LockTimeout', retries=retries, message=message)
+            retries.append({'after': round(clock() - start, 3), 'blockers': found,
+                            'dropped': [name for name, why in dropped if why is None]})
+            atomic = failed_migration_is_atomic(alias)
+            if not atomic or clock() - start + wait > budget:
+                why = ('its migration runs with atomic = False, so part of it may be applied and it is not tried '
+                       'again' if not atomic else '%d tries over %.1f s (retry budget %g s)'
+                       % (len(retries), clock() - start, budget))
+                message = ('a table lock it needs was not free within lock_timeout (%g s); %s: %s'
+                           % (seconds, why, describe_blockers(found)))
+                raise Failure('migrate', exc, type='LockTimeout', message=message)
             sleep(wait)
             attempt += 1
 
@@ -236,7 +298,8 @@ def run(params, settings):
         try:
             if vendor == 'postgresql' and table_lock_timeout > 0:
                 apply_lock_timeout(alias, table_lock_timeout)
-                result['retries'] = migrate_retrying(command, lock, alias, float(params.get('retry_budget') or 0))
+                migrate_retrying(command, lock, alias, float(params.get('retry_budget') or 0), table_lock_timeout,
+                                 result['retries'])
             else:
                 command()
         except Failure as failure:

@@ -101,8 +101,16 @@ def field_facts(state, app, model_name, name, conn):
         facts['related'] = related._meta.label_lower
     try:
         facts['db_type'] = field.db_type(conn)
+        facts['db_check'] = field.db_parameters(connection=conn).get('check')
     except Exception:
         pass
+    facts['db_collation'] = getattr(field, 'db_collation', None)
+    facts['db_constraint'] = bool(getattr(field, 'db_constraint', False))
+    try:
+        # What Django's schema editor puts in the column for existing rows (auto_now_add's now() included).
+        facts['effective_default'] = conn.schema_editor().effective_default(field) is not None
+    except Exception:
+        facts['effective_default'] = None
     if field.many_to_many:
         try:
             facts['m2m_table'] = field.m2m_db_table()
@@ -167,9 +175,11 @@ class States(object):
     described without their before/after facts.
     """
 
-    def __init__(self, loader, applied, alias, conn):
+    def __init__(self, loader, applied, alias, conn, exists=True):
         from django.db.migrations.state import ProjectState
         self.alias, self.conn, self.ok, self.state = alias, conn, True, None
+        # No database yet (a SQLite file that does not exist): never connect, it would create it.
+        self.sizes, self.exists = {}, exists
         nodes = [key for key in applied if key in loader.graph.nodes]
         try:
             if nodes:
@@ -185,15 +195,58 @@ class States(object):
         if not self.ok or not name:
             return None
         try:
-            return model_facts(state, op, app, name, self.alias)
+            facts = model_facts(state, op, app, name, self.alias)
         except Exception:
             traceback.print_exc()
             return None
+        if facts is not None:
+            facts['rows'] = self.rows(facts['table'])
+        return facts
+
+    def rows(self, table):
+        """About how many rows TABLE holds now (None: not known, or no such table yet), read once per table:
+        PostgreSQL's planner estimate, SQLite's largest rowid (both without a scan)."""
+        if table not in self.sizes:
+            self.sizes[table] = None
+            if not self.exists:
+                return None
+            try:
+                with self.conn.cursor() as cursor:
+                    if self.conn.vendor == 'postgresql':
+                        cursor.execute('SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)', [table])
+                        found = cursor.fetchone()
+                        # -1: never analyzed (PostgreSQL 14+): not known
+                        self.sizes[table] = found[0] if found and found[0] is not None and found[0] >= 0 else None
+                    elif self.conn.vendor == 'sqlite':
+                        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
+                        if cursor.fetchone():
+                            cursor.execute('SELECT coalesce(max(rowid), 0) FROM %s' % self.conn.ops.quote_name(table))
+                            self.sizes[table] = cursor.fetchone()[0]
+            except Exception:
+                self.sizes[table] = None
+        return self.sizes[table]
 
     def field(self, state, app, model_name, name):
         if not self.ok or not name or not model_name:
             return None
         return field_facts(state, app, model_name, name, self.conn)
+
+    def field_object(self, state, app, model_name, name):
+        if not self.ok or not name or not model_name:
+            return None
+        try:
+            return state.apps.get_model(app, model_name)._meta.get_field(name)
+        except Exception:
+            return None
+
+    def alters(self, old, new):
+        """Whether Django's schema editor changes the column from OLD to NEW (None: not known)."""
+        if old is None or new is None:
+            return None
+        try:
+            return bool(self.conn.schema_editor()._field_should_be_altered(old, new))
+        except Exception:
+            return None
 
     def operation(self, op, app, state=None):
         """Describe OP, advancing STATE (the walked one by default) past it."""
@@ -204,9 +257,11 @@ class States(object):
         models, fields = _names(op)
         data['model'] = models[1]
         data['before'] = self.model(state, op, app, models[0])
+        old_field = None
         if fields[0]:
             data['field'] = fields[1]
             data['old'] = self.field(state, app, models[0], fields[0])
+            old_field = self.field_object(state, app, models[0], fields[0])
         data.update(operation_kind_facts(op))
         if isinstance(op, ops.SeparateDatabaseAndState):
             inner = state.clone() if self.ok else None
@@ -220,12 +275,14 @@ class States(object):
         data['after'] = self.model(state, op, app, models[1])
         if fields[1]:
             data['new'] = self.field(state, app, models[1], fields[1])
+            if isinstance(op, ops.AlterField):
+                data['alters'] = self.alters(old_field, self.field_object(state, app, models[1], fields[1]))
         return data
 
 
-def operations(loader, plan, applied, alias, conn):
+def operations(loader, plan, applied, alias, conn, exists=True):
     """``[{app, name, operations}]`` for the migrations of PLAN, in order."""
-    states = States(loader, applied, alias, conn)
+    states = States(loader, applied, alias, conn, exists)
     found = []
     for migration in plan:
         described = []
@@ -363,7 +420,7 @@ def run(params, settings):
     plan = pending(executor, loader, conn)
     applied = set(loader.applied_migrations or ())
     result['applied_leaves'] = applied_leaves(loader, applied)
-    result['migrations'] = operations(loader, plan, applied, alias, conn)
+    result['migrations'] = operations(loader, plan, applied, alias, conn, exists)
     if params.get('detect_missing'):
         try:
             result['missing_migrations'] = missing_migrations(loader)

@@ -339,7 +339,8 @@ def test_not_catalogued():
                       'reasons': ['CreateExtension is not catalogued: its effect on the old '
                                   'release is not known'],
                       'online_safe': None, 'data_step': False,
-                      'online_reasons': ['CreateExtension: not judged for running while the old release serves']}
+                      'online_reasons': ['CreateExtension on an unknown database: not judged for running while the old '
+                                         'release serves']}
 
 
 # ------------------------------------------------------- SeparateDatabaseAndState
@@ -449,6 +450,6 @@ def test_plan_combines_operations_and_migrations():
     assert [o['kind'] for o in judged[1]['operations']] == ['AddIndex', 'RemoveField']
     assert set(judged[1]['operations'][0]) == {'kind', 'description', 'reversible', 'backward_compatible',
                                                'reasons', 'online_safe', 'online_reasons', 'data_step'}
-    # AddIndex on a table in use: a plain CREATE INDEX
-    assert summary == {'reversible': False, 'backward_compatible': False, 'online_safe': False}
+    # no vendor given: whether the AddIndex is brief is not known
+    assert summary == {'reversible': False, 'backward_compatible': False, 'online_safe': None}
     assert judge_plan(plan[:1])[1] == {'reversible': False, 'backward_compatible': None, 'online_safe': None}

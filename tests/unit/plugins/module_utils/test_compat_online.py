@@ -29,7 +29,10 @@ def nullable(**facts):
     ('postgresql', nullable(), True, None),
     ('sqlite', nullable(), True, None),
     ('postgresql', nullable(default=True), True, None),  # a constant default: PostgreSQL 11 keeps it aside
-    ('sqlite', nullable(default=True), False, 'SQLite rebuilds table people_person to add column'),
+    ('sqlite', nullable(default=True), False, 'SQLite rebuilds table people_person (its size not known) to add'),
+    ('sqlite', nullable(effective_default=True), False, 'SQLite rebuilds'),  # auto_now_add: now() in every row
+    ('postgresql', nullable(generated=True), False, 'adds generated column'),
+    ('postgresql', nullable(db_check='"nickname" >= 0'), False, 'check constraint'),
     ('postgresql', field(db_default=True, db_default_constant=True), True, None),
     ('sqlite', nullable(db_default=True, db_default_constant=True), True, None),
     ('sqlite', nullable(db_default=True, db_default_constant=False), False, 'SQLite rebuilds'),
@@ -46,20 +49,49 @@ def test_an_added_column(vendor, new, expected, said):
     assert (said is None and reasons == []) or said in reasons[0]
 
 
-@pytest.mark.parametrize('vendor, old, new, expected, said', [
-    ('postgresql', field(), field(), True, None),  # Django's own attributes only: no SQL
-    ('sqlite', field(), field(), True, None),
-    ('postgresql', field(max_length=50), field(db_type='varchar(100)', max_length=100), True, None),
-    ('postgresql', field(), field(null=True), True, None),
-    ('postgresql', field(db_index=True), field(), True, None),
-    ('postgresql', field(), field(db_index=True), False, 'plain CREATE INDEX'),
-    ('postgresql', field(), field(db_type='text'), False, 'changes db type of column people_person.nickname'),
-    ('sqlite', field(), field(null=True), False, 'SQLite rebuilds table people_person to alter column'),
+@pytest.mark.parametrize('vendor, old, new, alters, expected, said', [
+    ('postgresql', field(), field(), False, True, None),  # Django's own attributes only: no SQL
+    ('sqlite', field(), field(), False, True, None),
+    ('sqlite', field(), field(default=True), True, False, 'SQLite rebuilds table people_person'),  # a default: a copy
+    ('postgresql', field(max_length=50), field(db_type='varchar(100)', max_length=100), True, True, None),
+    ('postgresql', field(), field(null=True), True, True, None),
+    ('postgresql', field(db_index=True), field(), True, True, None),
+    ('postgresql', field(), field(db_index=True), True, False, 'plain CREATE INDEX'),
+    ('postgresql', field(), field(db_type='text'), True, False, 'changes db type of column people_person.nickname'),
+    ('postgresql', field(related='people.team'), field(related='people.team', null=True), True, False,
+     'Django drops its constraint and adds it again'),
+    ('postgresql', field(unique=True), field(unique=True, db_type='varchar(100)'), True, False, 'foreign keys'),
+    ('postgresql', field(), field(db_check='"n" >= 0'), True, False, 'changes db check'),
+    ('sqlite', field(), field(null=True), True, False, 'SQLite rebuilds table people_person (its size not known) '
+                                                       'to alter column'),
 ])
-def test_an_altered_column(vendor, old, new, expected, said):
-    verdict, reasons = judge_online(op('AlterField', field='nickname', old=old, new=new), vendor)
+def test_an_altered_column(vendor, old, new, alters, expected, said):
+    verdict, reasons = judge_online(op('AlterField', field='nickname', old=old, new=new, alters=alters), vendor)
     assert verdict is expected
     assert (said is None and reasons == []) or said in reasons[0]
+
+
+@pytest.mark.parametrize('rows, expected', [(50, True), (10000, True), (10001, False), (None, False)])
+def test_a_scan_of_a_small_table_is_brief(rows, expected):
+    index = op('AddIndex', before=dict(op('x')['before'], rows=rows))
+    verdict, reasons = judge_online(index, 'postgresql')
+    assert verdict is expected
+    if not expected:
+        size = 'about %d rows' % rows if rows else 'its size not known'
+        assert reasons[0].startswith('builds an index on people_person (%s) with a plain CREATE INDEX' % size)
+
+
+@pytest.mark.parametrize('vendor, operation, expected', [
+    ('sqlite', op('RenameIndex'), False),  # DROP INDEX, CREATE INDEX
+    ('postgresql', op('RenameIndex'), True),
+    ('sqlite', op('RemoveConstraint'), False),  # a copy of the table
+    ('postgresql', op('RemoveConstraint'), True),
+    ('mysql', op('CreateModel', before=None), True),
+    ('mysql', op('RemoveIndex'), None),
+    ('mysql', op('AlterModelOptions'), True),
+])
+def test_what_is_brief_depends_on_the_database(vendor, operation, expected):
+    assert judge_online(operation, vendor)[0] is expected
 
 
 @pytest.mark.parametrize('operation, expected', [

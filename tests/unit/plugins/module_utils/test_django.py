@@ -250,7 +250,7 @@ def test_migrate_job_migrates_for_real(ansible_module, django_venv, person_v1):
     db = os.path.join(person_v1, 'db.sqlite3')
     assert ('people', '0001_initial') in applied(db)
     assert 'Applying people.0001_initial... OK' in out
-    assert info == {'vendor': 'sqlite', 'lock': None, 'waited': 0.0}
+    assert info == {'vendor': 'sqlite', 'lock': None, 'waited': 0.0, 'retries': []}
     assert SECRET['DJANGO_SECRET_KEY'] in ansible_module.no_log_values
 
 

@@ -182,7 +182,7 @@ def test_migrate_then_plan_on_the_migrated_database(project, capsys):
     project('v2')
     settings = runner.setup_django('manage.py')
     assert migrate.run(migrate_params('people', '0001_initial'), settings) == {
-        'vendor': 'sqlite', 'lock': None, 'waited': 0.0}
+        'vendor': 'sqlite', 'lock': None, 'waited': 0.0, 'retries': []}
     assert 'Applying people.0001_initial... OK' in capsys.readouterr().out
     result = plan.run({'database': 'default', 'detect_missing': True}, settings)
     assert result['database_exists'] is True

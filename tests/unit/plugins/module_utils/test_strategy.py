@@ -61,7 +61,8 @@ def test_expand_is_chosen_when_the_plan_allows_it_and_nothing_else_blocks_the_re
 @pytest.mark.parametrize('blockers, expand, said', [
     ([PENDING], CANNOT, 'adds NOT NULL column people_person.weight. Nothing was stopped'),
     ([PENDING, 'the unit changed'], EXPANDS, 'serves: the unit changed. Nothing was stopped'),
-    (['the unit changed'], (False, ['nothing to migrate']), 'serves: the unit changed. Nothing was stopped'),
+    (['the unit changed'], (False, ['nothing to migrate']),
+     'a graceful reload cannot apply this deploy: the unit changed. Nothing was stopped'),
 ])
 def test_expand_is_refused_naming_what_keeps_it_from_it(blockers, expand, said):
     with pytest.raises(ValueError, match='^deploy_strategy is expand, but') as raised:

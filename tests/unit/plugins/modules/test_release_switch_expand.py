@@ -177,3 +177,19 @@ def test_expand_is_refused_before_anything_changes_when_the_plan_does_not_allow_
     assert 'nickname' not in columns(root) and not systemctl.exists()
     with open(os.path.join(root, 'code', '.simpledeploy-release')) as handle:
         assert handle.read().strip() == 'v1'
+
+
+def test_an_expand_whose_migration_fails_leaves_the_old_release_serving_untouched(additive, systemctl, run_module):
+    root, url, master, runtime = additive
+    with open(os.path.join(root, 'staging', 'people', 'migrations', '0002_person_nickname.py'), 'a') as handle:
+        handle.write('\n\ndef explode(apps, schema_editor):\n    raise RuntimeError("exploded on purpose")\n\n\n'
+                     'Migration.operations.append(migrations.RunPython(explode, migrations.RunPython.noop))\n')
+    with Tagged(url) as client:
+        result = run_module(release_switch, expand_args(root, url, runtime))
+    assert result.get('failed') and result['failed_step'] == 'migrate', result
+    # atomic: nothing of the migration stayed; the code was never swapped; the service was never touched
+    assert 'schema unchanged (no migration was applied)' in result['msg']
+    assert 'service person untouched: the old release served throughout' in result['msg']
+    assert result['schema_as_before'] is True and 'nickname' not in columns(root)
+    assert not systemctl.exists() and client.failed == []
+    assert {release for dummy, release in client.answers} == {'v1'}
