@@ -205,7 +205,8 @@ class States(object):
 
     def rows(self, table):
         """About how many rows TABLE holds now (None: not known, or no such table yet), read once per table:
-        PostgreSQL's planner estimate, SQLite's largest rowid (both without a scan)."""
+        PostgreSQL's planner estimate (or, never analyzed, a count that stops past 10,000 rows), SQLite's largest
+        rowid; never a full scan."""
         if table not in self.sizes:
             self.sizes[table] = None
             if not self.exists:
@@ -215,8 +216,13 @@ class States(object):
                     if self.conn.vendor == 'postgresql':
                         cursor.execute('SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)', [table])
                         found = cursor.fetchone()
-                        # -1: never analyzed (PostgreSQL 14+): not known
-                        self.sizes[table] = found[0] if found and found[0] is not None and found[0] >= 0 else None
+                        if found and found[0] is not None and found[0] >= 0:
+                            self.sizes[table] = found[0]
+                        elif found:
+                            # -1: never analyzed (PostgreSQL 14+): counted, up to one row past a small table
+                            cursor.execute('SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 10001) AS rows'
+                                           % self.conn.ops.quote_name(table))
+                            self.sizes[table] = cursor.fetchone()[0]
                     elif self.conn.vendor == 'sqlite':
                         cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
                         if cursor.fetchone():
