@@ -851,34 +851,41 @@ def test_postgresql_backup_and_restore_for_real(deployed_pg, systemctl, pg_serve
     assert PG_APP_PASSWORD not in result.raw
 
 
-class AdvisoryLockHolder(object):
-    """Another session holding the migrate lock, as a concurrent run would (psql, kept open)."""
+class PsqlSession(object):
+    """Another session of the app's user (psql, kept open) that ran STATEMENTS and holds what they took until
+    release(): a concurrent run's advisory lock, a long report's table lock."""
 
-    def __init__(self, port):
+    def __init__(self, port, statements):
         import subprocess
         import time
-        from ansible_collections.simpledeploy.django.plugins.module_utils import _migrate
         self.proc = subprocess.Popen(
             [_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(port), '-U', 'person', '-d', 'person', '-AtX', '-q'],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=dict(os.environ, PGPASSWORD=PG_APP_PASSWORD))
-        self.proc.stdin.write('SELECT pg_advisory_lock(%d);\n\\echo held\n' % _migrate.lock_key())
+        self.proc.stdin.write(statements + ';\n\\echo held\n')
         self.proc.stdin.flush()
         deadline = time.monotonic() + 10
-        # psql answers "held" once the lock is ours (stdout is line-buffered here).
+        # psql answers "held" once the statements ran (stdout is line-buffered here).
         while self.proc.stdout.readline().strip() != 'held':
-            assert time.monotonic() < deadline and self.proc.poll() is None, 'psql could not take the lock'
+            assert time.monotonic() < deadline and self.proc.poll() is None, 'psql could not run ' + statements
 
     def release(self):
-        self.proc.stdin.write('\\q\n')
-        self.proc.stdin.close()
-        self.proc.wait(10)
+        if self.proc.poll() is None:
+            self.proc.stdin.write('COMMIT;\n\\q\n')
+            self.proc.stdin.close()
+            self.proc.wait(10)
+
+
+def advisory_lock_holder(port):
+    """Another session holding the migrate lock, as a concurrent run would."""
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _migrate
+    return PsqlSession(port, 'SELECT pg_advisory_lock(%d)' % _migrate.lock_key())
 
 
 def test_a_migrate_waits_for_the_advisory_lock_another_run_holds(deployed_pg, systemctl, pg_server, run_module):
     import threading
     import time
-    holder = AdvisoryLockHolder(pg_server['port'])
+    holder = advisory_lock_holder(pg_server['port'])
     seen = []
 
     def release_once_the_module_waits():
@@ -912,7 +919,7 @@ def test_a_migrate_waits_for_the_advisory_lock_another_run_holds(deployed_pg, sy
 
 def test_a_lock_that_is_never_released_fails_the_migrate_step_and_rolls_back(
         deployed_pg, systemctl, pg_server, run_module):
-    holder = AdvisoryLockHolder(pg_server['port'])
+    holder = advisory_lock_holder(pg_server['port'])
     before = pg_schema(pg_server['sql'])
     try:
         result = run_module(release_switch, args(deployed_pg, migrate_lock_timeout=1))

@@ -5,18 +5,15 @@ the rolled reload.
 
 The staged release adds a nullable column (people.0002_person_nickname) and its model selects it, so it cannot
 answer before the migration ran; the old release runs on the migrated schema. A client asks every 20 ms with a
-1 s timeout and notes which release answered, and when. Only systemctl is a stand-in (it says which PID is the
+1 s timeout and notes which release answered, and when (the roll test's client). Only systemctl is a stand-in (it says which PID is the
 master and writes down every other call); gunicorn, Django, SQLite and the module are real.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
-import threading
 import time
-import urllib.request
 from datetime import datetime, timezone
 
 import pytest
@@ -26,7 +23,7 @@ from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_rel
     systemctl,
 )
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch_roll import (  # noqa: F401 pylint: disable=unused-import
-    args, gunicorn_venv, preload, served,
+    Client, args, gunicorn_venv, preload, served,
 )
 
 MIGRATION = '''from django.db import migrations, models
@@ -40,35 +37,6 @@ class Migration(migrations.Migration):
     ]
 '''
 EXPAND = dict(possible=True, reasons=[])
-
-
-class Tagged(threading.Thread):
-    """Asks URL every 20 ms with a 1 s timeout until stopped: (time.time(), release) per answer, and each failure."""
-
-    def __init__(self, url):
-        super().__init__(daemon=True)
-        self.url = url
-        self.stopping = threading.Event()
-        self.answers = []
-        self.failed = []
-
-    def run(self):
-        while not self.stopping.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=1) as answer:
-                    found = re.search(r'content="([^"]+)"', answer.read().decode())
-                self.answers.append((time.time(), found.group(1) if found else None))
-            except OSError as exc:
-                self.failed.append(repr(exc))
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        self.join(10)
 
 
 @pytest.fixture
@@ -109,7 +77,7 @@ def expand_args(root, url, runtime, **extra):
 
 def test_expand_migrates_while_the_old_release_serves_then_rolls_the_workers(additive, systemctl, run_module):
     root, url, master, runtime = additive
-    with Tagged(url) as client:
+    with Client(url) as client:
         time.sleep(0.3)
         result = run_module(release_switch, expand_args(root, url, runtime))
         returned = time.time()
@@ -184,7 +152,7 @@ def test_an_expand_whose_migration_fails_leaves_the_old_release_serving_untouche
     with open(os.path.join(root, 'staging', 'people', 'migrations', '0002_person_nickname.py'), 'a') as handle:
         handle.write('\n\ndef explode(apps, schema_editor):\n    raise RuntimeError("exploded on purpose")\n\n\n'
                      'Migration.operations.append(migrations.RunPython(explode, migrations.RunPython.noop))\n')
-    with Tagged(url) as client:
+    with Client(url) as client:
         result = run_module(release_switch, expand_args(root, url, runtime))
     assert result.get('failed') and result['failed_step'] == 'migrate', result
     # atomic: nothing of the migration stayed; the code was never swapped; the service was never touched

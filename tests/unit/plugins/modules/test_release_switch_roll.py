@@ -14,6 +14,7 @@ and the module are real.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -118,7 +119,8 @@ def served(tmp_path, gunicorn_venv, systemctl, preload):
 
 
 class Client(threading.Thread):
-    """Asks URL every 20 ms with a 1 s timeout until stopped; keeps each failure and the longest wait."""
+    """Asks URL every 20 ms with a 1 s timeout until stopped; keeps each failure, the longest wait, and each answer
+    as (time.time(), the release its page names)."""
 
     def __init__(self, url):
         super().__init__(daemon=True)
@@ -126,6 +128,7 @@ class Client(threading.Thread):
         self.stopping = threading.Event()
         self.failed = []
         self.answered = 0
+        self.answers = []
         self.longest = 0.0
 
     def run(self):
@@ -133,7 +136,8 @@ class Client(threading.Thread):
             start = time.monotonic()
             try:
                 with urllib.request.urlopen(self.url, timeout=1) as answer:
-                    answer.read()
+                    found = re.search(r'content="([^"]+)"', answer.read().decode())
+                self.answers.append((time.time(), found.group(1) if found else None))
                 self.answered += 1
             except OSError as exc:
                 self.failed.append(repr(exc))

@@ -17,31 +17,15 @@ import time
 
 from ansible_collections.simpledeploy.django.plugins.modules import release_switch
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
-    PG_APP_PASSWORD, _pg_bin, args, deployed, deployed_pg, pg_schema, pg_server, systemctl, venv,
+    PG_APP_PASSWORD, PsqlSession, _pg_bin, args, deployed, deployed_pg, pg_schema, pg_server, systemctl, venv,
 )
 
 REPORT = "BEGIN; LOCK TABLE people_person IN ACCESS SHARE MODE; SELECT 'a long report'"
 
 
-class TableLockHolder(object):
-    """A session holding people_person (ACCESS SHARE) in an open transaction until release()."""
-
-    def __init__(self, port, statements=REPORT):
-        self.proc = subprocess.Popen(
-            [_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(port), '-U', 'person', '-d', 'person', '-AtX', '-q'],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, PGPASSWORD=PG_APP_PASSWORD))
-        self.proc.stdin.write(statements + ';\n\\echo held\n')
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + 10
-        while self.proc.stdout.readline().strip() != 'held':
-            assert time.monotonic() < deadline and self.proc.poll() is None, 'psql could not lock the table'
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write('COMMIT;\n\\q\n')
-            self.proc.stdin.close()
-            self.proc.wait(10)
+def table_lock_holder(port, statements=REPORT):
+    """A session holding what STATEMENTS took (people_person, ACCESS SHARE) in an open transaction."""
+    return PsqlSession(port, statements)
 
 
 def waiting_on_a_lock(sql):
@@ -49,32 +33,44 @@ def waiting_on_a_lock(sql):
     return int(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").strip())
 
 
+def until(sql, waiting, deadline):
+    """Until a session waits for a lock (WAITING true), or none does; False when DEADLINE came first."""
+    while bool(waiting_on_a_lock(sql)) != waiting:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def run_beside(action, holder, run):
+    """RUN() (the module) while ACTION runs in a thread; HOLDER lets go in the end, whatever happened."""
+    thread = threading.Thread(target=action)
+    thread.start()
+    try:
+        return run()
+    finally:
+        thread.join()
+        holder.release()
+
+
 def test_a_migrate_behind_a_table_lock_gives_up_waiting_and_tries_again(deployed_pg, systemctl, pg_server,
                                                                         run_module):
-    holder = TableLockHolder(pg_server['port'])
+    holder = table_lock_holder(pg_server['port'])
     seen = []
 
     def release_after_the_first_timeout():
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
-            time.sleep(0.02)
-        seen.append('waiting')
+        if until(pg_server['sql'], True, deadline):
+            seen.append('waiting')
         # The wait ends by lock_timeout (the holder still holds): the first try failed.
-        while time.monotonic() < deadline and waiting_on_a_lock(pg_server['sql']):
-            time.sleep(0.02)
-        seen.append('gave up')
+        if until(pg_server['sql'], False, deadline):
+            seen.append('gave up')
         # The second try waits too: the first one's look at the locks is done.
-        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
-            time.sleep(0.02)
+        until(pg_server['sql'], True, deadline)
         holder.release()
 
-    thread = threading.Thread(target=release_after_the_first_timeout)
-    thread.start()
-    try:
-        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60))
-    finally:
-        thread.join()
-        holder.release()
+    result = run_beside(release_after_the_first_timeout, holder, lambda: run_module(
+        release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60)))
     assert seen == ['waiting', 'gave up']
     assert not result.get('failed'), result.get('msg')
     retries = result['migrate_lock']['retries']
@@ -89,7 +85,7 @@ def test_a_migrate_behind_a_table_lock_gives_up_waiting_and_tries_again(deployed
 def test_a_table_lock_held_past_the_budget_fails_migrate_naming_it_and_rolls_back(
         deployed_pg, systemctl, pg_server, run_module):
     before = pg_schema(pg_server['sql'])
-    holder = TableLockHolder(pg_server['port'])
+    holder = table_lock_holder(pg_server['port'])
     started = time.monotonic()
     try:
         result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=0.5,
@@ -110,22 +106,15 @@ def test_a_table_lock_held_past_the_budget_fails_migrate_naming_it_and_rolls_bac
 
 def test_without_a_table_lock_timeout_migrate_waits_as_django_does(deployed_pg, systemctl, pg_server, run_module):
     """The control: migrate_table_lock_timeout 0 sets none, so the same holder makes migrate wait, not retry."""
-    holder = TableLockHolder(pg_server['port'])
+    holder = table_lock_holder(pg_server['port'])
 
     def release_once_waiting():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
-            time.sleep(0.02)
+        until(pg_server['sql'], True, time.monotonic() + 60)
         time.sleep(1.5)
         holder.release()
 
-    thread = threading.Thread(target=release_once_waiting)
-    thread.start()
-    try:
-        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=0))
-    finally:
-        thread.join()
-        holder.release()
+    result = run_beside(release_once_waiting, holder, lambda: run_module(
+        release_switch, args(deployed_pg, migrate_table_lock_timeout=0)))
     assert not result.get('failed'), result.get('msg')
     assert result['migrate_lock']['retries'] == [] and result['steps']['migrate'] >= 1.5
 
@@ -147,25 +136,18 @@ def test_a_concurrent_index_build_waits_without_lock_timeout(deployed_pg, system
     write of the site: it runs without lock_timeout, so it is not cut short with an invalid index left."""
     from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import add_migration
     add_migration(deployed_pg, '0003_person_name_idx', CONCURRENT_INDEX)
-    holder = TableLockHolder(pg_server['port'], 'BEGIN ISOLATION LEVEL REPEATABLE READ; '
-                                                "SELECT count(*) FROM django_content_type")
+    holder = table_lock_holder(pg_server['port'],
+                               "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM django_content_type")
     waited = []
 
     def release_after_a_while():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not waiting_on_a_lock(pg_server['sql']):
-            time.sleep(0.02)
+        until(pg_server['sql'], True, time.monotonic() + 60)
         time.sleep(2.5)  # past lock_timeout (1 s): still waiting, not cut short
         waited.append(waiting_on_a_lock(pg_server['sql']))
         holder.release()
 
-    thread = threading.Thread(target=release_after_a_while)
-    thread.start()
-    try:
-        result = run_module(release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60))
-    finally:
-        thread.join()
-        holder.release()
+    result = run_beside(release_after_a_while, holder, lambda: run_module(
+        release_switch, args(deployed_pg, migrate_table_lock_timeout=1, migrate_retry_budget=60)))
     assert waited == [1]
     assert not result.get('failed'), result.get('msg')
     assert result['migrate_lock']['retries'] == []
@@ -182,8 +164,8 @@ def test_an_invalid_index_an_earlier_run_left_is_dropped_first(deployed_pg, syst
     # weight first (v2's own migration), then a build cut short by its own statement_timeout while a repeatable-read
     # report holds it back: the index stays, invalid
     sql('ALTER TABLE people_person ADD COLUMN weight double precision', database='person')
-    holder = TableLockHolder(pg_server['port'], 'BEGIN ISOLATION LEVEL REPEATABLE READ; '
-                                                "SELECT count(*) FROM django_content_type")
+    holder = table_lock_holder(pg_server['port'],
+                               "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM django_content_type")
     try:
         subprocess.run([_pg_bin('psql'), '-h', '127.0.0.1', '-p', str(pg_server['port']), '-U', 'person', '-d',
                         'person', '-AtX', '-c', 'SET statement_timeout = 500',
