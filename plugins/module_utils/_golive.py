@@ -319,9 +319,8 @@ class GoLive(object):
         params = self.params
         return _backup.Database(self.module, self.root, settings=params['settings'], env_file=env_file,
                                 run_as=params['run_as'], alias=params['database'],
-                                table_lock_timeout=params.get('migrate_table_lock_timeout',
-                                                              _migrate.DEFAULT_TABLE_LOCK_TIMEOUT),
-                                retry_budget=params.get('migrate_retry_budget', _migrate.DEFAULT_RETRY_BUDGET))
+                                table_lock_timeout=params['migrate_table_lock_timeout'],
+                                retry_budget=params['migrate_retry_budget'])
 
     # ---------------------------------------------------------------- the window's steps that need the module
 
@@ -426,7 +425,8 @@ class GoLive(object):
     def open_window(self):
         """The window, built; what goes live flushed to disk; the marker saying a window is open."""
         params = self.params
-        self.old_workers = _proc.child_pids(self.main_pid) if self.strategy in ('reload', 'expand') else []
+        # expand reads them just before its reload (_read_old_workers), after the migration.
+        self.old_workers = _proc.child_pids(self.main_pid) if self.strategy == 'reload' else []
         switch = _window.Switch(self.root, params['release'], params['venv_key'], params['service'],
                                 _systemd.Systemctl(self.module, self.loaded),
                                 self.migrate if params['migrate'] else None,
