@@ -238,7 +238,7 @@ def migrate_retrying(command, conn, alias, budget, seconds, retries, clock=time.
             if not atomic or clock() - start + wait > budget:
                 why = ('its migration runs with atomic = False, so part of it may be applied and it is not tried '
                        'again' if not atomic else '%d tries over %.1f s (retry budget %g s)'
-                       % (len(retries), clock() - start, budget))
+                       % (attempt + 1, clock() - start, budget))
                 message = ('a table lock it needs was not free within lock_timeout (%g s); %s: %s'
                            % (seconds, why, describe_blockers(found)))
                 raise Failure('migrate', exc, type='LockTimeout', message=message)
