@@ -27,7 +27,9 @@ import shutil
 import socket
 import subprocess
 import time
+import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -42,6 +44,8 @@ RELEASES = ('v1', 'v2', 'v3')
 CSS = 'books/static/books/css/catalog.css'
 PIN = re.compile(r'^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)$')
 SECRET = 'catalog-test-not-a-secret-5d1e0c7a9b'
+API_TOKEN = 'catalog-test-api-token-8c2f51e0'
+BEARER = {'Authorization': 'Bearer ' + API_TOKEN}
 
 
 def path_of(release, *parts):
@@ -234,7 +238,8 @@ def catalog_venvs():
 
 
 def project_env(**extra):
-    env = dict(os.environ, DJANGO_SECRET_KEY=SECRET, DJANGO_ALLOWED_HOSTS='catalog.example.com')
+    env = dict(os.environ, DJANGO_SECRET_KEY=SECRET, DJANGO_ALLOWED_HOSTS='catalog.example.com',
+               CATALOG_API_TOKEN=API_TOKEN)
     for name in ('DJANGO_DEBUG', 'DATABASE_URL', 'DJANGO_SETTINGS_MODULE', 'PYTHONPATH'):
         env.pop(name, None)
     env.update(extra)
@@ -266,10 +271,11 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 Answer = collections.namedtuple('Answer', 'status headers body')
 
 
-def get(url, host='catalog.example.com'):
-    """The Answer to a GET, redirects not followed."""
+def get(url, host='catalog.example.com', data=None, headers=None):
+    """The Answer to a GET (a POST of the form DATA), redirects not followed."""
     opener = urllib.request.build_opener(NoRedirect)
-    request = urllib.request.Request(url, headers={'Host': host})
+    request = urllib.request.Request(url, headers=dict(headers or {}, Host=host),
+                                     data=urllib.parse.urlencode(data).encode() if data is not None else None)
     try:
         with opener.open(request, timeout=10) as response:
             return Answer(response.status, response.headers, response.read().decode('utf-8', 'replace'))
@@ -302,6 +308,18 @@ def serve(venv, project, log):
 def stop(process):
     process.terminate()
     process.wait(timeout=30)
+
+
+def add_book(base, release):
+    """POST a book to /books/add/: refused without the token, added with it; return the JSON answer."""
+    book = {'title': 'Written under %s' % release, 'author': 'A. Client'}
+    assert get(base + '/books/add/').status == 405
+    assert get(base + '/books/add/', data=book).status == 403
+    assert get(base + '/books/add/', data=book, headers={'Authorization': 'Bearer not-the-token'}).status == 403
+    assert get(base + '/books/add/', data={'title': 'no author'}, headers=BEARER).status == 400
+    added = get(base + '/books/add/', data=book, headers=BEARER)
+    assert (added.status, added.headers['X-Release']) == (201, release), added.body
+    return json.loads(added.body)
 
 
 def test_settings_come_from_the_environment(catalog_venvs, tmp_path):
@@ -372,6 +390,10 @@ def test_releases_serve_with_debug_off_and_upgrade(catalog_venvs, tmp_path):
             assert '<meta name="release" content="%s">' % release in page
             assert 'Pride and Prejudice' in page
             assert ('First published' in page) == (release != 'v1')
+            assert index.headers['X-Release'] == release
+            added = add_book(base, release)
+            assert 'Written under %s' % release in get(base + '/books/').body
+            assert added['release'] == release
             names[release] = hashed_css(release)
             assert '/static/%s' % names[release] in page
             css = get(base + '/static/' + names[release])

@@ -5,4 +5,5 @@ from . import views
 app_name = 'books'
 urlpatterns = [
     path('', views.index, name='index'),
+    path('add/', views.add, name='add'),
 ]

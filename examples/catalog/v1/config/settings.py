@@ -12,6 +12,8 @@ only the service user can read).
                           data/db.sqlite3 beside manage.py, data/ being the
                           directory a deploy keeps across releases)
     DJANGO_SECURE_SSL_REDIRECT  "1" redirects plain HTTP to HTTPS (default off)
+    CATALOG_API_TOKEN     the bearer token POST /books/add/ asks for (default
+                          none: the endpoint refuses every request with 403)
 
 Behind a proxy that terminates TLS and sets X-Forwarded-Proto. Static files
 are collected into BASE_DIR / "staticfiles" (``manage.py collectstatic``) and
@@ -46,6 +48,8 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is not set: put it in the environment.")
 
 DEBUG = env_bool("DJANGO_DEBUG")
+
+CATALOG_API_TOKEN = os.environ.get("CATALOG_API_TOKEN", "")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 
