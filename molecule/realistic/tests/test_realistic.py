@@ -22,6 +22,37 @@ def facts(host):
     return json.loads(host.file(FACTS + "/facts.json").content_string)
 
 
+def traffic(host, name):
+    """What files/traffic.py saw: its JSON (rows: kind, url, sent, seconds, status, release)."""
+    return json.loads(host.file("%s/traffic-%s.json" % (FACTS, name)).content_string)
+
+
+def nothing_failed(seen):
+    """Reads and writes were made, and every one was answered (200, 201) within the client's timeout."""
+    summary = seen["summary"]
+    assert set(summary) == {"read", "write"}, summary
+    for kind, figures in summary.items():
+        good = 200 if kind == "read" else 201
+        failed = [row for row in seen["requests"] if row[0] == kind and row[4] != good]
+        assert figures["ok"] > 0, (kind, figures)
+        assert figures["failed"] == 0 and not failed, (kind, failed[:5])
+
+
+def applied_at(host, app, name):
+    """When Django recorded migration APP.NAME as applied (seconds since the epoch, the host's clock)."""
+    query = "SELECT extract(epoch FROM applied) FROM django_migrations WHERE app = '%s' AND name = '%s'" % (app, name)
+    return float(host.check_output("runuser -u postgres -- psql -X -A -t -d catalog -c %s" % shlex.quote(query)))
+
+
+def old_answers(seen, old, new, applied, live_at):
+    """Answers of OLD to requests sent after the migration was recorded, and to requests sent once the deploy returned."""
+    rows = seen["requests"]
+    assert {row[5] for row in rows} == {old, new}, {row[5] for row in rows}
+    during = [row for row in rows if row[5] == old and row[2] > applied]
+    after = [row for row in rows if row[5] == old and row[2] > live_at]
+    return during, after
+
+
 def hashed(page, name):
     """The hashed static URL PAGE references for NAME (e.g. books/css/catalog.css)."""
     stem, dot, ext = name.rpartition(".")
@@ -43,7 +74,12 @@ def test_catalog_root_redirects_to_the_index_and_the_index_serves_the_live_relea
 def test_the_projects_own_command_ran_as_the_after_live_hook(host):
     """deploy_hooks_after_live: [catalog_ready --record] wrote its row once v3b answered."""
     page = get(host, CATALOG + "/books/")[1]
-    assert "checked by catalog_ready (3 books)" in page
+    checked = re.search(r"checked by catalog_ready \((\d+) books\)", page)
+    assert checked, page
+    # the 3 books of v1's data migration and every one the client added, the last of them before the hook ran
+    count = "SELECT count(*) FROM books_book"
+    books = int(host.check_output("runuser -u postgres -- psql -X -A -t -d catalog -c %s" % shlex.quote(count)))
+    assert int(checked.group(1)) == books > 3
 
 
 def test_catalog_pages_reference_hashed_static_urls_that_answer(host):
@@ -71,16 +107,29 @@ def test_a_new_virtualenv_for_the_same_code_is_a_new_release_with_its_static_fil
     assert host.file("/srv/catalog/code/.simpledeploy-release").content_string.strip() == done["release"]
 
 
-def test_nothing_failed_while_v3b_went_live_by_graceful_reload(host):
+def test_nothing_failed_while_v3b_went_live_by_expand_and_graceful_reload(host):
     # The workers were rolled: as many new ones as old, ready (having loaded v3b) before the old went.
     workers = facts(host)["v3b_workers"]
     assert workers and len(workers["new"]) == len(workers["old"]) >= 1, workers
     assert not set(workers["new"]) & set(workers["old"]) and workers["seconds"]["ready"] > 0, workers
-    seen = json.loads(host.file(FACTS + "/poll-reload.json").content_string)
-    assert len(seen) == 2
-    for url, answers in seen.items():
-        assert answers["ok"] > 0, url
-        assert answers["failed"] == [], url
+    seen = traffic(host, "v3b")
+    nothing_failed(seen)
+    css = [row for row in seen["requests"] if "/static/" in row[1]]
+    assert css and all(row[4] == 200 for row in css), css[:5]
+
+
+def test_v3bs_migration_waited_for_a_real_lock_table_retried_and_went_through_while_v3_served(host):
+    """files/hold_lock.sql held ROW EXCLUSIVE on books_book until the ALTER TABLE had waited and timed out once."""
+    done = facts(host)["v3b_expand"]
+    assert done["strategy"] == "expand", done
+    holder = " ".join(facts(host)["lock_holder"])
+    assert "migration waiting: pid" in holder and "migration gave up after" in holder, holder
+    retries = done["migrate_lock"]["retries"]
+    blockers = [blocker for retry in retries for blocker in retry["blockers"]]
+    assert any(blocker["table"] == "books_book" for blocker in blockers), done["migrate_lock"]
+    during, after = old_answers(traffic(host, "v3b"), "v3", "v3b", applied_at(host, "books", "0004_book_isbn"),
+                                done["live_at"])
+    assert during and not after, (len(during), after[:5])
 
 
 def test_v2s_additive_migration_ran_while_v1_served_and_no_request_failed(host):
@@ -90,20 +139,27 @@ def test_v2s_additive_migration_ran_while_v1_served_and_no_request_failed(host):
     assert expand["reason"].startswith("auto: every pending migration keeps the old release working"), expand
     assert "no downtime (migrated while release " in expand["summary"], expand
     assert "books.0003_book_year" in expand["summary"], expand
-    seen = json.loads(host.file(FACTS + "/poll-expand.json").content_string)
-    answers, = seen.values()
-    assert answers["ok"] > 0 and answers["failed"] == [], answers
+    seen = traffic(host, "expand")
+    nothing_failed(seen)
+    # v1 answered reads and writes after the column was added; once the deploy returned, only v2 did.
+    during, after = old_answers(seen, "v1", "v2", applied_at(host, "books", "0003_book_year"), expand["live_at"])
+    assert {row[0] for row in during} == {"read", "write"}, during[:5]
+    assert not after, after[:5]
 
 
-def test_no_connection_was_refused_through_v3s_downtime_window(host):
+def test_no_request_failed_through_v3s_held_window_and_after_it_only_v3_answered(host):
     """systemd held the socket while v3 (a new virtualenv) stopped and started: requests waited, none failed."""
     window = facts(host)["v3_window"]
     assert window["downtime"] is True and window["window"] > 0, window
-    seen = json.loads(host.file(FACTS + "/poll-window.json").content_string)
-    answers, = seen.values()
-    assert answers["ok"] > 0 and answers["failed"] == [], answers
-    # a request waited through the window instead of failing (its wait is the measure, not a test of speed)
-    assert answers["longest"] >= 0.1, answers
+    seen = traffic(host, "window")
+    nothing_failed(seen)
+    rows = seen["requests"]
+    # requests waited through the window instead of failing (the wait is the measure, not a test of speed)
+    assert max(row[3] for row in rows) >= 0.1, seen["summary"]
+    assert {row[5] for row in rows} == {"v2", "v3"}, {row[5] for row in rows}
+    last_v2 = max(row[2] + row[3] for row in rows if row[5] == "v2")
+    first_v3 = min(row[2] + row[3] for row in rows if row[5] == "v3")
+    assert last_v2 < first_v3, (last_v2, first_v3)
 
 
 def test_a_failed_deploy_brings_the_previous_release_and_its_assets_back(host):
@@ -172,4 +228,6 @@ def test_root_never_loaded_the_projects_settings_and_collectstatic_ran_as_the_ap
 
 def test_secrets_are_in_no_journal(host):
     journal = host.check_output("journalctl --no-pager -o cat")
-    assert "molecule-catalog-secret-4b7e19d2c5" not in journal
+    for secret in ("molecule-catalog-secret-4b7e19d2c5", "molecule-catalog-db-password-91c3e7",
+                   "molecule-catalog-api-token-6f0a28d4b1"):
+        assert secret not in journal
