@@ -82,6 +82,23 @@ def hooks_text(hooks, check_mode=False):
     return '; %s: %s' % ('hooks that would run' if check_mode else 'hooks', ', '.join(said))
 
 
+def lock_text(migrate_lock):
+    """What the lock timeouts migrate hit cost, or '' when it hit none."""
+    # An invalid index dropped before the first try is listed with after 0 and no blockers: not a timeout.
+    retries = [retry for retry in (migrate_lock or {}).get('retries') or [] if retry.get('after') or retry.get('blockers')]
+    if not retries:
+        return ''
+    held = []
+    for retry in retries:
+        for blocker in retry.get('blockers') or []:
+            name = 'pid %s on %s' % (blocker.get('pid'), blocker.get('table'))
+            if name not in held:
+                held.append(name)
+    return ' (after %d lock timeout%s over %s s%s)' % (
+        len(retries), '' if len(retries) == 1 else 's', retries[-1].get('after'),
+        ': tables held by ' + ', '.join(held[:3]) if held else '')
+
+
 def _short(release):
     return release or 'nothing'
 
@@ -129,6 +146,8 @@ def deploy_summary(result):
         return '%s: release %s already live: nothing stopped, nothing changed' % (
             app, _short(result.get('current_release')))
     applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'
+    if result.get('migrated'):
+        applied += lock_text(result.get('migrate_lock'))
     if result.get('downtime'):
         window = 'downtime window %s s' % result.get('window')
     elif result.get('strategy') == 'simple':

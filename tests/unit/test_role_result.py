@@ -164,6 +164,25 @@ def test_the_rolled_workers_are_release_switchs_figures():
     assert deploy_result()['workers'] is None
 
 
+def test_the_lock_timeouts_migrate_hit_are_in_the_fact_and_the_summary():
+    held = {'pid': 4242, 'table': 'books_book', 'state': 'idle in transaction', 'seconds': 7.5, 'query': 'UPDATE'}
+    lock = {'vendor': 'postgresql', 'lock': 'postgresql advisory lock 1', 'waited': 0.0,
+            'retries': [{'after': 0.0, 'blockers': [], 'dropped': ['books_book_isbn_idx']},
+                        {'after': 2.004, 'blockers': [held], 'dropped': []},
+                        {'after': 4.51, 'blockers': [held], 'dropped': []}]}
+    result = deploy_result(dict(WINDOW, migrate_lock=lock))
+    assert result['migrate_lock'] == lock
+    line = deploy_summary(result)
+    # the invalid index dropped before the first try is not a timeout
+    assert ('migrations applied: 1: people.0002_person_weight (Add field weight to person: NOT backward compatible, '
+            'reversible) (after 2 lock timeouts over 4.51 s: tables held by pid 4242 on books_book); '
+            'downtime window 0.812 s') in line, line
+    quiet = deploy_result(dict(WINDOW, migrate_lock=dict(lock, retries=[])))
+    assert 'lock timeout' not in deploy_summary(quiet)
+    assert deploy_result()['migrate_lock'] is None
+    assert 'lock timeout' not in deploy_summary(deploy_result(dict(RELOAD, migrate_lock=lock)))
+
+
 def test_the_hooks_figures_are_the_commands_each_module_ran():
     before = {'commands': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.4}]}
     after = [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]
