@@ -34,6 +34,7 @@ import argparse
 import http.client
 import itertools
 import json
+import math
 import os
 import signal
 import threading
@@ -62,8 +63,9 @@ def percentile(values, share):
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))
-    return ordered[rank]
+    # the nearest rank, ceil(SHARE * n), counted from 1 (less a hair: 0.99 * 100 is 99.00000000000001)
+    rank = int(math.ceil(share * len(ordered) - 1e-9))
+    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 def summarise(rows):
