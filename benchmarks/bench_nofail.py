@@ -127,6 +127,21 @@ def kind_stats(rows, kind, origin, first=3):
                 errors=[[round(row[2] - origin, 3), row[4]] for row in bad[:first]])
 
 
+def quiet_gap(rows, origin):
+    """The longest time in which no answer arrived (any status): (seconds, from, to), relative to ORIGIN.
+
+    With a held window it is what the clients saw of it: from the last answer before the stop to the
+    first one after the start (a request's answer comes when it ends, sent + seconds)."""
+    ends = sorted(row[2] + row[3] for row in rows)
+    best = (0.0, None, None)
+    for before, after in zip(ends, ends[1:]):
+        if after - before > best[0]:
+            best = (after - before, before, after)
+    if best[1] is None:
+        return dict(seconds=0.0, start=None, end=None)
+    return dict(seconds=round(best[0], 3), start=round(best[1] - origin, 3), end=round(best[2] - origin, 3))
+
+
 def old_answers(rows, old, new, switched):
     """Answers from the OLD release that came too late.
 
@@ -211,7 +226,7 @@ def analyse(traffic, origin, switch, new):
     """One run's figures from traffic.py's JSON (TRAFFIC), seconds relative to ORIGIN."""
     rows = traffic['requests']
     result = dict(read=kind_stats(rows, 'read', origin), write=kind_stats(rows, 'write', origin),
-                  requests=len(rows), rate=round(len(rows) / max(traffic['stopped'] - traffic['started'], 1e-9), 1))
+                  quiet=quiet_gap(rows, origin), requests=len(rows), rate=round(len(rows) / max(traffic['stopped'] - traffic['started'], 1e-9), 1))
     if new is not None:
         result['old'] = old_answers(rows, OLD, new, switch['task_end'] if switch else None)
     return result
@@ -518,9 +533,10 @@ def _failures(out):
 
 def one_line(result):
     r, w = result['read'], result['write']
-    return ('%d requests (%.0f/s), failed %d reads %d writes, longest %.3f/%.3f s, p99 %.3f/%.3f s (read/write), load %s'
+    return ('%d requests (%.0f/s), failed %d reads %d writes, longest %.3f/%.3f s, p99 %.3f/%.3f s (read/write), '
+            'no answer for %.3f s at most, load %s'
             % (result['requests'], result['rate'], r['failed'], w['failed'], r['longest'], w['longest'],
-               r['p99'], w['p99'], result['load']))
+               r['p99'], w['p99'], result['quiet']['seconds'], result['load']))
 
 
 def switch_line(result):
@@ -562,11 +578,12 @@ def report(results, cases, meta):
                      span([r['read']['longest'] for r in runs], '%.3f') + ' / ' + span([r['write']['longest'] for r in runs], '%.3f'),
                      span([r['read']['p99'] for r in runs], '%.3f') + ' / ' + span([r['write']['p99'] for r in runs], '%.3f'),
                      span(diffs, '%+.3f') if diffs else '-',
+                     span([r['quiet']['seconds'] for r in runs], '%.3f'),
                      span([(r.get('switch') or {}).get('window') for r in runs], '%.3f') if name != 'baseline' else '-',
                      (span([r['old']['after_switch'] for r in runs], '%d') + ' / '
                       + span([r['old']['after_new'] for r in runs], '%d')) if name != 'baseline' else '-'])
     out.append(table(['case', 'load', 'mode', 'failed reads / writes', 'requests', 'longest read / write (s)',
-                      'p99 read / write (s)', 'longest - baseline (s)', 'window (s)',
+                      'p99 read / write (s)', 'longest - baseline (s)', 'no answer for (s)', 'window (s)',
                       'old after switch / after first new'], rows))
     rows = []
     for name in cases:
@@ -574,10 +591,13 @@ def report(results, cases, meta):
             s = r['switch']
             steps = ', '.join('%s %.3f' % kv for kv in (s.get('steps') or {}).items())
             rows.append([name, r['round'], s.get('strategy'), s.get('downtime'), '%.3f' % (s.get('window') or 0),
-                         steps, '%.3f' % r['startup'], '%s..%s' % (s.get('task_from'), s.get('task_to')),
+                         steps, '%.3f' % r['startup'], '%s..%s' % (r['quiet']['start'], r['quiet']['end']),
+                         '%s..%s' % (s.get('task_from'), s.get('task_to')),
                          '%.2f' % r['wall'], r['load']])
-    out += ['', "release_switch, per run (seconds; task = the release_switch task, from the playbook's start):",
-            table(['case', 'round', 'mode', 'downtime', 'window', 'steps', 'Django start-up', 'task', 'wall', 'load'], rows)]
+    out += ['', "release_switch, per run (seconds; no answer = the clients' longest time without one, and task = the "
+                "release_switch task, both from the playbook's start):",
+            table(['case', 'round', 'mode', 'downtime', 'window', 'steps', 'Django start-up', 'no answer', 'task', 'wall',
+                   'load'], rows)]
     reasons = {}
     for name in cases:
         for r in by_case.get(name, []):
