@@ -188,7 +188,8 @@ def verdicts(case, result, baseline, startup):
         else:
             limit = migrate + startup + WINDOW_SLACK
             out.append(('window <= migrate + Django start-up + %.1f s' % WINDOW_SLACK, window <= limit,
-                        '%.3f s vs %.3f + %.3f + %.1f = %.3f s' % (window, migrate, startup, WINDOW_SLACK, limit)))
+                        '%.3f s vs %.3f + %.3f + %.1f = %.3f s (clients: no answer for %.3f s)'
+                        % (window, migrate, startup, WINDOW_SLACK, limit, result['quiet']['seconds'])))
     old = result['old']
     late = old['after_switch'] + (old['after_new'] if CASES[case]['kind'] == 'window' else 0)
     detail = '%d sent after the switch' % old['after_switch']
@@ -572,12 +573,14 @@ def report(results, cases, meta):
                 diffs.append(max(r['read']['longest'], r['write']['longest'])
                              - max(base['read']['longest'], base['write']['longest']))
         rows.append([name, span([r['load'] for r in runs]),
-                     ', '.join(sorted(set(str((r.get('switch') or {}).get('strategy', '-')) for r in runs))),
+                     ', '.join(sorted(set(str((r.get('switch') or {}).get('strategy', '-')) for r in runs)))
+                     + ('' if name == 'baseline' or all((r.get('switch') or {}).get('strategy') == CASES[name]['expect']
+                                                         for r in runs) else ' (expected %s)' % CASES[name]['expect']),
                      span([r['read']['failed'] for r in runs], '%d') + ' / ' + span([r['write']['failed'] for r in runs], '%d'),
                      span([r['requests'] for r in runs], '%d'),
                      span([r['read']['longest'] for r in runs], '%.3f') + ' / ' + span([r['write']['longest'] for r in runs], '%.3f'),
                      span([r['read']['p99'] for r in runs], '%.3f') + ' / ' + span([r['write']['p99'] for r in runs], '%.3f'),
-                     span(diffs, '%+.3f') if diffs else '-',
+                     span(diffs, '%.3f') if diffs else '-',
                      span([r['quiet']['seconds'] for r in runs], '%.3f'),
                      span([(r.get('switch') or {}).get('window') for r in runs], '%.3f') if name != 'baseline' else '-',
                      (span([r['old']['after_switch'] for r in runs], '%d') + ' / '
