@@ -31,7 +31,10 @@ the schema is migrated back to books 0003 with the case's live code and v3 is
 deployed again with the role.
 
 For each case: failed reads and writes, the longest and p99 wait of each
-against the same round's baseline, release_switch's strategy (the mode), its
+against the same round's baseline, the clients' longest time without any
+answer (with a held window: what they saw of it; release_switch's `window`
+also counts the backlog served before its health request's turn),
+release_switch's strategy (the mode), its
 reason, window, steps and downtime (from the JSON callback), and answers from
 the old release after the switch: to requests sent after the release_switch
 task ended and, for a deploy with a window, answers that ended after the first
