@@ -281,8 +281,8 @@ class Host(object):
     def expect_page(self, release, when):
         page = self.page()
         if marker(release) not in page:
-            raise BenchError('%s: %s does not show %r:\n%s' % (when, READ_URL, marker(release),
-                                                                page[:600] or '(no answer)'))
+            shown = page[:600] or '(no answer)'
+            raise BenchError('%s: %s does not show %r:\n%s' % (when, READ_URL, marker(release), shown))
 
 
 def _quote(arg):
@@ -556,9 +556,9 @@ def report(results, cases, meta):
     by_case = {}
     for result in results:
         by_case.setdefault(result['case'], []).append(result)
-    out = ['Failed requests through deploys, %s to %s; %d rounds; client: %s requests/s (GET /books/ and '
-           'POST /books/add/ in turn), keep-alive off, 10 s timeout' % (meta['date'], meta['end'], meta['rounds'],
-                                                                          meta['rate']),
+    title = ('Failed requests through deploys, %s to %s; %d rounds; client: %s requests/s (GET /books/ and '
+             'POST /books/add/ in turn), keep-alive off, 10 s timeout')
+    out = [title % (meta['date'], meta['end'], meta['rounds'], meta['rate']),
            'machine: %s' % meta['machine'],
            'software: %s' % meta['versions'],
            'extra vars: %s' % (' '.join(meta['extra_vars']) or 'none'),
@@ -575,10 +575,11 @@ def report(results, cases, meta):
             if name != 'baseline' and base:
                 diffs.append(max(r['read']['longest'], r['write']['longest'])
                              - max(base['read']['longest'], base['write']['longest']))
+        modes = ', '.join(sorted(set(str((r.get('switch') or {}).get('strategy', '-')) for r in runs)))
+        expected = name == 'baseline' or all((r.get('switch') or {}).get('strategy') == CASES[name]['expect']
+                                             for r in runs)
         rows.append([name, span([r['load'] for r in runs]),
-                     ', '.join(sorted(set(str((r.get('switch') or {}).get('strategy', '-')) for r in runs)))
-                     + ('' if name == 'baseline' or all((r.get('switch') or {}).get('strategy') == CASES[name]['expect']
-                                                         for r in runs) else ' (expected %s)' % CASES[name]['expect']),
+                     modes + ('' if expected else ' (expected %s)' % CASES[name]['expect']),
                      span([r['read']['failed'] for r in runs], '%d') + ' / ' + span([r['write']['failed'] for r in runs], '%d'),
                      span([r['requests'] for r in runs], '%d'),
                      span([r['read']['longest'] for r in runs], '%.3f') + ' / ' + span([r['write']['longest'] for r in runs], '%.3f'),
@@ -608,8 +609,8 @@ def report(results, cases, meta):
     for name in cases:
         for r in by_case.get(name, []):
             reasons.setdefault(name, set()).add(r['switch'].get('strategy_reason'))
-    out += ['', 'Why that mode (strategy_reason):'] + ['  %s: %s' % (name, ' | '.join(sorted(str(x) for x in reasons[name])))
-                                                      for name in cases if name in reasons]
+    out += ['', 'Why that mode (strategy_reason):']
+    out += ['  %s: %s' % (name, ' | '.join(sorted(str(x) for x in reasons[name]))) for name in cases if name in reasons]
     rows = []
     for name in cases:
         for r in by_case.get(name, []):
