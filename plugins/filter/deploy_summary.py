@@ -99,6 +99,14 @@ def lock_text(migrate_lock):
         ': tables held by ' + ', '.join(held[:3]) if held else '')
 
 
+def ahead_text(unknown):
+    """The applied migrations the release does not know (a newer release applied them), or ''."""
+    if not unknown:
+        return ''
+    return '; the database has %d migration%s this release does not know: %s' % (
+        len(unknown), '' if len(unknown) == 1 else 's', ', '.join(unknown[:5]) + (', ...' if len(unknown) > 5 else ''))
+
+
 def _short(release):
     return release or 'nothing'
 
@@ -136,9 +144,9 @@ def deploy_summary(result):
             what = 'would keep release %s and restart it to apply a changed unit or environment' % result.get('release')
         else:
             what = 'would keep release %s (migrations pending, or an earlier run left unfinished)' % result.get('release')
-        return '%s: check mode, nothing changed: %s; migrations pending: %s%s; the site would go down: %s%s' % (
-            app, what, pending, how, 'yes' if result.get('downtime') else 'no', static_text(result.get('static'), True)
-            + hooks_text(result.get('hooks'), True))
+        return '%s: check mode, nothing changed: %s; migrations pending: %s%s%s; the site would go down: %s%s' % (
+            app, what, pending, ahead_text(result.get('unknown_applied')), how, 'yes' if result.get('downtime') else 'no',
+            static_text(result.get('static'), True) + hooks_text(result.get('hooks'), True))
     if result.get('restarted'):
         return '%s: release %s already live; restarted to apply a changed unit or environment (downtime window %s s)' % (
             app, _short(result.get('current_release')), result.get('window'))
@@ -148,6 +156,7 @@ def deploy_summary(result):
     applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'
     if result.get('migrated'):
         applied += lock_text(result.get('migrate_lock'))
+    applied += ahead_text(result.get('unknown_applied'))
     if result.get('downtime'):
         window = 'downtime window %s s' % result.get('window')
     elif result.get('strategy') == 'simple':

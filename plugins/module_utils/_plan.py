@@ -75,9 +75,20 @@ def _fail(module, child, database):
     module.fail_json(**fail)
 
 
+def older_blockers(judged):
+    """``['app.name: why']``: the JUDGED migrations (applied, judged as if still to run) the release before them
+    cannot run with, or might not (a verdict of None)."""
+    found = []
+    for migration in judged:
+        if migration.get('backward_compatible') is not True:
+            why = '; '.join(migration.get('reasons') or []) or 'its verdict is unknown'
+            found.append('%s.%s: %s' % (migration['app'], migration['name'], why))
+    return found
+
+
 def migration_plan(module, project_path, virtualenv, settings=None, environment=None,
                    env_file=None, database='default', run_as=None, check=False,
-                   detect_missing=True, expand_data_steps=False):
+                   detect_missing=True, expand_data_steps=False, judge=None):
     """Report the migrations ``manage.py migrate`` would apply, without changing anything.
 
     Runs the plan job once (one Django start-up, the optional system checks
@@ -89,10 +100,14 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     counted with ``expand_data_steps``), ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
     ``location``, ``django_version``, ``settings`` (``settings_report``); with ``check``, ``checks`` (warnings);
     with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
-    [change]}``). Fails the module with a one-line ``msg``, Django's
+    [change]}``); ``unknown_applied`` (``[{app, name}]``, applied migrations this code does not know); with
+    ``judge`` (``['app.name']``, applied migrations), ``judged`` (those this code knows, judged like pending ones
+    as if they were still to run: whether the release before them runs on the schema they made) and
+    ``judged_unknown`` (those it does not know either) and ``older_blockers`` (``older_blockers(judged)``). Fails the module with a one-line ``msg``, Django's
     ``stderr`` and the failed ``stage`` otherwise.
     """
-    params = {'database': database, 'check': bool(check), 'detect_missing': bool(detect_missing)}
+    params = {'database': database, 'check': bool(check), 'detect_missing': bool(detect_missing),
+              'judge': list(judge or ())}
     try:
         child = run_in_django(module, project_path, virtualenv, 'plan', params, settings=settings,
                               environment=environment, env_file=env_file, run_as=run_as)
@@ -123,6 +138,11 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         django_version=data.get('django_version'),
         settings=settings_report(data.get('settings')),
     )
+    result['unknown_applied'] = data.get('unknown_applied', [])
+    if judge:
+        result['judged'] = judge_plan(data.get('judged', []), data.get('vendor'))[0]
+        result['judged_unknown'] = data.get('judged_unknown', [])
+        result['older_blockers'] = older_blockers(result['judged'])
     if check:
         result['checks'] = data.get('checks', [])
     if detect_missing:

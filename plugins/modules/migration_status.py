@@ -126,6 +126,15 @@ options:
         not filled.
     type: bool
     default: false
+  judge:
+    description:
+      - Applied migrations, as V(app.name), to judge with this code as if they were still to run, in
+        RV(judged). That tells whether the release before them runs on the schema they made.
+      - The role passes the migrations a new release does not know (its RV(unknown_applied)) to the live release,
+        whose code has them, before it deploys an older release over a newer schema.
+    type: list
+    elements: str
+    default: []
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
@@ -358,6 +367,38 @@ applied_leaves:
   elements: dict
   sample: [{"app": "auth", "name": "0012_alter_user_first_name_max_length"},
            {"app": "people", "name": "0001_initial"}]
+unknown_applied:
+  description:
+    - Migrations applied to the database, of apps that have migrations in this code, that this code knows
+      neither as a file nor as one a squashed migration replaces, sorted by app and name. When there are
+      any, the database is ahead of this code, for example after a newer release migrated it.
+    - Django's C(migrate) ignores them; the release may still not run on that schema.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"app": "people", "name": "0002_person_weight"}]
+judged:
+  description:
+    - The migrations of O(judge) this code knows, in the order they apply, each judged like an item of
+      RV(migrations) as if it were still to run. A V(backward_compatible) of V(true) means the release before
+      it runs on the schema it made.
+  returned: when O(judge) is not empty
+  type: list
+  elements: dict
+older_blockers:
+  description:
+    - The migrations of RV(judged) the release before them does not run with, or might not (a verdict that is
+      not V(true)), each as V(app.name) and why. Empty when that release runs on the schema they made.
+  returned: when O(judge) is not empty
+  type: list
+  elements: str
+  sample: ["people.0002_person_weight: adds NOT NULL column people_person.weight without a database default"]
+judged_unknown:
+  description: The migrations of O(judge) this code does not know either.
+  returned: when O(judge) is not empty
+  type: list
+  elements: str
+  sample: []
 database:
   description: The database alias reported on.
   returned: success
@@ -466,8 +507,10 @@ LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
 def identifiers(report):
     """App labels and migration names of a report: the project's code, never secrets."""
     found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
-    for item in report.get('migrations', []) + report.get('applied_leaves', []):
+    for item in (report.get('migrations', []) + report.get('applied_leaves', []) + report.get('unknown_applied', [])
+                 + report.get('judged', [])):
         found.update((item['app'], item['name']))
+    found.update(report.get('judged_unknown') or ())
     return found
 
 
@@ -492,6 +535,7 @@ def main():
             check=dict(type='bool', default=False),
             detect_missing=dict(type='bool', default=True),
             expand_data_steps=dict(type='bool', default=False),
+            judge=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -513,6 +557,7 @@ def main():
         check=params['check'],
         detect_missing=params['detect_missing'],
         expand_data_steps=params['expand_data_steps'],
+        judge=params['judge'],
     )
     host = (report.get('location') or {}).get('host') or ''
     report['remote_database'] = (report.get('vendor') != 'sqlite' and host not in LOCAL_HOSTS

@@ -183,6 +183,20 @@ def test_the_lock_timeouts_migrate_hit_are_in_the_fact_and_the_summary():
     assert 'lock timeout' not in deploy_summary(deploy_result(dict(RELOAD, migrate_lock=lock)))
 
 
+def test_applied_migrations_the_release_does_not_know_are_named_in_the_fact_and_the_summary():
+    ahead = dict(PLAN, unknown_applied=[{'app': 'people', 'name': '0003_nickname'},
+                                        {'app': 'shop', 'name': '0007_order_note'}])
+    result = deploy_result(RELOAD, plan=ahead)
+    assert result['unknown_applied'] == ['people.0003_nickname', 'shop.0007_order_note']
+    assert ('migrations applied: 0; the database has 2 migrations this release does not know: people.0003_nickname, '
+            'shop.0007_order_note; no downtime') in deploy_summary(result)
+    checked = deploy_result(RELOAD, plan=ahead, __deploy_check_mode=True)
+    assert 'the database has 2 migrations this release does not know' in deploy_summary(checked)
+    assert deploy_result()['unknown_applied'] == []
+    assert 'does not know' not in deploy_summary(deploy_result())
+    assert deploy_result(plan={'skipped': True, 'changed': False})['unknown_applied'] == []
+
+
 def test_the_hooks_figures_are_the_commands_each_module_ran():
     before = {'commands': [{'command': 'manage.py catalog_ready', 'rc': 0, 'seconds': 0.4}]}
     after = [{'command': 'manage.py x', 'rc': 0, 'seconds': 0.2}]

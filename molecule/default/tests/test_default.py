@@ -141,3 +141,20 @@ def test_the_deploy_lock_lives_where_only_root_can_write(host):
 def test_app_user_cannot_write_its_code(host, path):
     assert host.file(path).user == "root"
     assert host.run("runuser -u person -- test -w %s" % path).rc != 0
+
+
+def test_v1_over_v2s_schema_was_refused_saying_why_and_how_to_go_back(host):
+    """converge.yml deployed v1 again after v2: the live v2 judged that v1 does not run on its schema."""
+    path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "older-over-newer.txt")
+    with open(path, encoding="utf-8") as handle:
+        message = handle.read().strip()
+    assert message.startswith(
+        "The database has migrations this release does not know, applied by a newer release: "
+        "people.0002_person_weight. The live release ("), message
+    assert "this release would not run on the schema they made: people.0002_person_weight: adds NOT NULL column " \
+        "people_person.weight without a database default" in message, message
+    assert "(manage.py migrate people 0001_initial)" in message, message
+    assert message.endswith("Nothing was changed: the old release still serves."), message
+    # nothing changed indeed: v2 live and serving (test_page_serves_release_v2_with_weight), its migration applied
+    release = host.file(CODE + "/.simpledeploy-release").content_string.strip()
+    assert "The live release (%s)" % release in message

@@ -400,6 +400,33 @@ def applied_leaves(loader, applied):
     return leaves
 
 
+def unknown_applied(loader, applied):
+    """``[{app, name}]``: migrations APPLIED to the database, of apps this code has migrations for, that this code
+    knows neither as a file nor as one a squashed migration replaces: the database is ahead of the code."""
+    known = set(loader.disk_migrations)
+    for migration in loader.replacements.values():
+        known.update(tuple(key) for key in migration.replaces)
+    return [{'app': app, 'name': name} for app, name in sorted(applied)
+            if app in loader.migrated_apps and (app, name) not in known]
+
+
+def judged(loader, applied, names, alias, conn, exists):
+    """The applied migrations NAMES (``app.name``) as this code knows them, judged as if they were still to run
+    (the release before them then runs on the schema they made): (their reports in graph order, the names this
+    code does not know either)."""
+    keys = set(tuple(name.split('.', 1)) for name in names)
+    known = set(key for key in keys if key in loader.graph.nodes)
+    order, seen = [], set()
+    for key in sorted(known):
+        for node in loader.graph.forwards_plan(key):
+            if node in known and node not in seen:
+                seen.add(node)
+                order.append(node)
+    plan = [loader.graph.nodes[key] for key in order]
+    reports = operations(loader, plan, set(applied) - known, alias, conn, exists)
+    return reports, sorted('%s.%s' % key for key in keys - known)
+
+
 def settings_report(settings):
     """What a request must carry for the project to answer it (the health check's Host and headers), and
     DEBUG: ``allowed_hosts``, ``secure_proxy_ssl_header`` (a pair or None), ``debug``."""
@@ -426,7 +453,10 @@ def run(params, settings):
     plan = pending(executor, loader, conn)
     applied = set(loader.applied_migrations or ())
     result['applied_leaves'] = applied_leaves(loader, applied)
+    result['unknown_applied'] = unknown_applied(loader, applied)
     result['migrations'] = operations(loader, plan, applied, alias, conn, exists)
+    if params.get('judge'):
+        result['judged'], result['judged_unknown'] = judged(loader, applied, params['judge'], alias, conn, exists)
     if params.get('detect_missing'):
         try:
             result['missing_migrations'] = missing_migrations(loader)

@@ -567,3 +567,74 @@ def test_the_example_v2_migration_cannot_be_migrated_first(run_module, django_ve
     assert result['expand'] == {'possible': False, 'reasons': [
         'people.0002_person_weight (Add field weight to person): adds NOT NULL column people_person.weight without '
         'a database default: the old release leaves it out of its inserts, which then fail']}
+
+
+# ---------------------------------------------------- a database ahead of the code
+
+ADD_NICKNAME = '''
+class Migration(migrations.Migration):
+    dependencies = [@DEPENDS@]
+    operations = [migrations.AddField('person', 'nickname', models.CharField(max_length=50, null=True))]
+'''
+
+
+@ONE_SERIES
+def test_an_older_release_sees_the_migrations_a_newer_one_applied_and_the_newer_judges_them(
+        run_module, django_venv, tmp_path, copy_person, migrated_database):
+    """v1's code over v2's database: 0002 (a NOT NULL column) is unknown to v1, and v2 judges v1 cannot run on it."""
+    older = copy_person('v1', str(tmp_path / 'v1'))
+    shutil.copyfile(migrated_database(django_venv, 'v2'), os.path.join(older, 'db.sqlite3'))
+    seen = report(run_module, django_venv, older)
+    assert seen['unknown_applied'] == [{'app': 'people', 'name': '0002_person_weight'}]
+    assert seen['migrations'] == [] and seen['pending'] is False
+    assert 'judged' not in seen
+    newer = copy_person('v2', str(tmp_path / 'v2'))
+    shutil.copyfile(migrated_database(django_venv, 'v2'), os.path.join(newer, 'db.sqlite3'))
+    judged = report(run_module, django_venv, newer, judge=['people.0002_person_weight', 'people.0009_gone'])
+    assert judged['unknown_applied'] == []
+    assert [(m['app'], m['name'], m['backward_compatible']) for m in judged['judged']] == [
+        ('people', '0002_person_weight', False)]
+    assert judged['judged'][0]['reasons'] == [
+        'adds NOT NULL column people_person.weight without a database default: the old release leaves it out of '
+        'its inserts, which then fail']
+    assert judged['judged_unknown'] == ['people.0009_gone']
+    assert judged['older_blockers'] == ['people.0002_person_weight: ' + judged['judged'][0]['reasons'][0]]
+
+
+@ONE_SERIES
+def test_an_additive_migration_the_older_release_does_not_know_is_one_it_runs_with(
+        run_module, django_venv, tmp_path, copy_person, migrated_database):
+    newer = project_with(tmp_path, copy_person, migrated_database, django_venv, {'0003_nickname': ADD_NICKNAME})
+    db = os.path.join(newer, 'db.sqlite3')
+    assert subprocess.run([django_venv.python, 'manage.py', 'migrate', '--noinput'], cwd=newer, check=False,
+                          env=dict(os.environ, **ENV), capture_output=True).returncode == 0
+    # a row left by migration files a later release deleted: neither release knows it
+    mark_applied(db, '0001_squashed_leftover')
+    older = copy_person('v2', str(tmp_path / 'older'))
+    shutil.copyfile(db, os.path.join(older, 'db.sqlite3'))
+    seen = report(run_module, django_venv, older)
+    assert seen['unknown_applied'] == [{'app': 'people', 'name': '0001_squashed_leftover'},
+                                       {'app': 'people', 'name': '0003_nickname'}]
+    names = ['%s.%s' % (m['app'], m['name']) for m in seen['unknown_applied']]
+    judged = report(run_module, django_venv, newer, judge=names)
+    assert [(m['name'], m['backward_compatible'], m['reversible']) for m in judged['judged']] == [
+        ('0003_nickname', True, True)]
+    assert judged['judged_unknown'] == ['people.0001_squashed_leftover']
+    assert judged['older_blockers'] == []
+
+
+@ONE_SERIES
+def test_migrations_a_squashed_one_replaces_are_known(run_module, django_venv, tmp_path, copy_person,
+                                                      migrated_database):
+    """Django's own squashmigrations, the replaced files then deleted: their rows are the squash's, not unknown."""
+    project = copy_person('v2', str(tmp_path / 'v2'))
+    shutil.copyfile(migrated_database(django_venv, 'v2'), os.path.join(project, 'db.sqlite3'))
+    env = dict(os.environ, **ENV)
+    squashed = subprocess.run([django_venv.python, 'manage.py', 'squashmigrations', 'people', '0002', '--noinput'],
+                              cwd=project, env=env, capture_output=True, text=True, check=False)
+    assert squashed.returncode == 0, squashed.stderr
+    folder = os.path.join(project, 'people', 'migrations')
+    for name in ('0001_initial.py', '0002_person_weight.py'):
+        os.unlink(os.path.join(folder, name))
+    seen = report(run_module, django_venv, project)
+    assert seen['unknown_applied'] == [] and seen['migrations'] == []
