@@ -156,7 +156,6 @@ def deploy_summary(result):
     applied = migrations_text(plan.get('migrations', [])) if plan and result.get('migrated') else '0'
     if result.get('migrated'):
         applied += lock_text(result.get('migrate_lock'))
-    applied += ahead_text(result.get('unknown_applied'))
     if result.get('downtime'):
         window = 'downtime window %s s' % result.get('window')
     elif result.get('strategy') == 'simple':
@@ -175,6 +174,7 @@ def deploy_summary(result):
             fleet.get('hosts'), shared, 'served' if fleet.get('expand') else 'were stopped')
         if not result.get('migrated'):
             applied = '0 here'
+    applied += ahead_text(result.get('unknown_applied'))
     return '%s: release %s live (was %s)%s; migrations applied: %s; %s%s' % (
         app, result.get('release'), _short(result.get('previous_release')), how, applied, window,
         static_text(result.get('static')) + hooks_text(result.get('hooks')))

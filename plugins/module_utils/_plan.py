@@ -100,7 +100,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     counted with ``expand_data_steps``), ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
     ``location``, ``django_version``, ``settings`` (``settings_report``); with ``check``, ``checks`` (warnings);
     with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
-    [change]}``); ``unknown_applied`` (``[{app, name}]``, applied migrations this code does not know); with
+    [change]}``); ``unknown_applied`` (``[{app, name}]``, applied migrations this code does not know, numbered after its own)
+    and ``leftover_applied`` (the same, numbered before: files deleted since); with
     ``judge`` (``['app.name']``, applied migrations), ``judged`` (those this code knows, judged like pending ones
     as if they were still to run: whether the release before them runs on the schema they made) and
     ``judged_unknown`` (those it does not know either) and ``older_blockers`` (``older_blockers(judged)``). Fails the module with a one-line ``msg``, Django's
@@ -139,6 +140,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         settings=settings_report(data.get('settings')),
     )
     result['unknown_applied'] = data.get('unknown_applied', [])
+    result['leftover_applied'] = data.get('leftover_applied', [])
     if judge:
         result['judged'] = judge_plan(data.get('judged', []), data.get('vendor'))[0]
         result['judged_unknown'] = data.get('judged_unknown', [])

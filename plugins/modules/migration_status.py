@@ -370,9 +370,20 @@ applied_leaves:
 unknown_applied:
   description:
     - Migrations applied to the database, of apps that have migrations in this code, that this code knows
-      neither as a file nor as one a squashed migration replaces, sorted by app and name. When there are
-      any, the database is ahead of this code, for example after a newer release migrated it.
+      neither as a file nor as one a squashed migration replaces, numbered after this code's last migration of
+      their app (or not numbered), sorted by app and name. When there are any, the database is ahead of this
+      code, for example after a newer release migrated it.
     - Django's C(migrate) ignores them; the release may still not run on that schema.
+    - Rows whose app label or name is not a Python identifier are no migration and are left out.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"app": "people", "name": "0002_person_weight"}]
+leftover_applied:
+  description:
+    - Like RV(unknown_applied), but numbered at or below this code's last migration of their app. These are rows
+      of migration files deleted since, for example squashed away. C(manage.py migrate --prune) (Django 4.1 and
+      later) forgets them.
   returned: success
   type: list
   elements: dict
@@ -507,10 +518,10 @@ LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
 def identifiers(report):
     """App labels and migration names of a report: the project's code, never secrets."""
     found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
-    for item in (report.get('migrations', []) + report.get('applied_leaves', []) + report.get('unknown_applied', [])
-                 + report.get('judged', [])):
+    # Only names this code has: unknown_applied, leftover_applied and judged_unknown come from django_migrations,
+    # which the app's database user can write (a "name" holding a secret would unmask it).
+    for item in report.get('migrations', []) + report.get('applied_leaves', []) + report.get('judged', []):
         found.update((item['app'], item['name']))
-    found.update(report.get('judged_unknown') or ())
     return found
 
 

@@ -64,7 +64,8 @@ def stop(engine):
     check = stop_task['ansible.builtin.assert']
     for name, value in stop_task['vars'].items():
         engine.available_variables = dict(engine.available_variables, **{name: engine.template(trust_as_template(value))})
-    if engine.evaluate_conditional(trust_as_template(check['that'])):
+    that = check['that'] if isinstance(check['that'], list) else [check['that']]
+    if all(engine.evaluate_conditional(trust_as_template(condition)) for condition in that):
         return False, None
     return True, engine.template(trust_as_template(check['fail_msg']))
 
@@ -99,12 +100,34 @@ def test_a_release_that_does_not_run_on_the_schema_is_stopped_naming_why_and_the
                               'not run on the schema they made: ' + WEIGHT + '.')
     assert 'first migrate the schema back with the release that knows them (manage.py migrate people 0001_initial)' \
         in message
-    assert message.endswith('Nothing was changed: the old release still serves.')
+    assert message.endswith('Nothing live was changed: the old release still serves.')
+    assert '\n' not in message and '  ' not in message
 
 
 def test_a_release_that_runs_on_the_schema_goes_on():
-    assert stop(templar(__deploy_ahead={'changed': False, 'older_blockers': [],
-                                        'judged_unknown': ['people.0009_gone']})) == (False, None)
+    assert stop(templar(__deploy_ahead={'changed': False, 'older_blockers': [], 'judged_unknown': []})) == (False, None)
+
+
+def test_migrations_the_live_release_does_not_know_either_stop_it():
+    # A fleet on one database: another host went to v3 while this one stays on v1; v2 here knows 0002, not 0003.
+    refused, message = stop(templar(
+        __deploy_plan=dict(PLAN, unknown_applied=[{'app': 'people', 'name': '0003_nickname'},
+                                                  {'app': 'shop', 'name': '0001_initial'}]),
+        __deploy_ahead={'changed': False, 'older_blockers': [], 'judged_unknown': ['people.0003_nickname']}))
+    assert refused
+    assert ('The live release (r2) does not know people.0003_nickname either, so nothing can tell whether this '
+            'release runs on that schema.') in message
+    # an app this release has applied nothing of goes back to zero
+    assert '(manage.py migrate people 0001_initial; manage.py migrate shop zero)' in message
+
+
+def test_a_live_release_that_cannot_judge_stops_it_with_its_error():
+    refused, message = stop(templar(__deploy_ahead={'changed': False, 'failed': True,
+                                                    'msg': 'manage.py not found in /srv/person/code'}))
+    assert refused
+    assert 'The live release (r2) could not judge them: manage.py not found in /srv/person/code.' in message
+    assert 'deploy_allow_unknown_migrations: true' in message
+    assert task(JUDGE)['failed_when'] is False
 
 
 def test_no_release_on_the_host_knows_them_so_it_stops_unless_allowed():

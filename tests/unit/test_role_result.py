@@ -195,6 +195,9 @@ def test_applied_migrations_the_release_does_not_know_are_named_in_the_fact_and_
     assert deploy_result()['unknown_applied'] == []
     assert 'does not know' not in deploy_summary(deploy_result())
     assert deploy_result(plan={'skipped': True, 'changed': False})['unknown_applied'] == []
+    # on a fleet host that did not migrate, the note stays beside "0 here"
+    fleet = dict(result, fleet={'migrator': 'web1', 'hosts': 2, 'window': None, 'expand': True})
+    assert 'migrations applied: 0 here; the database has 2 migrations this release does not know' in deploy_summary(fleet)
 
 
 def test_the_hooks_figures_are_the_commands_each_module_ran():

@@ -154,7 +154,7 @@ def test_v1_over_v2s_schema_was_refused_saying_why_and_how_to_go_back(host):
     assert "this release would not run on the schema they made: people.0002_person_weight: adds NOT NULL column " \
         "people_person.weight without a database default" in message, message
     assert "(manage.py migrate people 0001_initial)" in message, message
-    assert message.endswith("Nothing was changed: the old release still serves."), message
+    assert message.endswith("Nothing live was changed: the old release still serves."), message
     # nothing changed indeed: v2 live and serving (test_page_serves_release_v2_with_weight), its migration applied
     release = host.file(CODE + "/.simpledeploy-release").content_string.strip()
     assert "The live release (%s)" % release in message

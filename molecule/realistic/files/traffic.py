@@ -158,7 +158,9 @@ def main():
                       key=lambda row: row[2])
     result = {'rate': args.rate, 'timeout': args.timeout, 'started': started, 'stopped': time.time(),
               'requests': rows, 'summary': summarise(rows)}
-    with open(args.out + '.tmp', 'w') as handle:
+    # Run as root: never through a link, never into a file someone made beforehand.
+    fd = os.open(args.out + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, 'w') as handle:
         json.dump(result, handle)
     os.rename(args.out + '.tmp', args.out)
 

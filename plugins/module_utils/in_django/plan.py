@@ -20,6 +20,7 @@ Also reports the settings a health check needs (``settings_report``).
 from __future__ import absolute_import, division, print_function
 
 import os
+import re
 import traceback
 
 from .protocol import Failure
@@ -400,21 +401,48 @@ def applied_leaves(loader, applied):
     return leaves
 
 
+IDENTIFIER = re.compile(r'^[A-Za-z0-9_]+$')
+
+
+def _number(name):
+    """The leading number of a migration's name (``0003_x`` -> 3), or None."""
+    digits = re.match(r'^([0-9]+)_', name)
+    return int(digits.group(1)) if digits else None
+
+
 def unknown_applied(loader, applied):
-    """``[{app, name}]``: migrations APPLIED to the database, of apps this code has migrations for, that this code
-    knows neither as a file nor as one a squashed migration replaces: the database is ahead of the code."""
+    """``(ahead, leftover)``, both ``[{app, name}]``: rows of django_migrations, of apps this code has migrations for,
+    that this code knows neither as a file nor as one a squashed migration replaces.
+
+    LEFTOVER: numbered at or below this code's last migration of the app (files deleted or squashed away
+    since, which ``migrate --prune`` forgets). AHEAD: the others, a newer release's, so the database is ahead
+    of this code. A row whose app or name is not an identifier (a module name) is no migration at all and is
+    left out of both: the database's text, which its user can write, never reaches the output unchecked."""
     known = set(loader.disk_migrations)
     for migration in loader.replacements.values():
         known.update(tuple(key) for key in migration.replaces)
-    return [{'app': app, 'name': name} for app, name in sorted(applied)
-            if app in loader.migrated_apps and (app, name) not in known]
+    last = {}
+    for app, name in loader.disk_migrations:
+        number = _number(name)
+        if number is not None:
+            last[app] = max(last.get(app, number), number)
+    ahead, leftover = [], []
+    for app, name in sorted(applied):
+        if app not in loader.migrated_apps or (app, name) in known:
+            continue
+        if not (IDENTIFIER.match(app) and IDENTIFIER.match(name)):
+            continue
+        number = _number(name)
+        older = number is not None and app in last and number <= last[app]
+        (leftover if older else ahead).append({'app': app, 'name': name})
+    return ahead, leftover
 
 
 def judged(loader, applied, names, alias, conn, exists):
     """The applied migrations NAMES (``app.name``) as this code knows them, judged as if they were still to run
     (the release before them then runs on the schema they made): (their reports in graph order, the names this
     code does not know either)."""
-    keys = set(tuple(name.split('.', 1)) for name in names)
+    keys = set(tuple(name.split('.', 1)) for name in names if '.' in name)
     known = set(key for key in keys if key in loader.graph.nodes)
     order, seen = [], set()
     for key in sorted(known):
@@ -453,7 +481,7 @@ def run(params, settings):
     plan = pending(executor, loader, conn)
     applied = set(loader.applied_migrations or ())
     result['applied_leaves'] = applied_leaves(loader, applied)
-    result['unknown_applied'] = unknown_applied(loader, applied)
+    result['unknown_applied'], result['leftover_applied'] = unknown_applied(loader, applied)
     result['migrations'] = operations(loader, plan, applied, alias, conn, exists)
     if params.get('judge'):
         result['judged'], result['judged_unknown'] = judged(loader, applied, params['judge'], alias, conn, exists)

@@ -610,16 +610,22 @@ def test_an_additive_migration_the_older_release_does_not_know_is_one_it_runs_wi
                           env=dict(os.environ, **ENV), capture_output=True).returncode == 0
     # a row left by migration files a later release deleted: neither release knows it
     mark_applied(db, '0001_squashed_leftover')
+    # rows no migration can have: text the database's user wrote, never passed on
+    mark_applied(db, '0004_x\n[ERROR]: forged line')
+    mark_applied(db, '0005_ppp')
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('people; rm', '0006_a', datetime('now'))")
     older = copy_person('v2', str(tmp_path / 'older'))
     shutil.copyfile(db, os.path.join(older, 'db.sqlite3'))
     seen = report(run_module, django_venv, older)
-    assert seen['unknown_applied'] == [{'app': 'people', 'name': '0001_squashed_leftover'},
-                                       {'app': 'people', 'name': '0003_nickname'}]
-    names = ['%s.%s' % (m['app'], m['name']) for m in seen['unknown_applied']]
-    judged = report(run_module, django_venv, newer, judge=names)
+    # numbered after v2's last (0002): ahead; at or before it: a leftover of deleted files
+    assert seen['unknown_applied'] == [{'app': 'people', 'name': '0003_nickname'},
+                                       {'app': 'people', 'name': '0005_ppp'}]
+    assert seen['leftover_applied'] == [{'app': 'people', 'name': '0001_squashed_leftover'}]
+    judged = report(run_module, django_venv, newer, judge=['people.0003_nickname', 'people.0005_ppp'])
     assert [(m['name'], m['backward_compatible'], m['reversible']) for m in judged['judged']] == [
         ('0003_nickname', True, True)]
-    assert judged['judged_unknown'] == ['people.0001_squashed_leftover']
+    assert judged['judged_unknown'] == ['people.0005_ppp']
     assert judged['older_blockers'] == []
 
 
@@ -638,3 +644,17 @@ def test_migrations_a_squashed_one_replaces_are_known(run_module, django_venv, t
         os.unlink(os.path.join(folder, name))
     seen = report(run_module, django_venv, project)
     assert seen['unknown_applied'] == [] and seen['migrations'] == []
+
+
+@ONE_SERIES
+def test_a_secret_written_into_django_migrations_as_a_name_stays_masked(run_module, django_venv, tmp_path,
+                                                                         copy_person, migrated_database):
+    """The app's database user can write django_migrations: a row named after a secret must not unmask it."""
+    project = copy_person('v2', str(tmp_path / 'v2'))
+    db = os.path.join(project, 'db.sqlite3')
+    shutil.copyfile(migrated_database(django_venv, 'v2'), db)
+    secret = 'Zq7sEcretValue99xK'
+    mark_applied(db, '0009_' + secret)
+    result = report(run_module, django_venv, project, environment=dict(ENV, API_TOKEN=secret))
+    assert len(result['unknown_applied']) == 1
+    assert secret not in result.raw
