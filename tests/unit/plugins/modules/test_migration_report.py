@@ -647,8 +647,8 @@ def test_migrations_a_squashed_one_replaces_are_known(run_module, django_venv, t
 
 
 @ONE_SERIES
-def test_a_secret_written_into_django_migrations_as_a_name_stays_masked(run_module, django_venv, tmp_path,
-                                                                         copy_person, migrated_database):
+def test_a_secret_written_into_django_migrations_as_a_name_stays_masked(
+        run_module, django_venv, tmp_path, copy_person, migrated_database):
     """The app's database user can write django_migrations: a row named after a secret must not unmask it."""
     project = copy_person('v2', str(tmp_path / 'v2'))
     db = os.path.join(project, 'db.sqlite3')
