@@ -378,6 +378,11 @@ class GoLive(object):
         return _wait.wait_for_url(params['ready_url'], params['ready_status'], params['ready_timeout'],
                                   headers=_wait.request_headers(params['ready_host'], self.ready_headers))
 
+    def serving(self):
+        """The step serving: until the first worker of the new release has loaded it (_workers.first_ready)."""
+        return _workers.first_ready(self.params['worker_ready_dir'], self.params['release'],
+                                    self.params['ready_timeout'])
+
     def replaced(self):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""
         return _systemd.wait_workers_replaced(self.main_pid, self.old_workers, self.params['ready_timeout'])
@@ -435,7 +440,8 @@ class GoLive(object):
                                 hooks=self.hooks if params['window_commands'] else None,
                                 after_live=self.after_live_hooks if params['after_live_commands'] else None,
                                 roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'],
-                                before_reload=self._read_old_workers if self.strategy == 'expand' else None)
+                                before_reload=self._read_old_workers if self.strategy == 'expand' else None,
+                                serving=self.serving if params['worker_ready_dir'] else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.

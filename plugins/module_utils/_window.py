@@ -30,8 +30,12 @@ class Switch(object):
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
                  ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
-                 roll=None, gate=None, before_reload=None):
+                 roll=None, gate=None, before_reload=None, serving=None):
         self.root = root
+        # Until the first worker of the new release has loaded it (and so accepts): when given, that moment ends
+        # the window, and ready asks the health URL after it. A request of ready's waits in the socket's backlog
+        # behind every connection held through the window: the window would end once they are all served.
+        self.serving = serving
         # Called first in _reload (expand: the old workers are read again after a migration that may be long).
         self.before_reload = before_reload
         # The file whose presence holds a start of the service (the unit's ExecStartPre waits while it exists):
@@ -87,7 +91,8 @@ class Switch(object):
           migrate  manage.py migrate in the new tree (MIGRATE given)
           hooks    the project's manage.py commands (HOOKS given): downtime they cost
           start    systemctl start
-          ready    until the app answers its URL (READY given): the window ends
+          serving  until the first worker of the new release has loaded it (SERVING given): the window ends
+          ready    until the app answers its URL (READY given): the window ends here without SERVING
           after_live_hooks  the project's commands once it answers (AFTER_LIVE given);
                    their failure is undone like a failed ready
 
@@ -124,11 +129,14 @@ class Switch(object):
         # A start that a connection asked for meanwhile goes on now, with the new release, as does this one.
         self.open_gate()
         self._done('start', lambda: self.systemctl('start', self.service))
-        if self.ready is not None:
-            # The service manager says "started" once the server listens; the
-            # site is back when the app answers. That moment ends the window.
-            self.answered = self._step('ready', self.ready)
+        # The service manager says "started" once the server listens; the site is back when a worker of the new
+        # release can answer (SERVING), or else when the app answers its URL. That moment ends the window.
+        serving = self.serving is not None and self._step('serving', self.serving)
         window = round(self.clock() - stopped_at, 3)
+        if self.ready is not None:
+            self.answered = self._step('ready', self.ready)
+        if not serving:
+            window = round(self.clock() - stopped_at, 3)
         self._after_live()
         return window
 

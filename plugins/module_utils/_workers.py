@@ -64,6 +64,31 @@ def worker_release(directory_fd, pid):
         os.close(fd)
 
 
+def first_ready(ready_dir, release, timeout, clock=time.monotonic, sleep=time.sleep, interval=0.02):
+    """Whether a worker said, within TIMEOUT seconds, that it loaded RELEASE (preloaded or not): its file in
+    READY_DIR/workers, which the unit's RuntimeDirectory empties at every stop, so that any file there is a worker
+    of the server started since. False when none did (a hook that cannot write there: the caller falls back to
+    asking the app)."""
+    deadline = clock() + timeout
+    wanted = (release, PRELOADED + release)
+    while True:
+        try:
+            directory_fd = os.open(ready_dir + '/' + WORKERS_DIR,
+                                   os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            directory_fd = None
+        if directory_fd is not None:
+            try:
+                said = [worker_release(directory_fd, name) for name in os.listdir(directory_fd) if name.isdigit()]
+            finally:
+                os.close(directory_fd)
+            if any(text in wanted for text in said):
+                return True
+        if clock() >= deadline:
+            return False
+        sleep(interval)
+
+
 class Roll(object):
     """Roll the workers of gunicorn's master MASTER (see the module's docstring).
 

@@ -383,6 +383,8 @@ options:
         can, on the same listening socket. RV(workers) says how long each phase took.
       - Without it, C(systemctl reload) (C(SIGHUP)); gunicorn then stops its old workers before the new ones have
         loaded the app, and requests wait for that.
+      - With a downtime window, the first of those files (the directory is emptied at every stop) ends the window;
+        see RV(window).
     type: path
 attributes:
   check_mode:
@@ -479,8 +481,13 @@ config:
   sample: [/srv/person/app.env]
 window:
   description:
-    - Seconds from the stop command until the app answered O(ready_url) (or, without it, until
-      C(systemctl start) returned); V(0) for a graceful reload, V(expand) included.
+    - Seconds from the stop command until a worker of the new release had loaded it, as it says in
+      O(worker_ready_dir). Without O(worker_ready_dir), or when no worker says so within O(ready_timeout), until the
+      app answered O(ready_url) (or, without it, until C(systemctl start) returned). V(0) for a graceful reload,
+      V(expand) included.
+    - O(ready_url) is asked after the window then. Its request waits in the socket's backlog behind every
+      connection held through the window, so ending the window with it overstated the downtime by the time those
+      took.
   returned: changed and not check mode
   type: float
   sample: 0.912
@@ -494,12 +501,12 @@ flush:
   sample: 0.043
 steps:
   description:
-    - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(ready) for
-      V(simple); V(swap), V(reload), V(workers) (until the old workers are gone), V(ready) for
+    - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(serving) (with
+      O(worker_ready_dir)), V(ready) for V(simple); V(swap), V(reload), V(workers) (until the old workers are gone), V(ready) for
       V(reload); V(backup), V(migrate) (while the old release serves), then those of V(reload) for V(expand).
   returned: changed and not check mode
   type: dict
-  sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.12, "ready": 0.08}
+  sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.12, "serving": 0.41, "ready": 0.08}
 ready:
   description: Whether the app answered O(ready_url) with O(ready_status) in time; null without O(ready_url).
   returned: changed and not check mode

@@ -177,3 +177,49 @@ def test_undo_leaves_the_schema_alone_when_migrate_never_began(tmp_path):
         switch.run(swap=True)
     assert switch.step == 'backup'
     assert switch.undo(lambda: pytest.fail('the schema was not touched')) == ['code', 'service started']
+
+
+def test_the_window_ends_when_a_worker_of_the_new_release_serves_and_the_app_is_asked_after(tmp_path):
+    # With SERVING, the health URL is asked after the window: its request waits behind every connection the
+    # socket held through the window, and the window would last until they were all served.
+    now = [0]
+    order = []
+
+    def wait(seconds, name, said=True):
+        order.append(name)
+        now[0] += seconds
+        return said
+
+    switch = _window.Switch(setup_release(tmp_path), 'new', None, 'person', FakeSystemctl(), clock=lambda: now[0],
+                            ready=lambda: wait(100, 'ready'), serving=lambda: wait(5, 'serving'))
+    assert switch.run(swap=True) == 5
+    assert order == ['serving', 'ready'] and switch.answered is True
+    assert switch.steps['serving'] == 5 and switch.steps['ready'] == 100
+    # A worker that never said so (a hook that cannot write there): the window lasts until the app answers.
+    silent = _window.Switch(setup_release(tmp_path / 'silent'), 'new', None, 'person', FakeSystemctl(),
+                            clock=lambda: now[0], ready=lambda: wait(100, 'ready'),
+                            serving=lambda: wait(5, 'serving', said=False))
+    assert silent.run(swap=True) == 105
+
+
+def test_first_ready_reads_the_workers_files_never_through_a_link(tmp_path):
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _workers
+    ready_dir = tmp_path / 'run'
+    clock = iter(range(1000))
+    quick = dict(clock=lambda: next(clock), sleep=lambda seconds: None)
+    assert _workers.first_ready(str(ready_dir), 'r2', 5, **quick) is False  # no directory yet
+    workers = ready_dir / _workers.WORKERS_DIR
+    workers.mkdir(parents=True)
+    (workers / '4242').write_text('r1\n')  # another release's word
+    (workers / 'notes').write_text('r2\n')  # not a worker's file
+    assert _workers.first_ready(str(ready_dir), 'r2', 5, **quick) is False
+    (workers / '4243').write_text('preloaded r2\n')
+    assert _workers.first_ready(str(ready_dir), 'r2', 5, **quick) is True
+    # the app user's directory swapped for a link: not followed
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (elsewhere / '1').write_text('r3\n')
+    (workers / '4243').unlink()
+    os.rename(str(workers), str(tmp_path / 'old-workers'))
+    os.symlink(str(elsewhere), str(workers))
+    assert _workers.first_ready(str(ready_dir), 'r3', 5, **quick) is False
