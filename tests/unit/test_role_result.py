@@ -158,6 +158,12 @@ def test_static_files_turned_off_say_so_and_not_run_says_nothing():
     assert deploy_result(__deploy_code_changed=False, deploy_collectstatic=False)['static'] is None
 
 
+def test_the_steps_are_release_switchs_figures():
+    steps = {'stop': 0.34, 'swap': 0.06, 'migrate': 0.43, 'start': 0.13, 'serving': 0.31, 'ready': 0.4}
+    assert deploy_result(dict(WINDOW, steps=steps))['steps'] == steps
+    assert deploy_result(NOTHING_TO_DO)['steps'] is None
+
+
 def test_the_rolled_workers_are_release_switchs_figures():
     rolled = {'old': [812, 813], 'new': [1502, 1504], 'seconds': {'spawn': 0.05, 'ready': 1.21, 'retire': 0.08}}
     assert deploy_result(dict(RELOAD, workers=rolled))['workers'] == rolled
