@@ -44,12 +44,20 @@ def task(name, tasks=None):
     return None
 
 
+def role_var(name):
+    with open(os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml'), encoding='utf-8') as handle:
+        return yaml.safe_load(handle)[name]
+
+
 def templar(**variables):
     base = dict(deploy_allow_unknown_migrations=False, __deploy_plan=PLAN, __deploy_info=LIVE,
                 deploy_root='/srv/person', deploy_project_subdir='', __deploy_code_dir='/srv/person/code',
                 __deploy_env_file='/srv/person/app.env', deploy_user='person')
     base.update(variables)
-    return Templar(loader=DataLoader(), variables=base)
+    engine = Templar(loader=DataLoader(), variables=base)
+    # vars/main.yml's, as the role has it
+    names = engine.template(trust_as_template(role_var('__deploy_unknown_names')))
+    return Templar(loader=DataLoader(), variables=dict(base, __deploy_unknown_names=names))
 
 
 def runs(name, engine):
@@ -73,9 +81,7 @@ def stop(engine):
 def test_the_live_release_judges_the_migrations_the_new_one_does_not_know():
     engine = templar()
     assert runs(JUDGE, engine)
-    judge = task(JUDGE)
-    module = judge['simpledeploy.django.migration_status']
-    engine = templar(**{'__deploy_unknown': engine.template(trust_as_template(judge['vars']['__deploy_unknown']))})
+    module = task(JUDGE)['simpledeploy.django.migration_status']
     assert engine.template(trust_as_template(module['judge'])) == ['people.0002_person_weight']
     assert engine.template(trust_as_template(module['virtualenv'])) == '/srv/person/venvs/v9'
     assert engine.template(trust_as_template(module['project_path'])).rstrip('/') == '/srv/person/code'
@@ -89,6 +95,11 @@ def test_the_live_release_judges_the_migrations_the_new_one_does_not_know():
 ])
 def test_nothing_to_judge(variables):
     assert not runs(JUDGE, templar(**variables))
+
+
+def test_the_names_are_none_when_the_plan_was_not_read():
+    assert templar(__deploy_plan={'skipped': True, 'changed': False}).template(
+        trust_as_template('{{ __deploy_unknown_names }}')) == []
 
 
 def test_a_release_that_does_not_run_on_the_schema_is_stopped_naming_why_and_the_way_back():
@@ -122,7 +133,8 @@ def test_migrations_the_live_release_does_not_know_either_stop_it():
 
 
 def test_a_live_release_that_cannot_judge_stops_it_with_its_error():
-    refused, message = stop(templar(__deploy_ahead={'changed': False, 'failed': True,
+    # What Ansible registers for a module that failed under failed_when: false: "failed" is false too.
+    refused, message = stop(templar(__deploy_ahead={'changed': False, 'failed': False, 'failed_when_result': False,
                                                     'msg': 'manage.py not found in /srv/person/code'}))
     assert refused
     assert 'The live release (r2) could not judge them: manage.py not found in /srv/person/code.' in message

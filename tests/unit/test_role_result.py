@@ -55,6 +55,9 @@ def deploy_result(switch=None, plan=None, **overrides):
         __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
         ansible_play_hosts_all=['web1'], deploy_collectstatic=True)
     variables.update(overrides)
+    with open(os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml'), encoding='utf-8') as handle:
+        names = yaml.safe_load(handle)['__deploy_unknown_names']
+    variables['__deploy_unknown_names'] = Templar(loader=DataLoader(), variables=variables).template(trusted(names))
     return Templar(loader=DataLoader(), variables=variables).template(trusted(result_template()))
 
 
