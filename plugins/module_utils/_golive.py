@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
@@ -379,9 +380,22 @@ class GoLive(object):
                                   headers=_wait.request_headers(params['ready_host'], self.ready_headers))
 
     def serving(self):
-        """The step serving: until the first worker of the new release has loaded it (_workers.first_ready)."""
+        """The step serving: until the first worker of the new release has loaded it (_workers.first_ready), or,
+        should no worker say so, until the app answers ready_url (asked beside it): the window then ends as it
+        did before this step, never after a wait of its own."""
+        answered = threading.Event()
+
+        def ask():
+            try:
+                if self._wait_ready().answered:
+                    answered.set()
+            except Exception:  # pylint: disable=broad-except
+                pass  # the step ready asks again and says what went wrong
+
+        if self.params['ready_url']:
+            threading.Thread(target=ask, daemon=True).start()
         return _workers.first_ready(self.params['worker_ready_dir'], self.params['release'],
-                                    self.params['ready_timeout'])
+                                    self.params['ready_timeout'], give_up=answered.is_set)
 
     def replaced(self):
         """The step workers of a graceful reload: until the old workers are gone and new ones run."""

@@ -64,11 +64,12 @@ def worker_release(directory_fd, pid):
         os.close(fd)
 
 
-def first_ready(ready_dir, release, timeout, clock=time.monotonic, sleep=time.sleep, interval=0.02):
+def first_ready(ready_dir, release, timeout, clock=time.monotonic, sleep=time.sleep, interval=0.02,
+                give_up=lambda: False):
     """Whether a worker said, within TIMEOUT seconds, that it loaded RELEASE (preloaded or not): its file in
     READY_DIR/workers, which the unit's RuntimeDirectory empties at every stop, so that any file there is a worker
-    of the server started since. False when none did (a hook that cannot write there: the caller falls back to
-    asking the app)."""
+    of the server started since. False when none did, or as soon as GIVE_UP() is true (the app answered by other
+    means: a hook that cannot write there must not make the window wait for a word that never comes)."""
     deadline = clock() + timeout
     wanted = (release, PRELOADED + release)
     while True:
@@ -84,7 +85,7 @@ def first_ready(ready_dir, release, timeout, clock=time.monotonic, sleep=time.sl
                 os.close(directory_fd)
             if any(text in wanted for text in said):
                 return True
-        if clock() >= deadline:
+        if clock() >= deadline or give_up():
             return False
         sleep(interval)
 

@@ -482,8 +482,8 @@ config:
 window:
   description:
     - Seconds from the stop command until a worker of the new release had loaded it, as it says in
-      O(worker_ready_dir). Without O(worker_ready_dir), or when no worker says so within O(ready_timeout), until the
-      app answered O(ready_url) (or, without it, until C(systemctl start) returned). V(0) for a graceful reload,
+      O(worker_ready_dir). Without O(worker_ready_dir), or when the app answers O(ready_url) (asked beside it) before
+      any worker says so, until it answered (without O(ready_url), until C(systemctl start) returned). V(0) for a graceful reload,
       V(expand) included.
     - O(ready_url) is asked after the window then. Its request waits in the socket's backlog behind every
       connection held through the window, so ending the window with it overstated the downtime by the time those

@@ -223,3 +223,8 @@ def test_first_ready_reads_the_workers_files_never_through_a_link(tmp_path):
     os.rename(str(workers), str(tmp_path / 'old-workers'))
     os.symlink(str(elsewhere), str(workers))
     assert _workers.first_ready(str(ready_dir), 'r3', 5, **quick) is False
+    # nothing said, but the app answered by other means: given up at once, not after the timeout
+    asked = iter([False, False, True])
+    before = next(clock)
+    assert _workers.first_ready(str(ready_dir), 'r9', 500, give_up=lambda: next(asked), **quick) is False
+    assert next(clock) - before < 10
