@@ -89,13 +89,13 @@ class GoLive(object):
     def _open_stale_gate(self):
         """Nothing to do, yet the gate is closed (a window that failed with rollback false, then was put right
         by hand): a start held there would wait for ever. Opened, and said."""
-        gate = self.params['gate']
-        if gate and os.path.lexists(gate):
-            os.unlink(gate)
-            note = 'the start gate %s was closed with no window open: opened' % gate
-            recovery = self.result.get('recovery') or dict(switching=None, found=self.resume['found'], notes=[])
-            recovery['notes'] = list(recovery['notes']) + [note]
-            self.result.update(changed=True, recovered=True, recovery=recovery)
+        for what, gate in (('start gate', self.params['gate']), ('serve gate', self.params['serve_gate'])):
+            if gate and os.path.lexists(gate):
+                os.unlink(gate)
+                note = 'the %s %s was closed with no window open: opened' % (what, gate)
+                recovery = self.result.get('recovery') or dict(switching=None, found=self.resume['found'], notes=[])
+                recovery['notes'] = list(recovery['notes']) + [note]
+                self.result.update(changed=True, recovered=True, recovery=recovery)
 
     def mask_app_environment(self):
         """Mask in every output the values of the live and the new environment file that may be secrets.
@@ -455,7 +455,8 @@ class GoLive(object):
                                 after_live=self.after_live_hooks if params['after_live_commands'] else None,
                                 roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'],
                                 before_reload=self._read_old_workers if self.strategy == 'expand' else None,
-                                serving=self.serving if params['worker_ready_dir'] else None)
+                                serving=self.serving if params['worker_ready_dir'] else None,
+                                serve_gate=params['serve_gate'] if params['worker_ready_dir'] else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.
@@ -498,9 +499,10 @@ class GoLive(object):
         if 'workers' in self.result:
             fail['workers'] = self.result['workers']
         if not params['rollback']:
-            gate = params['gate'] if params['gate'] and os.path.lexists(params['gate']) else None
+            gates = [path for path in (params['gate'], params['serve_gate']) if path and os.path.lexists(path)]
             left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
-                                        'migrate' in switch.attempted, params['service'], gate)
+                                        'migrate' in switch.attempted, params['service'], gates,
+                                        held=switch.starting is not None)
             fail['schema_as_before'] = 'migrate' not in switch.attempted
             msg = _messages.failure_message(kind, switch.step, exc, params['service'], False,
                                             backup=self.result['backup'], left=left)

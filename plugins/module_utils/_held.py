@@ -53,7 +53,8 @@ class Settle(GoLive):
         self.mask_app_environment()
         self._take_lock()
         switch = _window.Switch(self.root, held.get('release'), held.get('venv_key'), params['service'],
-                                _systemd.Systemctl(self.module, self.loaded), loaded=self.loaded, gate=params['gate'])
+                                _systemd.Systemctl(self.module, self.loaded), loaded=self.loaded, gate=params['gate'],
+                                serve_gate=params['serve_gate'])
         switch.restore_undo_state(held)
         # Where an expand's migrations are, once its undo has staged the new release again.
         self.new_tree = os.path.join(self.root, _state.STAGING if 'swap' in switch.done else _state.CODE,

@@ -41,15 +41,19 @@ def state_not_written(path, exc, live, then):
             'space on (or repair) its filesystem: %s' % (live, path, exc.strerror or exc, RELEASE_FILE, then))
 
 
-def left_as_is(strategy, step, live_release, migrated, service, gate=None):
+def left_as_is(strategy, step, live_release, migrated, service, gates=(), held=False):
     """What a failed window left, with nothing rolled back: the release in code/, the schema, the service (and
-    GATE, the start gate, when it is still closed: no start runs until it goes)."""
-    how = ('as the reload left it' if strategy in ('reload', 'expand') else 'failed to start' if step == 'start'
-           else 'left stopped')
-    held = (' (its start gate %s is closed: a start, by hand or through its socket, waits until the next run '
-            'opens it, or until you remove that file once the host is put right)' % gate) if gate else ''
+    GATES, the start and serve gates still closed: no start runs, no worker takes a connection, until they go).
+    HELD: the service was started beside migrate, its workers wait at the serve gate."""
+    how = ('as the reload left it' if strategy in ('reload', 'expand')
+           else 'started, its workers waiting at the serve gate' if held and step != 'start'
+           else 'failed to start' if step == 'start' else 'left stopped')
+    closed = (' (%s closed: a start, by hand or through its socket, and workers that loaded the app wait until '
+              'the next run opens %s, or until you remove %s once the host is put right)'
+              % (' and '.join(gates), 'them' if len(gates) > 1 else 'it', 'those files' if len(gates) > 1
+                 else 'that file')) if gates else ''
     return 'code/ holds release %s, %sservice %s %s%s' % (
-        live_release, 'the schema is as migrate left it, ' if migrated else '', service, how, held)
+        live_release, 'the schema is as migrate left it, ' if migrated else '', service, how, closed)
 
 
 def failure_message(kind, step, error, service, rollback=True, restored=(), schema=None, live_release=None,

@@ -15,6 +15,7 @@ module passes the callables), migrate and backup in _migrate and _backup.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _config, _state, _swap
@@ -30,8 +31,14 @@ class Switch(object):
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
                  ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
-                 roll=None, gate=None, before_reload=None, serving=None):
+                 roll=None, gate=None, before_reload=None, serving=None, serve_gate=None):
         self.root = root
+        # The file whose presence keeps the workers that loaded the app from taking a connection (the role's
+        # gunicorn.conf.py, post_worker_init). When given, run() starts the new release right after the swap and
+        # has its workers load it while backup, migrate and hooks run; they serve once this file goes. Closed and
+        # opened with the gate.
+        self.serve_gate = serve_gate
+        self.starting = None
         # Until the first worker of the new release has loaded it (and so accepts): when given, that moment ends
         # the window, and ready asks the health URL after it. A request of ready's waits in the socket's backlog
         # behind every connection held through the window: the window would end once they are all served.
@@ -90,7 +97,9 @@ class Switch(object):
           backup   the database is backed up (BACKUP given, and MIGRATE)
           migrate  manage.py migrate in the new tree (MIGRATE given)
           hooks    the project's manage.py commands (HOOKS given): downtime they cost
-          start    systemctl start
+          start    systemctl start; with SERVE_GATE begun right after config, beside backup, migrate and
+                   hooks, the workers holding until those are done (the window's end is then the serve
+                   gate's opening plus a worker's first turn, not the server's start-up)
           serving  until the first worker of the new release has loaded it (SERVING given): the window ends
           ready    until the app answers its URL (READY given): the window ends here without SERVING
           after_live_hooks  the project's commands once it answers (AFTER_LIVE given);
@@ -118,6 +127,10 @@ class Switch(object):
         if self.config:
             # Before migrate: the new release migrates with its own environment.
             self._done('config', self._put_config)
+        if self.serve_gate:
+            # The new release loads now, beside what follows; its workers take no connection until the serve gate
+            # opens. A start that a connection asked for meanwhile goes on now too, with the new release.
+            self._start_beside()
         if self.migrate is not None and self.backup is not None:
             # After the stop, so that no write is lost; before the first change to the schema.
             self._done('backup', self.backup)
@@ -126,9 +139,12 @@ class Switch(object):
         if self.hooks is not None:
             # Nothing of their own to undo: a failure undoes the window as a failed migrate does.
             self._step('hooks', self.hooks)
-        # A start that a connection asked for meanwhile goes on now, with the new release, as does this one.
-        self.open_gate()
-        self._done('start', lambda: self.systemctl('start', self.service))
+        if self.starting is not None:
+            self._started_beside()
+        else:
+            # A start that a connection asked for meanwhile goes on now, with the new release, as does this one.
+            self.open_gate()
+            self._done('start', lambda: self.systemctl('start', self.service))
         # The service manager says "started" once the server listens; the site is back when a worker of the new
         # release can answer (SERVING), or else when the app answers its URL. That moment ends the window.
         serving = self.serving is not None and self._step('serving', self.serving)
@@ -139,6 +155,46 @@ class Switch(object):
             window = round(self.clock() - stopped_at, 3)
         self._after_live()
         return window
+
+    def _start_beside(self):
+        """The step start, begun in a thread of its own (the start gate open, the serve gate closed): the service
+        manager starts the server on the new release while the window's other steps run. _started_beside() waits
+        for it."""
+        self.step = 'start'
+        self.attempted.append('start')
+        self.done.append('start')
+        outcome = {}
+
+        def start():
+            began = self.clock()
+            try:
+                self.systemctl('start', self.service)
+            except Exception as exc:  # pylint: disable=broad-except
+                outcome['error'] = exc  # raised in the window's own thread, by _started_beside()
+            finally:
+                outcome['seconds'] = round(self.clock() - began, 3)
+
+        self.open_gate(serve=False)
+        self.starting = threading.Thread(target=start, name='simpledeploy-start', daemon=True)
+        self.starting.outcome = outcome
+        self.starting.start()
+
+    def _started_beside(self):
+        """The start begun by _start_beside() is over: its error is the step start's; then the serve gate opens
+        and the workers, the app loaded meanwhile, take the connections held in the socket. steps['start'] is the
+        start's own time (it overlapped the steps before)."""
+        self.step = 'start'
+        self._join_start()
+        outcome = self.starting.outcome
+        self.steps['start'] = outcome.get('seconds')
+        if 'error' in outcome:
+            raise outcome['error']
+        self.open_gate()
+
+    def _join_start(self):
+        """Wait for a start begun beside the window's steps, if any (an undo stops the service only after)."""
+        if self.starting is not None:
+            self.starting.join()
 
     def _after_live(self):
         """The step after_live_hooks: the release serves; a failure is undone like a failed ready.
@@ -221,6 +277,7 @@ class Switch(object):
             self.close_gate()
         except OSError:
             pass
+        self._join_start()
         if 'start' in self.attempted:
             # The new release may be running (a ready_url that never answered):
             # nothing may write while the schema goes back, and the old release
@@ -266,18 +323,22 @@ class Switch(object):
         return restored
 
     def close_gate(self):
-        """The gate file in place (root's, empty: it needs no space on a full disk): the service's ExecStartPre
-        waits while it exists. Raises OSError when it cannot be made."""
-        if self.gate and not os.path.lexists(self.gate):
-            os.close(os.open(self.gate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        """The gate files in place (root's, empty: they need no space on a full disk): the service's ExecStartPre
+        waits while the gate exists, its workers while the serve gate does. Raises OSError when one cannot be
+        made."""
+        for path in (self.gate, self.serve_gate):
+            if path and not os.path.lexists(path):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
 
-    def open_gate(self):
-        """The gate file gone: a start held at the gate goes on."""
-        if self.gate:
-            try:
-                os.unlink(self.gate)
-            except FileNotFoundError:
-                pass
+    def open_gate(self, serve=True):
+        """The gate files gone (the start gate only, without SERVE): a start held at the gate goes on, workers
+        held at the serve gate take connections."""
+        for path in (self.gate, self.serve_gate if serve else None):
+            if path:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
 
     def undo_state(self):
         """What undo() needs, as JSON, for a window held open between two runs of the module (hold)."""

@@ -11,7 +11,11 @@ stops the oldest worker gracefully), so that old workers serve until new ones ca
 
   post_fork         a worker forked after the code tree was swapped works in code/ as it is
                     now, not in the tree the master started in (which a later deploy removes)
-  post_worker_init  a worker that has loaded the app says so: a file named after its PID in
+  post_worker_init  a worker that has loaded the app waits while the serve gate is closed (the file
+                    SIMPLEDEPLOY_SERVE_GATE names: release_switch starts the new release while
+                    migrate runs, and its workers must not take a connection before the schema
+                    is the one they need), telling the master all the while that it is alive;
+                    then it says it is ready: a file named after its PID in
                     $RUNTIME_DIRECTORY/workers, holding the release it loaded (the file that
                     SIMPLEDEPLOY_RELEASE_FILE names, read once the app is imported), or
                     "preloaded <release>" when the master preloaded the app (preload_app):
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import time
 
 # The project's own configuration file: its settings become this file's, its hooks are kept.
 _PROJECT_CONF = os.path.join(os.getcwd(), 'gunicorn.conf.py')
@@ -54,8 +59,34 @@ def post_fork(server, worker):
     _call_project('post_fork', server, worker)
 
 
+def _gate_closed(gate):
+    """Whether the file GATE is there; one that cannot be looked at (permissions) counts as there: fail closed."""
+    try:
+        os.lstat(gate)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def wait_at_serve_gate(worker, interval=0.01):
+    """While the serve gate is closed: wait, the app loaded, before the first connection is taken. The master hears
+    from the worker at every turn, so that its --timeout never takes a waiting worker for a stuck one (gunicorn
+    counts it only from a worker's first word, a version that counts it from the fork would). A worker told to
+    stop meanwhile (a window undone) stops at once."""
+    gate = os.environ.get('SIMPLEDEPLOY_SERVE_GATE')
+    if not gate or not _gate_closed(gate):
+        return
+    worker.log.info('simpledeploy: worker %s loaded the app and waits at the serve gate %s', worker.pid, gate)
+    while worker.alive and _gate_closed(gate):
+        worker.notify()
+        time.sleep(interval)
+
+
 def post_worker_init(worker):
     _call_project('post_worker_init', worker)
+    wait_at_serve_gate(worker)
     path = _marker(worker.pid)
     release_file = os.environ.get('SIMPLEDEPLOY_RELEASE_FILE')
     if not path or not release_file:

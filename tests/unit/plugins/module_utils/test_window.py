@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -228,3 +230,90 @@ def test_first_ready_reads_the_workers_files_never_through_a_link(tmp_path):
     before = next(clock)
     assert _workers.first_ready(str(ready_dir), 'r9', 500, give_up=lambda: next(asked), **quick) is False
     assert next(clock) - before < 10
+
+
+class GatedSystemctl(FakeSystemctl):
+    """Records, with each call, which of the two gates were closed; a start takes START_SECONDS and is said (started)
+    when it returns."""
+
+    def __init__(self, gate, serve_gate, fail=None, start_seconds=0.0):
+        super().__init__(fail)
+        self.gates = (gate, serve_gate)
+        self.seen = []
+        self.started = threading.Event()
+        self.start_seconds = start_seconds
+
+    def __call__(self, action, unit):
+        self.seen.append((action, tuple(os.path.exists(path) for path in self.gates)))
+        if action == 'start':
+            time.sleep(self.start_seconds)
+        try:
+            super().__call__(action, unit)
+        finally:
+            if action == 'start':
+                self.started.set()
+
+
+def gates(tmp_path):
+    return str(tmp_path / 'gate'), str(tmp_path / 'serve-gate')
+
+
+def test_with_a_serve_gate_the_new_release_starts_beside_migrate_and_serves_after_it(tmp_path):
+    """The start runs while migrate does (migrate waits until it has returned), with the start gate open and the
+    serve gate closed; the serve gate opens only once migrate is done, and the window ends after that."""
+    root = setup_release(tmp_path)
+    gate, serve_gate = gates(tmp_path)
+    systemctl = GatedSystemctl(gate, serve_gate)
+    during = []
+
+    def migrate():
+        assert systemctl.started.wait(10), 'the service was not started beside migrate'
+        during.append((os.path.exists(gate), os.path.exists(serve_gate)))
+
+    served = []
+    switch = _window.Switch(root, 'new', 'v2', 'person', systemctl, migrate, gate=gate, serve_gate=serve_gate,
+                            serving=lambda: served.append(os.path.exists(serve_gate)) or True)
+    switch.run(swap=True)
+    assert systemctl.seen == [('stop', (True, True)), ('start', (False, True))]
+    assert during == [(False, True)], 'migrate ran with the start gate open and the workers held'
+    assert served == [False], 'the window waited for a worker only once the serve gate was open'
+    assert not os.path.exists(gate) and not os.path.exists(serve_gate)
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'new'
+    assert 'start' in switch.steps and switch.attempted.index('start') < switch.attempted.index('migrate')
+
+
+def test_a_failed_migrate_beside_a_start_stops_the_new_release_once_started_then_starts_the_old_one(tmp_path):
+    """The undo waits for the start begun beside migrate (0.3 s here), stops it (its workers served nothing), and
+    starts the old release with both gates open."""
+    root = setup_release(tmp_path)
+    gate, serve_gate = gates(tmp_path)
+    systemctl = GatedSystemctl(gate, serve_gate, start_seconds=0.3)
+
+    def migrate():
+        raise _errors.StepError('migration 0002 failed')
+
+    switch = _window.Switch(root, 'new', 'v2', 'person', systemctl, migrate, gate=gate, serve_gate=serve_gate)
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True)
+    assert switch.step == 'migrate'
+    assert switch.undo() == ['venv', 'code', 'service started']
+    assert systemctl.seen == [('stop', (True, True)), ('start', (False, True)), ('stop', (True, True)),
+                              ('start', (False, False))]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+    assert not os.path.exists(gate) and not os.path.exists(serve_gate)
+
+
+def test_a_start_beside_migrate_that_fails_fails_the_window_at_start_after_migrate(tmp_path):
+    root = setup_release(tmp_path)
+    gate, serve_gate = gates(tmp_path)
+    systemctl = GatedSystemctl(gate, serve_gate, fail=('start', 1))
+    migrated = []
+    switch = _window.Switch(root, 'new', None, 'person', systemctl, lambda: migrated.append(True),
+                            gate=gate, serve_gate=serve_gate)
+    with pytest.raises(OSError, match='start failed'):
+        switch.run(swap=True)
+    assert switch.step == 'start' and migrated == [True]
+    assert os.path.exists(serve_gate), 'the workers of a release that failed to start never took a connection'
+    switch.undo()
+    assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'

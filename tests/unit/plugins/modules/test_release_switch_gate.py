@@ -73,11 +73,71 @@ def test_a_window_that_fails_with_rollback_false_leaves_the_gate_closed_and_the_
     assert result['failed']
     # Left as it is, stopped: nothing may start on it until a run has put it right, and the message says so.
     assert os.path.lexists(gate) and log.read_text().splitlines() == ['stop person gate=closed']
-    assert 'its start gate %s is closed' % gate in result['msg']
+    assert '(%s closed:' % gate in result['msg'] and 'service person left stopped' in result['msg']
     again = run_module(release_switch, args(deployed, gate=gate, rollback=False, release='v1', swap=False,
                                             migrate=False))
     assert not again.get('failed'), again
     assert not os.path.lexists(gate) and log.read_text().splitlines()[-1] == 'start person gate=open'
+
+
+def test_with_a_serve_gate_a_failed_migrate_stops_the_release_started_beside_it_and_starts_the_old_one(
+        tmp_path, monkeypatch, deployed, run_module):
+    """The new release starts right after the swap (start gate open, serve gate closed), before migrate fails; the
+    undo stops it and starts the old release with both gates open."""
+    log, gate = gated(tmp_path, monkeypatch, deployed)
+    serve_gate = os.path.join(deployed, '.simpledeploy-serve-gate')
+    runtime = tmp_path / 'run'
+    runtime.mkdir()
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    result = run_module(release_switch, args(deployed, gate=gate, serve_gate=serve_gate,
+                                             worker_ready_dir=str(runtime)))
+    assert result['failed'] and 'failed at migrate' in result['msg']
+    assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open',
+                                            'stop person gate=closed', 'start person gate=open']
+    assert not os.path.lexists(gate) and not os.path.lexists(serve_gate)
+
+
+def test_with_rollback_false_the_serve_gate_stays_closed_the_message_says_so_and_the_next_run_opens_it(
+        tmp_path, monkeypatch, deployed, run_module):
+    log, gate = gated(tmp_path, monkeypatch, deployed)
+    serve_gate = os.path.join(deployed, '.simpledeploy-serve-gate')
+    runtime = tmp_path / 'run'
+    runtime.mkdir()
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
+        handle.write(FAILING_MIGRATION)
+    options = dict(gate=gate, serve_gate=serve_gate, worker_ready_dir=str(runtime), rollback=False)
+    result = run_module(release_switch, args(deployed, **options))
+    assert result['failed']
+    assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open']
+    # The start gate opened for the start beside migrate; the workers that start loaded wait at the serve gate.
+    assert os.path.lexists(serve_gate) and not os.path.lexists(gate)
+    assert 'service person started, its workers waiting at the serve gate' in result['msg']
+    assert '(%s closed:' % serve_gate in result['msg']
+    again = run_module(release_switch, args(deployed, release='v1', swap=False, migrate=False, **options))
+    assert not again.get('failed'), again
+    # The next run finishes the window left open: the service restarted, the gates open.
+    assert not os.path.lexists(serve_gate) and not os.path.lexists(gate)
+    assert log.read_text().splitlines()[-1] == 'start person gate=open', log.read_text()
+
+
+def test_gates_left_closed_with_no_window_open_are_opened_by_a_run_with_nothing_to_do(
+        tmp_path, monkeypatch, deployed, run_module):
+    """A window that failed with rollback false, then put right by hand: a start, and the workers of a server
+    started by hand, would wait at the gates for ever. A run with nothing else to do opens them and says so."""
+    log, gate = gated(tmp_path, monkeypatch, deployed)
+    serve_gate = os.path.join(deployed, '.simpledeploy-serve-gate')
+    for path in (gate, serve_gate):
+        open(path, 'w').close()
+    result = run_module(release_switch, args(deployed, gate=gate, serve_gate=serve_gate, release='v1', swap=False,
+                                             migrate=False))
+    assert not result.get('failed'), result
+    assert result['changed'] and not os.path.lexists(gate) and not os.path.lexists(serve_gate)
+    notes = result['recovery']['notes']
+    assert [note for note in notes if 'with no window open: opened' in note] == [
+        'the start gate %s was closed with no window open: opened' % gate,
+        'the serve gate %s was closed with no window open: opened' % serve_gate]
+    assert not log.exists(), 'nothing was stopped or started'
 
 
 def test_the_gate_script_waits_while_the_file_exists(tmp_path):

@@ -234,3 +234,69 @@ def test_a_master_that_preloaded_the_app_stops_the_roll_at_once_and_is_restarted
     with open(os.path.join(root, 'code', '.simpledeploy-release')) as handle:
         assert handle.read().strip() == 'v1'
     assert systemctl.read_text().splitlines() == ['restart person']
+
+
+def test_workers_wait_at_the_serve_gate_alive_and_take_the_held_connections_once_it_goes(tmp_path, gunicorn_venv):
+    """The role's gunicorn.conf.py with SIMPLEDEPLOY_SERVE_GATE naming a file that exists: the workers load the app,
+    then take no connection (a request waits, unanswered) and write no ready file, and they are still the same
+    workers past --timeout (2 s here). Once the file goes, the request held in the socket is answered and the
+    workers say they are ready. A real gunicorn 23 and Django."""
+    root = str(tmp_path / 'srv' / 'person')
+    os.makedirs(os.path.join(root, 'shared', 'media'))
+    code = copy_example('v1', os.path.join(root, 'code'))
+    link_shared(root, code)
+    with open(os.path.join(code, '.simpledeploy-release'), 'w') as handle:
+        handle.write('v1\n')
+    env = dict(os.environ, DJANGO_SECRET_KEY=SECRET, PYTHONDONTWRITEBYTECODE='1')
+    subprocess.run([gunicorn_venv.python, 'manage.py', 'migrate', '--noinput'], cwd=code, env=env, check=True,
+                   capture_output=True)
+    runtime = str(tmp_path / 'run')
+    os.mkdir(runtime)
+    gate = str(tmp_path / 'serve-gate')
+    open(gate, 'w').close()
+    port = closed_port()
+    env.update(RUNTIME_DIRECTORY=runtime, SIMPLEDEPLOY_RELEASE_FILE=os.path.join(code, '.simpledeploy-release'),
+               SIMPLEDEPLOY_SERVE_GATE=gate)
+    log = tmp_path / 'gunicorn.log'
+    with open(log, 'wb') as out:
+        server = subprocess.Popen(
+            [os.path.join(gunicorn_venv.path, 'bin', 'gunicorn'), 'mysite.wsgi:application', '--chdir', code,
+             '--bind', '127.0.0.1:%d' % port, '--workers', '2', '--timeout', '2', '--config', HOOKS],
+            cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = 'http://127.0.0.1:%d/' % port
+    held = {}
+
+    def ask():
+        try:
+            held['page'] = page(url)
+        except OSError as exc:
+            held['error'] = repr(exc)
+        held['at'] = time.monotonic()
+
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count('waits at the serve gate') < 2:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        waiting = sorted(_proc.child_pids(server.pid))
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        time.sleep(3)  # past --timeout
+        assert held == {}, held
+        assert sorted(_proc.child_pids(server.pid)) == waiting, log.read_text()
+        assert not os.listdir(os.path.join(runtime, 'workers')) if os.path.isdir(os.path.join(runtime, 'workers')) \
+            else True
+        opened = time.monotonic()
+        os.unlink(gate)
+        asker.join(10)
+        assert 'content="v1"' in held.get('page', ''), held
+        assert held['at'] - opened < 2, 'the held request was not answered once the gate opened'
+        assert sorted(os.listdir(os.path.join(runtime, 'workers'))) == sorted(str(pid) for pid in waiting)
+        assert 'WORKER TIMEOUT' not in log.read_text()
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait()
