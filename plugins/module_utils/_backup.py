@@ -52,6 +52,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._django import
     DjangoError,
     current_user,
     error_text,
+    Warm,
     run_in_django,
     start_error,
 )
@@ -357,12 +358,16 @@ class Database(object):
         self.run_as = run_as
         self.alias = alias
 
-    def _run(self, project, virtualenv, mode, path=None):
-        """The database job in MODE (probe, backup, restore); returns its result, raises BackupError."""
+    def _run(self, project, virtualenv, mode, path=None, warm=None):
+        """The database job in MODE (probe, backup, restore); returns its result, raises BackupError. WARM: the
+        job's child started already (start_backup), told to go with PATH."""
         params = {'mode': mode, 'database': self.alias, 'path': path or ''}
         try:
-            child = run_in_django(self.module, project, virtualenv, 'database', params, settings=self.settings,
-                                  env_file=self.env_file, run_as=self.run_as)
+            if warm is not None:
+                child = warm.go({'path': path or ''})
+            else:
+                child = run_in_django(self.module, project, virtualenv, 'database', params, settings=self.settings,
+                                      env_file=self.env_file, run_as=self.run_as)
         except DjangoError as exc:
             raise BackupError(str(exc))
         if child.result is not None:
@@ -456,7 +461,13 @@ class Database(object):
             raise
         return fd, info.st_size
 
-    def backup(self, project, virtualenv, vendor, directory, name):
+    def start_backup(self, project, virtualenv):
+        """The backup job's child, started now in PROJECT with VIRTUALENV and waiting with Django loaded (a
+        _django.Warm): backup(warm=...) then costs the dump only. Cancel it when it is not used."""
+        return Warm(self.module, project, virtualenv, 'database', {'mode': 'backup', 'database': self.alias},
+                    settings=self.settings, env_file=self.env_file, run_as=self.run_as)
+
+    def backup(self, project, virtualenv, vendor, directory, name, warm=None):
         """Back the database up into DIRECTORY/NAME (root's, 0600); returns its path, or None when
         there is no database yet (a SQLite file not created yet).
 
@@ -471,7 +482,7 @@ class Database(object):
         try:
             work = self._workdir(child_writes=True)
             try:
-                found = self._run(project, virtualenv, 'backup', os.path.join(work, name))
+                found = self._run(project, virtualenv, 'backup', os.path.join(work, name), warm=warm)
                 if not found.get('exists'):
                     return None
                 source, size = self._open_produced(work, name)

@@ -28,6 +28,7 @@ methods here, handed to the Switch.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -257,6 +258,7 @@ class GoLive(object):
             except _hooks.HookError as exc:
                 self.module.fail_json(msg='nothing was stopped: %s' % exc)
         self._probe_backup()
+        self._warm_backup()
         if params['daemon_reload']:
             try:
                 _systemd.Systemctl(self.module, self.loaded)('daemon-reload', None)
@@ -315,6 +317,26 @@ class GoLive(object):
         # Inside the window the live environment file is the new one already.
         self.db = self._database(params['env_file'])
 
+    def _warm_backup(self):
+        """A window's PostgreSQL backup: its child started now, from the new release (as the probe), Django loaded
+        before the stop, so that the window pays for pg_dump only. A child that cannot start fails the module
+        here, nothing stopped. SQLite's is not: its file's path may be relative to the tree, which the swap moves.
+        Ended at the module's exit when it was not used."""
+        self.warm_backup = None
+        if self.vendor != 'postgresql' or self.strategy != 'simple':
+            return
+        warm = self._database(self.new_env).start_backup(self.new_tree, self.new_venv)
+        atexit.register(warm.cancel)
+        if not warm.ready:
+            try:
+                self._database(self.new_env)._run(self.new_tree, self.new_venv, 'backup', warm=warm)
+                why = 'its child ended before it was ready'
+            except _backup.BackupError as exc:
+                why = str(exc)
+            self.module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false to '
+                                      'deploy without a backup' % why, vendor=self.vendor)
+        self.warm_backup = warm
+
     def _database(self, env_file):
         """The project's database (_backup.Database), its settings read with ENV_FILE."""
         params = self.params
@@ -358,7 +380,9 @@ class GoLive(object):
     def backup(self):
         """The step backup: the database into backup_dir, named after the release and the time."""
         name = _backup.backup_name(self.result['release'], self.vendor, datetime.now(timezone.utc))
-        self.result['backup'] = self.db.backup(self.live_project, self.live_venv, self.vendor, self.backup_dir, name)
+        warm, self.warm_backup = self.warm_backup, None
+        self.result['backup'] = self.db.backup(self.live_project, self.live_venv, self.vendor, self.backup_dir, name,
+                                               warm=warm)
 
     def ready(self):
         """The step ready: until the app answers ready_url; a failed step only with rollback."""

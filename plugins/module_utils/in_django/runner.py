@@ -22,7 +22,9 @@ runs the job and reports through ``protocol``:
    (``shell`` included) are never run;
 3. the settings are loaded (stage ``settings``) and ``django.setup()`` loads
    the apps (stage ``setup``);
-4. the job runs (its own stages); an exception it did not expect is
+4. a job started ahead of its time (``go_fd``) says it is ready and waits
+   for the module side's word (``wait_for_go``);
+5. the job runs (its own stages); an exception it did not expect is
    reported at stage ``unexpected``.
 """
 
@@ -108,12 +110,32 @@ def setup_django(manage_py):
     return settings
 
 
+def wait_for_go(params):
+    """A job started ahead of its time (PARAMS has ``go_fd`` and ``ready_fd``, two pipes the module side passed):
+    says ``ready`` on the one, Django loaded, then waits for a line on the other. The line is a JSON object of
+    parameters added to PARAMS (the backup's path, known only then); nothing (the pipe closed: the module side
+    gave up, or died) ends the job without running it. Returns the parameters to run with."""
+    if params.get('go_fd') is None:
+        return params
+    with os.fdopen(int(params['ready_fd']), 'w') as ready:
+        ready.write('ready\n')
+    with os.fdopen(int(params['go_fd'])) as go:
+        line = go.readline()
+    if not line.strip():
+        raise Failure('cancelled', type='Cancelled', message='the module side did not say go: nothing was run')
+    try:
+        extra = json.loads(line)
+    except ValueError as exc:
+        raise Failure('cancelled', exc)
+    return dict((key, value) for key, value in dict(params, **extra).items() if key not in ('go_fd', 'ready_fd'))
+
+
 def run(job, params, manage_py='manage.py'):
     """Run JOB with PARAMS in the project whose manage.py is MANAGE_PY; returns the job's result."""
     if job not in JOBS:
         raise Failure('job', type='UnknownJob', message='no job %r (jobs: %s)' % (job, ', '.join(sorted(JOBS))))
     settings = setup_django(os.path.abspath(manage_py))
-    return JOBS[job](params, settings)
+    return JOBS[job](wait_for_go(params), settings)
 
 
 def main(argv=None, stdin=None):

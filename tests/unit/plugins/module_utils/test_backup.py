@@ -366,3 +366,36 @@ def test_a_backup_round_trips_through_restore_as_the_app_user(app):
     assert app.names() == ['Ada', 'Grace']
     assert os.stat(app.live).st_uid == pwd.getpwnam('nobody').pw_uid
     assert not _backup.stale_workdirs(app.root)
+
+
+def test_a_backup_started_ahead_waits_with_django_loaded_and_dumps_what_is_there_at_go(app):
+    """start_backup's child (through runuser, as the app user) loads Django and waits; rows written after it
+    started and before go are in the backup: the dump is taken at go, not at the start."""
+    warm = app.db.start_backup(app.project, app.venv.path)
+    assert warm.ready
+    with contextlib.closing(sqlite3.connect(app.live)) as conn:
+        with conn:
+            conn.execute("INSERT INTO people_person (name, height) VALUES ('Katherine', 1.6)")
+    target = app.db.backup(app.project, app.venv.path, 'sqlite', app.backups, 'v1-20261124T101500Z.sqlite3',
+                           warm=warm)
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        assert [row[0] for row in conn.execute('SELECT name FROM people_person ORDER BY id')] == [
+            'Ada', 'Grace', 'Katherine']
+    assert not _backup.stale_workdirs(app.root)
+
+
+def test_a_backup_started_ahead_and_cancelled_runs_nothing(app):
+    warm = app.db.start_backup(app.project, app.venv.path)
+    assert warm.ready
+    child = warm.cancel()
+    assert child.error['stage'] == 'cancelled' and child.result is None
+    assert not os.path.exists(app.backups)
+
+
+def test_a_backup_that_cannot_start_ahead_says_why(app):
+    with open(os.path.join(app.project, 'mysite', 'settings.py'), 'a', encoding='utf-8') as handle:
+        handle.write('\nraise ImproperlyConfigured("DATABASE_URL is not set")\n')
+    warm = app.db.start_backup(app.project, app.venv.path)
+    assert not warm.ready
+    with pytest.raises(_backup.BackupError, match='DATABASE_URL is not set'):
+        app.db.backup(app.project, app.venv.path, 'sqlite', app.backups, 'v1-20261124T101500Z.sqlite3', warm=warm)
