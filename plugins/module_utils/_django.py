@@ -234,8 +234,8 @@ class Warm(object):
     "ready" and the module side's "go" (with the parameters known only then). Closing the go pipe without a word
     (cancel(), or this process's end: a failed module) ends the child without running its job.
 
-    After __init__, ``ready`` says whether the child is waiting; when it is not, go() returns the Child that says
-    why (Django could not start, say), and raises nothing new.
+    __init__ returns at once; ``ready`` waits until the child is waiting, or has ended; when it is not waiting,
+    go() returns the Child that says why (Django could not start, say), and raises nothing new.
     """
 
     def __init__(self, module, project_path, virtualenv, job, params, **options):
@@ -260,10 +260,16 @@ class Warm(object):
 
         self._thread = threading.Thread(target=run, name='simpledeploy-warm-' + job, daemon=True)
         self._thread.start()
-        said = b''
-        with os.fdopen(ready_r, 'rb') as ready:
-            said = ready.readline()
-        self.ready = said == b'ready\n'
+        self._ready_r = ready_r
+        self._ready = None
+
+    @property
+    def ready(self):
+        """Whether the child is waiting for go(), Django loaded: waits until it says so, or ends."""
+        if self._ready is None:
+            with os.fdopen(self._ready_r, 'rb') as ready:
+                self._ready = ready.readline() == b'ready\n'
+        return self._ready
 
     def _close_go(self):
         if self._go_w is not None:
@@ -290,6 +296,9 @@ class Warm(object):
     def cancel(self):
         """The child ends without running its job (nothing to do if go() ran); returns its Child, or None when it
         could not be started."""
+        if self._ready is None:
+            self._ready = False
+            os.close(self._ready_r)
         self._close_go()
         self._thread.join()
         return self._outcome.get('child')

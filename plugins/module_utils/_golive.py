@@ -322,7 +322,7 @@ class GoLive(object):
         before the stop, so that the window pays for pg_dump only. A child that cannot start fails the module
         here, nothing stopped. SQLite's is not: its file's path may be relative to the tree, which the swap moves.
         Ended at the module's exit when it was not used."""
-        self.warm_backup = None
+        self.warm_backup = self.warm_migrate = None
         if self.vendor != 'postgresql' or self.strategy != 'simple':
             return
         warm = self._database(self.new_env).start_backup(self.new_tree, self.new_venv)
@@ -361,16 +361,20 @@ class GoLive(object):
     def live_venv(self):
         return os.path.join(self.root, _state.VENV_LINK)
 
+    def _migrate_options(self):
+        params = self.params
+        return dict(settings=params['settings'], env_file=params['env_file'], run_as=params['run_as'],
+                    alias=params['database'], lock_timeout=params['migrate_lock_timeout'],
+                    table_lock_timeout=params['migrate_table_lock_timeout'],
+                    retry_budget=params['migrate_retry_budget'])
+
     def migrate(self):
         """The step migrate: under the database's advisory lock (PostgreSQL), one migrate at a time, even
-        across runs."""
-        params = self.params
+        across runs. Its child may have loaded Django during the backup (backup())."""
+        warm, self.warm_migrate = self.warm_migrate, None
         try:
             lines, self.result['migrate_lock'] = _migrate.migrate(
-                self.module, self.migrate_tree, self.live_venv, settings=params['settings'],
-                env_file=params['env_file'], run_as=params['run_as'], alias=params['database'],
-                lock_timeout=params['migrate_lock_timeout'], table_lock_timeout=params['migrate_table_lock_timeout'],
-                retry_budget=params['migrate_retry_budget'])
+                self.module, self.migrate_tree, self.live_venv, warm=warm, **self._migrate_options())
         except _migrate.MigrateError as exc:
             self.migrate_out.extend(exc.lines)
             self.result['migrate_lock'] = exc.info
@@ -378,7 +382,13 @@ class GoLive(object):
         self.migrate_out.extend(lines)
 
     def backup(self):
-        """The step backup: the database into backup_dir, named after the release and the time."""
+        """The step backup: the database into backup_dir, named after the release and the time. Inside a window,
+        migrate's child is started first and loads Django while the database is dumped (it migrates nothing until
+        the step migrate says go; ended at the module's exit when a failed backup leaves it unused)."""
+        if self.strategy == 'simple':
+            self.warm_migrate = _migrate.start(self.module, self.migrate_tree, self.live_venv,
+                                               **self._migrate_options())
+            atexit.register(self.warm_migrate.cancel)
         name = _backup.backup_name(self.result['release'], self.vendor, datetime.now(timezone.utc))
         warm, self.warm_backup = self.warm_backup, None
         self.result['backup'] = self.db.backup(self.live_project, self.live_venv, self.vendor, self.backup_dir, name,

@@ -21,6 +21,7 @@ import struct
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._django import (
     DjangoError,
+    Warm,
     error_text,
     run_in_django,
     start_error,
@@ -64,21 +65,41 @@ def error_message(error, args):
     return '%s failed before migrating (%s): %s' % (shown, stage, error_text(error))
 
 
+def job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget):
+    """The migrate job's parameters."""
+    return {'database': alias, 'args': [str(arg) for arg in args], 'lock_key': lock_key(),
+            'lock_timeout': float(lock_timeout), 'table_lock_timeout': float(table_lock_timeout),
+            'retry_budget': float(retry_budget)}
+
+
+def start(module, project, virtualenv, args=(), settings=None, env_file=None, run_as=None, alias='default',
+          lock_timeout=DEFAULT_LOCK_TIMEOUT, table_lock_timeout=DEFAULT_TABLE_LOCK_TIMEOUT,
+          retry_budget=DEFAULT_RETRY_BUDGET):
+    """The migrate job's child started ahead (a _django.Warm): Django loaded, it migrates when migrate(warm=...)
+    says go. Cancel it when it is not used."""
+    return Warm(module, project, virtualenv, 'migrate',
+                job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget),
+                settings=settings, env_file=env_file, run_as=run_as)
+
+
 def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, run_as=None,
             alias='default', lock_timeout=DEFAULT_LOCK_TIMEOUT, table_lock_timeout=DEFAULT_TABLE_LOCK_TIMEOUT,
-            retry_budget=DEFAULT_RETRY_BUDGET):
+            retry_budget=DEFAULT_RETRY_BUDGET, warm=None):
     """Run Django's ``migrate ARGS`` under the advisory lock (PostgreSQL): the migrate job.
 
     On PostgreSQL its statements run with TABLE_LOCK_TIMEOUT (0: none), tried again for RETRY_BUDGET seconds
     (in_django/migrate.py). Returns ``(lines, info)``: migrate's output and ``{vendor, lock, waited, retries}``.
-    Raises MigrateError (with the lines printed so far) when it fails.
+    Raises MigrateError (with the lines printed so far) when it fails. WARM: the child start() started, told to
+    go now (the other arguments were given to start()).
     """
     args = [str(arg) for arg in args]
-    params = {'database': alias, 'args': args, 'lock_key': lock_key(), 'lock_timeout': float(lock_timeout),
-              'table_lock_timeout': float(table_lock_timeout), 'retry_budget': float(retry_budget)}
     try:
-        child = run_in_django(module, project, virtualenv, 'migrate', params, settings=settings,
-                              env_file=env_file, run_as=run_as)
+        if warm is not None:
+            child = warm.go()
+        else:
+            child = run_in_django(module, project, virtualenv, 'migrate',
+                                  job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget),
+                                  settings=settings, env_file=env_file, run_as=run_as)
     except DjangoError as exc:
         raise MigrateError('%s could not start: %s' % (' '.join(['manage.py', 'migrate'] + args), exc))
     lines = printed_lines(child.stdout)

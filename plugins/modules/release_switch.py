@@ -395,7 +395,7 @@ options:
         the backup, C(migrate) and the project's commands, instead of after them; the workers load the new release
         meanwhile and take the connections held in the socket once the serve gate goes, after those steps. The
         window then ends about a worker's first turn after C(migrate), not a server's start-up after it. An app that
-        reads the database while it is imported (not in a request) would read it before C(migrate): leave this
+        reads the database while it is imported (not in a request) would read it before C(migrate), so leave this
         option out for such an app.
       - Put in place with O(gate), removed once the steps before the start are done; the undo of a failed window
         stops the new release (it has served nothing) before it puts anything back, and opens the gate before the
@@ -519,8 +519,8 @@ steps:
     - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(serving) (with
       O(worker_ready_dir)), V(ready) for V(simple); V(swap), V(reload), V(workers) (until the old workers are gone), V(ready) for
       V(reload); V(backup), V(migrate) (while the old release serves), then those of V(reload) for V(expand).
-    - With O(serve_gate), V(start) is the start's own time, which ran beside V(backup), V(migrate) and V(hooks):
-      the steps then add up to more than RV(window).
+    - With O(serve_gate), V(start) is the start's own time, which ran beside V(backup), V(migrate) and V(hooks),
+      so the steps then add up to more than RV(window).
   returned: changed and not check mode
   type: dict
   sample: {"stop": 0.21, "swap": 0.001, "venv": 0.0, "migrate": 0.48, "start": 0.12, "serving": 0.41, "ready": 0.08}
