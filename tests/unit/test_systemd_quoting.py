@@ -139,6 +139,7 @@ def unit_vars(root, extra_args, **other):
         __deploy_runtime_subdir='simpledeploy-person', __deploy_gunicorn_conf=root + '/gunicorn.conf.py',
         __deploy_gunicorn_own_conf=False, deploy_service_name='person', deploy_hold_timeout=900,
         __deploy_gate_script=root + '/simpledeploy_gate.py', __deploy_gate_file=root + '/.simpledeploy-gate',
+        __deploy_serve_gate_file=root + '/.simpledeploy-serve-gate',
         __deploy_listen_stream='127.0.0.1:8000')
     variables.update(other)
     return variables
@@ -224,6 +225,8 @@ def test_typical_arguments_render_as_before():
     # The workers of the graceful reload say, in the runtime directory, which release they loaded.
     assert 'RuntimeDirectory=simpledeploy-person' in unit.splitlines()
     assert 'Environment=SIMPLEDEPLOY_RELEASE_FILE=/srv/person/code/.simpledeploy-release' in unit.splitlines()
+    # Its workers wait at the serve gate while a window starts the new release beside migrate.
+    assert 'Environment=SIMPLEDEPLOY_SERVE_GATE=/srv/person/.simpledeploy-serve-gate' in unit.splitlines()
 
 
 def test_a_configuration_file_of_the_users_replaces_the_roles():
@@ -415,6 +418,7 @@ def test_systemd_starts_the_rendered_unit_with_the_exact_arguments_and_environme
     # systemd made the runtime directory and named it in the environment
     assert got['env'].get('RUNTIME_DIRECTORY') == '/run/simpledeploy-person'
     assert got['env'].get('SIMPLEDEPLOY_RELEASE_FILE') == root + '/code/.simpledeploy-release'
+    assert got['env'].get('SIMPLEDEPLOY_SERVE_GATE') == root + '/.simpledeploy-serve-gate'
     assert {key: got['env'].get(key) for key in expected_env(env)} == expected_env(env)
 
 

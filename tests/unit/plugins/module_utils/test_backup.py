@@ -190,8 +190,8 @@ def after_child(monkeypatch, mode, action):
     """Call ACTION(path) right after the MODE child ran, before root takes its file over."""
     original = _backup.Database._run
 
-    def run(self, project, virtualenv, mode_, path=None):
-        found = original(self, project, virtualenv, mode_, path)
+    def run(self, project, virtualenv, mode_, path=None, warm=None):
+        found = original(self, project, virtualenv, mode_, path, warm=warm)
         if mode_ == mode:
             action(path)
         return found
