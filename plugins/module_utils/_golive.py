@@ -210,6 +210,14 @@ class GoLive(object):
                 params['strategy'], blockers, (expand['possible'], expand['reasons']) if expand else None)
         except ValueError as exc:
             self.module.fail_json(msg=str(exc), reload_blockers=blockers)
+        # The window without a stop (Switch._rolled_window): only the migrations keep this release from a graceful
+        # reload, with the role's unit and gunicorn.conf.py.
+        self.rolled = bool(self.strategy == 'simple' and params['strategy'] == 'auto'
+                           and blockers == [_strategy.MIGRATIONS_PENDING] and params['worker_ready_dir']
+                           and params['serve_gate'])
+        if self.rolled:
+            reason += ('; the server keeps running: new workers load the new release while the old ones serve, and '
+                       'the window is only the old workers going, the backup and migrate')
         # A first deploy takes nothing down: nothing served before.
         self.result.update(strategy=self.strategy, strategy_reason=reason,
                            downtime=self.strategy == 'simple' and not first)
@@ -368,6 +376,12 @@ class GoLive(object):
                     table_lock_timeout=params['migrate_table_lock_timeout'],
                     retry_budget=params['migrate_retry_budget'])
 
+    def _start_migrate(self):
+        """migrate's child, started now in the live tree (the new release is in it): it loads Django and waits for
+        the step migrate (ended at the module's exit when it was not used)."""
+        self.warm_migrate = _migrate.start(self.module, self.migrate_tree, self.live_venv, **self._migrate_options())
+        atexit.register(self.warm_migrate.cancel)
+
     def migrate(self):
         """The step migrate: under the database's advisory lock (PostgreSQL), one migrate at a time, even
         across runs. Its child may have loaded Django during the backup (backup())."""
@@ -385,10 +399,8 @@ class GoLive(object):
         """The step backup: the database into backup_dir, named after the release and the time. Inside a window,
         migrate's child is started first and loads Django while the database is dumped (it migrates nothing until
         the step migrate says go; ended at the module's exit when a failed backup leaves it unused)."""
-        if self.strategy == 'simple':
-            self.warm_migrate = _migrate.start(self.module, self.migrate_tree, self.live_venv,
-                                               **self._migrate_options())
-            atexit.register(self.warm_migrate.cancel)
+        if self.strategy == 'simple' and self.warm_migrate is None:
+            self._start_migrate()
         name = _backup.backup_name(self.result['release'], self.vendor, datetime.now(timezone.utc))
         warm, self.warm_backup = self.warm_backup, None
         self.result['backup'] = self.db.backup(self.live_project, self.live_venv, self.vendor, self.backup_dir, name,
@@ -446,6 +458,29 @@ class GoLive(object):
             self.result['workers'] = dict(old=roll.old, new=roll.new, seconds=roll.seconds, lingering=roll.lingering)
         return new
 
+    def roll_load(self):
+        """The step workers of a rolled window (Switch._rolled_window): migrate's child starts loading Django, then
+        new workers, one per old one, load the new release and wait at the serve gate; the old ones serve."""
+        if self.params['migrate']:
+            self._start_migrate()
+        self.held = _workers.Roll(self.main_pid, self.old_workers, self.params['worker_ready_dir'],
+                                  self.params['release'], timeout=self.params['ready_timeout'], held=True)
+        try:
+            return self.held.load()
+        finally:
+            self._note_workers(self.held)
+
+    def roll_retire(self):
+        """The step stop of a rolled window: the old workers go, each finishing its request; all of them, or the
+        step fails (nothing may write with the old code once migrate begins)."""
+        try:
+            return self.held.retire(every=True)
+        finally:
+            self._note_workers(self.held)
+
+    def _note_workers(self, roll):
+        self.result['workers'] = dict(old=roll.old, new=roll.new, seconds=roll.seconds, lingering=roll.lingering)
+
     def _plan_commands(self):
         """The project's commands (RV commands): in check mode what would run, else none yet (each
         added as it ran). Fails, before anything changes, on a command that is none."""
@@ -488,9 +523,11 @@ class GoLive(object):
                                 hooks=self.hooks if params['window_commands'] else None,
                                 after_live=self.after_live_hooks if params['after_live_commands'] else None,
                                 roll=self.roll if params['worker_ready_dir'] else None, gate=params['gate'],
-                                before_reload=self._read_old_workers if self.strategy == 'expand' else None,
+                                before_reload=self._read_old_workers if self.strategy == 'expand' or self.rolled
+                                else None,
                                 serving=self.serving if params['worker_ready_dir'] else None,
-                                serve_gate=params['serve_gate'] if params['worker_ready_dir'] else None)
+                                serve_gate=params['serve_gate'] if params['worker_ready_dir'] else None,
+                                held_roll=(self.roll_load, self.roll_retire) if self.rolled else None)
         self.now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         # What goes live is on disk before anything stops (the staged tree was unpacked by another
         # process, the virtualenv built by one): timed, the cost is in the result.

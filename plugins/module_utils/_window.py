@@ -31,8 +31,12 @@ class Switch(object):
 
     def __init__(self, root, release, venv_key, service, systemctl, migrate=None, clock=time.monotonic,
                  ready=None, replaced=None, backup=None, config=(), loaded=True, hooks=None, after_live=None,
-                 roll=None, gate=None, before_reload=None, serving=None, serve_gate=None):
+                 roll=None, gate=None, before_reload=None, serving=None, serve_gate=None, held_roll=None):
         self.root = root
+        # (load, retire): the window without a stop (_rolled_window), when only the migrations keep the release
+        # from a graceful reload: new workers load the release first, held at the serve gate, while the old ones
+        # serve; the window is the old workers going, backup, migrate and hooks.
+        self.held_roll = held_roll
         # The file whose presence keeps the workers that loaded the app from taking a connection (the role's
         # gunicorn.conf.py, post_worker_init). When given, run() starts the new release right after the swap and
         # has its workers load it while backup, migrate and hooks run; they serve once this file goes. Closed and
@@ -106,7 +110,8 @@ class Switch(object):
                    their failure is undone like a failed ready
 
         STRATEGY 'reload' runs _reload() instead: swap, reload (or, rolled, workers alone), workers, ready,
-        after_live_hooks. STRATEGY 'expand' runs backup and migrate first, with the old release serving, then
+        after_live_hooks. With HELD_ROLL, 'simple' runs _rolled_window(): swap, workers (loaded, held), stop (the old
+        workers go), backup, migrate, hooks, serving, ready, after_live_hooks. STRATEGY 'expand' runs backup and migrate first, with the old release serving, then
         _reload() (MIGRATE then runs the new release's tree where it is staged).
         """
         if strategy == 'expand':
@@ -117,6 +122,8 @@ class Switch(object):
             return self._reload(swap)
         if strategy == 'reload':
             return self._reload(swap)
+        if self.held_roll is not None:
+            return self._rolled_window(swap)
         self.close_gate()
         stopped_at = self.clock()
         self._done('stop', lambda: self.systemctl('stop', self.service))
@@ -147,6 +154,41 @@ class Switch(object):
             self._done('start', lambda: self.systemctl('start', self.service))
         # The service manager says "started" once the server listens; the site is back when a worker of the new
         # release can answer (SERVING), or else when the app answers its URL. That moment ends the window.
+        serving = self.serving is not None and self._step('serving', self.serving)
+        window = round(self.clock() - stopped_at, 3)
+        if self.ready is not None:
+            self.answered = self._step('ready', self.ready)
+        if not serving:
+            window = round(self.clock() - stopped_at, 3)
+        self._after_live()
+        return window
+
+    def _rolled_window(self, swap):
+        """The window of a release that a graceful reload could put live but for its migrations: the server keeps
+        running and its socket. Both gates closed; the trees swapped under it; new workers, one per old one, load
+        the new release and wait at the serve gate (step workers, the old release serving); then the window: the
+        old workers go, each finishing its request (step stop), backup, migrate, hooks; the serve gate opens and
+        the new workers take the connections held meanwhile (step serving). Undone like a reload (the old tree
+        back, a clean restart), the new workers stopped first."""
+        load, retire = self.held_roll
+        self.close_gate()
+        if self.before_reload is not None:
+            self.before_reload()
+        if swap:
+            self._done('swap', lambda: _swap.swap_trees(self.root))
+        self.done.append('reload')
+        # The new release runs from here on (held): an undo stops the server before it puts anything back.
+        self.attempted.append('start')
+        self._step('workers', load)
+        stopped_at = self.clock()
+        self._step('stop', retire)
+        if self.migrate is not None and self.backup is not None:
+            self._done('backup', self.backup)
+        if self.migrate is not None:
+            self._done('migrate', self.migrate)
+        if self.hooks is not None:
+            self._step('hooks', self.hooks)
+        self.open_gate()
         serving = self.serving is not None and self._step('serving', self.serving)
         window = round(self.clock() - stopped_at, 3)
         if self.ready is not None:

@@ -48,6 +48,8 @@ from ansible_collections.simpledeploy.django.plugins.module_utils._errors import
 WORKERS_DIR = 'workers'
 # What a worker of a master that preloaded the app writes instead of the release (gunicorn.conf.py).
 PRELOADED = 'preloaded '
+# What a worker writes before the release while it waits at the serve gate, the app loaded (gunicorn.conf.py).
+HELD = 'held '
 
 
 def worker_release(directory_fd, pid):
@@ -100,7 +102,9 @@ class Roll(object):
     """
 
     def __init__(self, master, old, ready_dir, release, timeout=30.0, kill=os.kill, children=_proc.child_pids,
-                 alive=_proc.is_running, clock=time.monotonic, sleep=time.sleep, interval=0.02):
+                 alive=_proc.is_running, clock=time.monotonic, sleep=time.sleep, interval=0.02, held=False):
+        # HELD: the new workers wait at the serve gate once loaded (a window between load() and retire()).
+        self.held = held
         self.master = master
         self.old = sorted(old)
         self.ready_dir = ready_dir
@@ -119,6 +123,12 @@ class Roll(object):
 
     def run(self):
         """Roll; returns the new workers' PIDs. Raises StepError, saying what is left, when it cannot."""
+        self.load()
+        return self.retire()
+
+    def load(self):
+        """The first half: new workers, one per old one, that have loaded the release (held at the serve gate, with
+        HELD); returns their PIDs. The old ones serve meanwhile."""
         if not self.old:
             raise StepError('the server (pid %s) has no workers to replace' % self.master)
         start = self.clock()
@@ -129,17 +139,27 @@ class Roll(object):
         start = self.clock()
         self._wait(self._all_ready, 'the new workers to load release %s' % self.release, self._said)
         self.seconds['ready'] = round(self.clock() - start, 3)
+        return list(self.new)
+
+    def retire(self, every=False):
+        """The second half: the old workers go, each finishing its request. EVERY: wait until every one is gone,
+        or fail (a window: no old worker may still write once the schema changes); else one still busy after the
+        timeout is left to finish (lingering). Returns the new workers' PIDs."""
         start = self.clock()
         for count in range(1, len(self.old) + 1):
             self._signal(signal.SIGTTOU)
             # An idle worker goes at once; one busy with a request is not waited for here (one second at most
             # between two signals, which the master must not receive together).
             self._wait(lambda: self._old_gone(count), 'an old worker to go after SIGTTOU', limit=1.0)
-        self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to finish their requests',
-                   limit=self.timeout)
+        gone = self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to finish their requests',
+                          limit=self.timeout)
         kids = set(self.children(self.master))
         self.lingering = [pid for pid in self.old if pid in kids]
         self.seconds['retire'] = round(self.clock() - start, 3)
+        if every and not gone:
+            raise StepError('old workers %s were still busy %s s after they were told to go: nothing was migrated '
+                            'while they could still write' % (', '.join(str(pid) for pid in self.lingering),
+                                                              self.timeout))
         return list(self.new)
 
     def _signal(self, signum):
@@ -187,10 +207,16 @@ class Roll(object):
             if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 return False
             raise StepError('cannot read %s/%s: %s' % (self.ready_dir, WORKERS_DIR, exc.strerror))
-        if any(text and text.startswith(PRELOADED) for text in said):
+        if any(text and (text.startswith(PRELOADED) or text.startswith(HELD + PRELOADED)) for text in said):
             raise StepError('gunicorn preloads the app in its master (preload_app, --preload): its new workers '
                             'carry the old code, so a graceful reload cannot put the new release live; set '
                             'deploy_gunicorn_preload: true (the deploy then restarts the service)')
+        if self.held:
+            serving = [pid for pid, text in zip(self.new, said) if text == self.release]
+            if serving:
+                raise StepError('new workers %s serve release %s already, before the window: the serve gate was not '
+                                'closed' % (', '.join(str(pid) for pid in serving), self.release))
+            return all(text == HELD + self.release for text in said)
         return all(text == self.release for text in said)
 
     def _read_new(self):

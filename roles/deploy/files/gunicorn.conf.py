@@ -12,9 +12,10 @@ stops the oldest worker gracefully), so that old workers serve until new ones ca
   post_fork         a worker forked after the code tree was swapped works in code/ as it is
                     now, not in the tree the master started in (which a later deploy removes)
   post_worker_init  a worker that has loaded the app waits while the serve gate is closed (the file
-                    SIMPLEDEPLOY_SERVE_GATE names: release_switch starts the new release while
-                    migrate runs, and its workers must not take a connection before the schema
-                    is the one they need), telling the master all the while that it is alive;
+                    SIMPLEDEPLOY_SERVE_GATE names: release_switch loads the new release while
+                    the old one serves or migrate runs, and its workers must not take a
+                    connection before the schema is the one they need), telling the master all
+                    the while that it is alive, its file saying "held <release>" meanwhile;
                     then it says it is ready: a file named after its PID in
                     $RUNTIME_DIRECTORY/workers, holding the release it loaded (the file that
                     SIMPLEDEPLOY_RELEASE_FILE names, read once the app is imported), or
@@ -59,6 +60,11 @@ def post_fork(server, worker):
     _call_project('post_fork', server, worker)
 
 
+# What a worker's file says before the release: held at the serve gate; loaded by a master that preloaded the app.
+HELD = 'held '
+PRELOADED = 'preloaded '
+
+
 def _gate_closed(gate):
     """Whether the file GATE is there; one that cannot be looked at (permissions) counts as there: fail closed."""
     try:
@@ -70,23 +76,23 @@ def _gate_closed(gate):
     return True
 
 
-def wait_at_serve_gate(worker, interval=0.01):
-    """While the serve gate is closed: wait, the app loaded, before the first connection is taken. The master hears
-    from the worker at every turn, so that its --timeout never takes a waiting worker for a stuck one (gunicorn
-    counts it only from a worker's first word, a version that counts it from the fork would). A worker told to
-    stop meanwhile (a window undone) stops at once."""
+def wait_at_serve_gate(worker, say, interval=0.01):
+    """While the serve gate is closed: wait, the app loaded, before the first connection is taken, having said so
+    (SAY('held')). The master hears from the worker at every turn, so that its --timeout never takes a waiting
+    worker for a stuck one (gunicorn counts it only from a worker's first word, a version that counts it from the
+    fork would). A worker told to stop meanwhile (a window undone) stops at once."""
     gate = os.environ.get('SIMPLEDEPLOY_SERVE_GATE')
     if not gate or not _gate_closed(gate):
         return
     worker.log.info('simpledeploy: worker %s loaded the app and waits at the serve gate %s', worker.pid, gate)
+    say(HELD)
     while worker.alive and _gate_closed(gate):
         worker.notify()
         time.sleep(interval)
 
 
-def post_worker_init(worker):
-    _call_project('post_worker_init', worker)
-    wait_at_serve_gate(worker)
+def _say(worker, prefix=''):
+    """Write the worker's file: PREFIX and the release it loaded (see the module's docstring)."""
     path = _marker(worker.pid)
     release_file = os.environ.get('SIMPLEDEPLOY_RELEASE_FILE')
     if not path or not release_file:
@@ -97,15 +103,21 @@ def post_worker_init(worker):
         if worker.cfg.preload_app:
             # The master imported the app before it forked this worker: the code it runs is the master's, not
             # what code/ holds now. Said so, the reload stops at once instead of taking old code for new.
-            release = 'preloaded ' + release
+            release = PRELOADED + release
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # Whole or not at all: written beside, then renamed over.
         with open(path + '.new', 'w', encoding='utf-8') as handle:
-            handle.write(release + '\n')
+            handle.write(prefix + release + '\n')
         os.replace(path + '.new', path)
     except OSError as exc:
         # The worker serves all the same; the reload then waits for it in vain and says so.
         worker.log.warning('simpledeploy: cannot say that worker %s is ready: %s', worker.pid, exc)
+
+
+def post_worker_init(worker):
+    _call_project('post_worker_init', worker)
+    wait_at_serve_gate(worker, lambda prefix: _say(worker, prefix))
+    _say(worker)
 
 
 def worker_exit(server, worker):

@@ -317,3 +317,53 @@ def test_a_start_beside_migrate_that_fails_fails_the_window_at_start_after_migra
     switch.undo()
     assert systemctl.calls == [('stop', 'person'), ('start', 'person'), ('stop', 'person'), ('start', 'person')]
     assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'
+
+
+def test_a_rolled_window_loads_the_new_workers_before_the_old_ones_go_and_opens_the_serve_gate_after_migrate(
+        tmp_path):
+    """No systemctl call at all: the trees are swapped, new workers load (gates closed), the old ones go, then
+    backup and migrate, then the serve gate opens; the window runs from the old workers' going to serving."""
+    root = setup_release(tmp_path)
+    gate, serve_gate = gates(tmp_path)
+    systemctl = GatedSystemctl(gate, serve_gate)
+    order = []
+    clock = [0.0]
+
+    def step(name, seconds=0.0):
+        def run():
+            order.append((name, read_tree(os.path.join(root, 'code'))['manage.py'], os.path.exists(gate),
+                          os.path.exists(serve_gate)))
+            clock[0] += seconds
+            return True
+        return run
+
+    switch = _window.Switch(root, 'new', None, 'person', systemctl, step('migrate', 0.2), clock=lambda: clock[0],
+                            backup=step('backup', 0.1), gate=gate, serve_gate=serve_gate,
+                            serving=step('serving', 0.01), held_roll=(step('load', 3.0), step('retire', 0.05)))
+    window = switch.run(swap=True)
+    assert order == [('load', 'new', True, True), ('retire', 'new', True, True), ('backup', 'new', True, True),
+                     ('migrate', 'new', True, True), ('serving', 'new', False, False)]
+    assert systemctl.calls == []
+    assert window == pytest.approx(0.36), 'the new workers\' 3 s of loading are not in the window'
+    assert switch.steps['workers'] == pytest.approx(3.0) and switch.steps['stop'] == pytest.approx(0.05)
+
+
+def test_a_rolled_window_that_fails_at_migrate_stops_the_held_workers_first_then_restarts_the_old_tree(tmp_path):
+    root = setup_release(tmp_path)
+    gate, serve_gate = gates(tmp_path)
+    systemctl = GatedSystemctl(gate, serve_gate)
+
+    def migrate():
+        raise _errors.StepError('migration 0002 failed')
+
+    schema = []
+    switch = _window.Switch(root, 'new', None, 'person', systemctl, migrate, gate=gate, serve_gate=serve_gate,
+                            held_roll=(lambda: [501], lambda: [501]))
+    with pytest.raises(_errors.StepError):
+        switch.run(swap=True)
+    restored = switch.undo(lambda: schema.append(systemctl.seen[:]) or ['schema: migrated back'])
+    # Stopped (held workers and all, gates closed) before the schema goes back; the old tree restarted, gates open.
+    assert schema == [[('stop', (True, True))]]
+    assert systemctl.seen == [('stop', (True, True)), ('restart', (False, False))]
+    assert restored == ['schema: migrated back', 'code', 'service restarted']
+    assert read_tree(os.path.join(root, 'code'))['manage.py'] == 'old'

@@ -184,3 +184,58 @@ def test_what_a_worker_wrote_is_shown_printable_only(tmp_path):
     with pytest.raises(StepError) as failed:
         roll(master, tmp_path).run()
     assert '501 says r1[2J' in str(failed.value) and '\x1b' not in str(failed.value)
+
+
+def held_roll(master, tmp_path, clock=None):
+    clock = clock or Clock()
+    return _workers.Roll(1, [101, 102], str(tmp_path), 'r2', timeout=5.0, kill=master.kill,
+                         children=master.children, alive=lambda pid: master.alive, clock=clock, sleep=clock.sleep,
+                         held=True)
+
+
+def test_held_new_workers_are_loaded_when_they_say_they_wait_at_the_serve_gate_and_the_old_ones_go_after(tmp_path):
+    """load() returns once every new worker said "held r2" and sends no SIGTTOU: the old workers serve until
+    retire()."""
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'held r2')
+    run = held_roll(master, tmp_path)
+    assert run.load() == [501, 502]
+    assert master.signals == [signal.SIGTTIN, signal.SIGTTIN] and master.workers == [101, 102, 501, 502]
+    assert run.retire(every=True) == [501, 502]
+    assert master.workers == [501, 502] and master.signals[2:] == [signal.SIGTTOU, signal.SIGTTOU]
+
+
+def test_held_new_workers_that_serve_already_fail_the_load(tmp_path):
+    """A worker that says the bare release took connections: the serve gate was not closed. The window must not
+    go on (new code would serve on the old schema)."""
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r2')
+    with pytest.raises(StepError, match='serve release r2 already, before the window: the serve gate was not closed'):
+        held_roll(master, tmp_path).load()
+
+
+def test_a_held_roll_that_preloads_stops_at_once(tmp_path):
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'held preloaded r2')
+    with pytest.raises(StepError, match='gunicorn preloads the app in its master'):
+        held_roll(master, tmp_path).load()
+
+
+def test_retiring_every_old_worker_fails_when_one_is_still_busy(tmp_path):
+    """In a window, an old worker still finishing a request after the timeout could write with the old code once
+    migrate begins: the step fails instead of leaving it to linger."""
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'held r2')
+    run = held_roll(master, tmp_path)
+    run.load()
+
+    def kill(pid, signum):
+        if signum == signal.SIGTTOU and master.workers[0] == 101:
+            master.signals.append(signum)
+            master.workers = master.workers[1:] + [101]
+            return
+        Master.kill(master, pid, signum)
+
+    run.kill = kill
+    with pytest.raises(StepError, match='old workers 101 were still busy 5.0 s after they were told to go'):
+        run.retire(every=True)

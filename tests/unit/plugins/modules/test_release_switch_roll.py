@@ -87,7 +87,8 @@ def served(tmp_path, gunicorn_venv, systemctl, preload):
     runtime = str(tmp_path / 'run')
     os.mkdir(runtime)
     port = closed_port()
-    env.update(RUNTIME_DIRECTORY=runtime, SIMPLEDEPLOY_RELEASE_FILE=os.path.join(root, 'code', '.simpledeploy-release'))
+    env.update(RUNTIME_DIRECTORY=runtime, SIMPLEDEPLOY_RELEASE_FILE=os.path.join(root, 'code', '.simpledeploy-release'),
+               SIMPLEDEPLOY_SERVE_GATE=os.path.join(root, '.simpledeploy-serve-gate'))
     server = subprocess.Popen(
         [os.path.join(root, 'venv', 'bin', 'gunicorn'), 'mysite.wsgi:application', '--chdir', os.path.join(root, 'code'),
          '--bind', '127.0.0.1:%d' % port, '--workers', '2', '--config', HOOKS],
@@ -151,6 +152,11 @@ class Client(threading.Thread):
     def __exit__(self, *exc):
         self.stopping.set()
         self.join(10)
+
+
+def read_worker(runtime, pid):
+    with open(os.path.join(runtime, 'workers', str(pid))) as handle:
+        return handle.read().strip()
 
 
 def page(url):
@@ -238,7 +244,7 @@ def test_a_master_that_preloaded_the_app_stops_the_roll_at_once_and_is_restarted
 
 def test_workers_wait_at_the_serve_gate_alive_and_take_the_held_connections_once_it_goes(tmp_path, gunicorn_venv):
     """The role's gunicorn.conf.py with SIMPLEDEPLOY_SERVE_GATE naming a file that exists: the workers load the app,
-    then take no connection (a request waits, unanswered) and write no ready file, and they are still the same
+    then take no connection (a request waits, unanswered) and say "held v1" in their files, and they are still the same
     workers past --timeout (2 s here). Once the file goes, the request held in the socket is answered and the
     workers say they are ready. A real gunicorn 23 and Django."""
     root = str(tmp_path / 'srv' / 'person')
@@ -285,14 +291,14 @@ def test_workers_wait_at_the_serve_gate_alive_and_take_the_held_connections_once
         time.sleep(3)  # past --timeout
         assert held == {}, held
         assert sorted(_proc.child_pids(server.pid)) == waiting, log.read_text()
-        assert not os.listdir(os.path.join(runtime, 'workers')) if os.path.isdir(os.path.join(runtime, 'workers')) \
-            else True
+        # Each says it waits, with the release it loaded, not that it is ready.
+        assert {pid: read_worker(runtime, pid) for pid in waiting} == {pid: 'held v1' for pid in waiting}
         opened = time.monotonic()
         os.unlink(gate)
         asker.join(10)
         assert 'content="v1"' in held.get('page', ''), held
         assert held['at'] - opened < 2, 'the held request was not answered once the gate opened'
-        assert sorted(os.listdir(os.path.join(runtime, 'workers'))) == sorted(str(pid) for pid in waiting)
+        assert {pid: read_worker(runtime, pid) for pid in waiting} == {pid: 'v1' for pid in waiting}
         assert 'WORKER TIMEOUT' not in log.read_text()
     finally:
         try:
@@ -300,3 +306,46 @@ def test_workers_wait_at_the_serve_gate_alive_and_take_the_held_connections_once
         except ProcessLookupError:
             pass
         server.wait()
+
+
+NICKNAME_MIGRATION = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [('people', '0001_initial')]
+    operations = [migrations.AddField('person', 'nickname', models.CharField(max_length=50, null=True))]
+"""
+
+
+def test_a_window_for_migrations_alone_keeps_the_server_and_leaves_the_import_out(served, systemctl, run_module):
+    """Only a migration keeps v1b from a graceful reload: the server keeps running (no systemctl call), new workers
+    load v1b (3 s) while v1's serve, then the window is v1's workers going and migrate; the serve gate opens and the
+    held requests are answered by v1b. The client sees no failure and waits far less than the import; no v1 answer
+    comes after the first v1b one."""
+    root, url, master, runtime = served
+    with open(os.path.join(root, 'staging', 'people', 'migrations', '0002_person_nickname.py'), 'w') as handle:
+        handle.write(NICKNAME_MIGRATION)
+    serve_gate = os.path.join(root, '.simpledeploy-serve-gate')
+    with Client(url) as client:
+        time.sleep(0.3)
+        result = run_module(release_switch, args(root, url, migrate=True, worker_ready_dir=runtime,
+                                                 serve_gate=serve_gate, gate=os.path.join(root, '.simpledeploy-gate')))
+        time.sleep(0.3)
+    assert not result.get('failed'), result
+    assert result['strategy'] == 'simple' and 'the server keeps running' in result['strategy_reason'], result
+    assert result['downtime'] is True and result['migrated'] is True
+    assert any('Applying people.0002_person_nickname... OK' in line for line in result['migrate_output']), result
+    assert result['steps']['workers'] >= IMPORT_SECONDS - 0.5, result['steps']
+    assert result['window'] < IMPORT_SECONDS - 1, result
+    assert client.failed == [] and client.longest < IMPORT_SECONDS - 1, (client.failed, client.longest)
+    releases = [release for dummy, release in client.answers]
+    first_new = releases.index('v1b')
+    assert 'v1' in releases[:first_new] and 'v1' not in releases[first_new:], releases
+    # The same master throughout, no systemctl call; its workers are the new ones, past the gate.
+    assert not systemctl.exists(), systemctl.read_text()
+    assert _proc.is_running(master) and sorted(_proc.child_pids(master)) == sorted(result['workers']['new'])
+    for pid in result['workers']['new']:
+        with open(os.path.join(runtime, 'workers', str(pid))) as handle:
+            assert handle.read().strip() == 'v1b'
+    assert not os.path.exists(serve_gate)
+    assert 'content="v1b"' in page(url)
