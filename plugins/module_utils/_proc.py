@@ -14,6 +14,7 @@ there: nothing here raises for it.
 * start_time(pid)       when a process started, seconds since the epoch
 * processes_of(uid)     the live processes whose real or saved user ID is uid
 * flock_holder(fd)      the process /proc/locks names for an flock on a file
+* signal_pending(pid, signum)  whether a signal sent to a process waits to be delivered
 
 Python 3.9+, standard library only.
 """
@@ -64,6 +65,26 @@ def is_running(pid, proc=PROC):
     """Whether PID exists and is not a zombie."""
     fields = stat_fields(pid, proc)
     return bool(fields) and fields[0] != 'Z'
+
+
+def signal_pending(pid, signum, proc=PROC):
+    """Whether SIGNUM, sent to process PID, is still pending: not yet delivered to its handler (a second one sent
+    now would merge with it). False when PID is gone or its status cannot be read."""
+    try:
+        with open(os.path.join(proc, str(pid), 'status'), 'rb') as handle:
+            lines = handle.read().decode('ascii', 'replace').splitlines()
+    except OSError:
+        return False
+    bit = 1 << (int(signum) - 1)
+    for line in lines:
+        name, _sep, value = line.partition(':')
+        if name in ('ShdPnd', 'SigPnd'):
+            try:
+                if int(value.strip(), 16) & bit:
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def start_time(pid, proc=PROC):

@@ -102,7 +102,9 @@ class Roll(object):
     """
 
     def __init__(self, master, old, ready_dir, release, timeout=30.0, kill=os.kill, children=_proc.child_pids,
-                 alive=_proc.is_running, clock=time.monotonic, sleep=time.sleep, interval=0.02, held=False):
+                 alive=_proc.is_running, clock=time.monotonic, sleep=time.sleep, interval=0.02, held=False,
+                 pending=_proc.signal_pending):
+        self.pending = pending
         # HELD: the new workers wait at the serve gate once loaded (a window between load() and retire()).
         self.held = held
         self.master = master
@@ -146,11 +148,13 @@ class Roll(object):
         or fail (a window: no old worker may still write once the schema changes); else one still busy after the
         timeout is left to finish (lingering). Returns the new workers' PIDs."""
         start = self.clock()
-        for count in range(1, len(self.old) + 1):
+        for dummy in self.old:
             self._signal(signal.SIGTTOU)
-            # An idle worker goes at once; one busy with a request is not waited for here (one second at most
-            # between two signals, which the master must not receive together).
-            self._wait(lambda: self._old_gone(count), 'an old worker to go after SIGTTOU', limit=1.0)
+            # Each tells the master to stop its oldest worker, which finishes its request first. The next is sent
+            # once the master has taken this one (two pending at once would merge into one); the old workers then
+            # go together (at most one second between two signals).
+            self._wait(lambda: not self.pending(self.master, signal.SIGTTOU), 'the server to take SIGTTOU',
+                       limit=1.0)
         gone = self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to finish their requests',
                           limit=self.timeout)
         kids = set(self.children(self.master))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,3 +76,33 @@ def test_start_time_of_a_new_process_is_now():
     finally:
         child.kill()
         child.wait()
+
+
+def test_signal_pending_reads_the_real_proc_for_a_process_that_blocks_the_signal():
+    """A child that blocks SIGTTOU keeps it pending; once it unblocks it (its handler takes it), it is not."""
+    child = subprocess.Popen([sys.executable, '-c', (
+        'import signal, sys, time\n'
+        'signal.signal(signal.SIGTTOU, lambda *a: None)\n'
+        'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTTOU])\n'
+        'print("blocked", flush=True)\n'
+        'sys.stdin.readline()\n'
+        'signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTTOU])\n'
+        'print("taken", flush=True)\n'
+        'sys.stdin.readline()\n')], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == 'blocked\n'
+        assert not _proc.signal_pending(child.pid, signal.SIGTTOU)
+        child.send_signal(signal.SIGTTOU)
+        deadline = time.monotonic() + 5
+        while not _proc.signal_pending(child.pid, signal.SIGTTOU):
+            assert time.monotonic() < deadline, 'never pending'
+            time.sleep(0.01)
+        assert not _proc.signal_pending(child.pid, signal.SIGTTIN)
+        child.stdin.write('\n')
+        child.stdin.flush()
+        assert child.stdout.readline() == 'taken\n'
+        assert not _proc.signal_pending(child.pid, signal.SIGTTOU)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _proc.signal_pending(child.pid, signal.SIGTTOU), 'a process that is gone has nothing pending'

@@ -61,7 +61,8 @@ class Clock(object):
 def roll(master, tmp_path, release='r2', timeout=5.0, clock=None):
     clock = clock or Clock()
     return _workers.Roll(1, [101, 102], str(tmp_path), release, timeout=timeout, kill=master.kill,
-                         children=master.children, alive=lambda pid: master.alive, clock=clock, sleep=clock.sleep)
+                         children=master.children, alive=lambda pid: master.alive, clock=clock, sleep=clock.sleep,
+                         pending=lambda pid, signum: False)
 
 
 def test_new_workers_first_then_the_old_ones_go(tmp_path):
@@ -190,7 +191,7 @@ def held_roll(master, tmp_path, clock=None):
     clock = clock or Clock()
     return _workers.Roll(1, [101, 102], str(tmp_path), 'r2', timeout=5.0, kill=master.kill,
                          children=master.children, alive=lambda pid: master.alive, clock=clock, sleep=clock.sleep,
-                         held=True)
+                         held=True, pending=lambda pid, signum: False)
 
 
 def test_held_new_workers_are_loaded_when_they_say_they_wait_at_the_serve_gate_and_the_old_ones_go_after(tmp_path):
@@ -239,3 +240,25 @@ def test_retiring_every_old_worker_fails_when_one_is_still_busy(tmp_path):
     run.kill = kill
     with pytest.raises(StepError, match='old workers 101 were still busy 5.0 s after they were told to go'):
         run.retire(every=True)
+
+
+def test_the_next_sigttou_waits_until_the_master_took_the_last_one(tmp_path):
+    """Two SIGTTOU pending at once merge into one: the second is sent only once the first was delivered."""
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r2')
+    clock = Clock()
+    run = roll(master, tmp_path, clock=clock)
+    run.load()
+    sent = []
+    pending_until = {}
+
+    def kill(pid, signum):
+        sent.append((clock.now, signum))
+        pending_until[signum] = clock.now + 0.1  # the master takes it 0.1 s later
+        Master.kill(master, pid, signum)
+
+    run.kill = kill
+    run.pending = lambda pid, signum: clock.now < pending_until.get(signum, 0)
+    run.retire()
+    ttou = [when for when, signum in sent if signum == signal.SIGTTOU]
+    assert len(ttou) == 2 and ttou[1] - ttou[0] >= 0.1
