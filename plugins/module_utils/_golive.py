@@ -573,7 +573,8 @@ class GoLive(object):
             gates = [path for path in (params['gate'], params['serve_gate']) if path and os.path.lexists(path)]
             left = _messages.left_as_is(self.strategy, switch.step, self._live_release() or params['release'],
                                         'migrate' in switch.attempted, params['service'], gates,
-                                        held=switch.starting is not None)
+                                        held=switch.starting is not None or (
+                                            switch.held_roll is not None and 'workers' in switch.attempted))
             fail['schema_as_before'] = 'migrate' not in switch.attempted
             msg = _messages.failure_message(kind, switch.step, exc, params['service'], False,
                                             backup=self.result['backup'], left=left)

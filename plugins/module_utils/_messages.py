@@ -46,7 +46,7 @@ def left_as_is(strategy, step, live_release, migrated, service, gates=(), held=F
     GATES, the start and serve gates still closed: no start runs, no worker takes a connection, until they go).
     HELD: the service was started beside migrate, its workers wait at the serve gate."""
     how = ('as the reload left it' if strategy in ('reload', 'expand')
-           else 'started, its workers waiting at the serve gate' if held and step != 'start'
+           else 'running, its new workers waiting at the serve gate' if held and step != 'start'
            else 'failed to start' if step == 'start' else 'left stopped')
     closed = (' (%s closed: a start, by hand or through its socket, and workers that loaded the app wait until '
               'the next run opens %s, or until you remove %s once the host is put right)'

@@ -111,8 +111,9 @@ class Switch(object):
 
         STRATEGY 'reload' runs _reload() instead: swap, reload (or, rolled, workers alone), workers, ready,
         after_live_hooks. With HELD_ROLL, 'simple' runs _rolled_window(): swap, workers (loaded, held), stop (the old
-        workers go), backup, migrate, hooks, serving, ready, after_live_hooks. STRATEGY 'expand' runs backup and migrate first, with the old release serving, then
-        _reload() (MIGRATE then runs the new release's tree where it is staged).
+        workers go), backup, migrate, hooks, serving, ready, after_live_hooks. STRATEGY 'expand' runs backup and
+        migrate first, with the old release serving, then _reload() (MIGRATE then runs the new release's tree where
+        it is staged).
         """
         if strategy == 'expand':
             if self.migrate is not None and self.backup is not None:

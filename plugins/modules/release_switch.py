@@ -61,7 +61,7 @@ options:
       - How the release goes live.
       - V(simple) is the seed's method, stop the service, replace the code, migrate, start; the
         site is down for that window. With V(auto), O(worker_ready_dir) and O(serve_gate), when only the
-        pending migrations keep a graceful reload from applying the deploy, the server is not stopped: the trees
+        pending migrations keep a graceful reload from applying the deploy, the server is not stopped; the trees
         are swapped under it, new workers load the new release and wait at the serve gate while the old ones
         serve (step V(workers)), then the window is the old workers going (step V(stop)), the backup, C(migrate)
         and the project's commands; the serve gate opens and the new workers answer the connections held in the

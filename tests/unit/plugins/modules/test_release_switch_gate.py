@@ -112,7 +112,7 @@ def test_with_rollback_false_the_serve_gate_stays_closed_the_message_says_so_and
     assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open']
     # The start gate opened for the start beside migrate; the workers that start loaded wait at the serve gate.
     assert os.path.lexists(serve_gate) and not os.path.lexists(gate)
-    assert 'service person started, its workers waiting at the serve gate' in result['msg']
+    assert 'service person running, its new workers waiting at the serve gate' in result['msg']
     assert '(%s closed:' % serve_gate in result['msg']
     again = run_module(release_switch, args(deployed, release='v1', swap=False, migrate=False, **options))
     assert not again.get('failed'), again
