@@ -184,7 +184,7 @@ def start_error(child, secrets=()):
 
 
 def run_in_django(module, project_path, virtualenv, job, params, settings=None, environment=None,
-                  env_file=None, run_as=None, pass_fds=(), started=None):
+                  env_file=None, run_as=None, pass_fds=(), started=None, in_thread=False):
     """Run JOB (``plan``, ``migrate``, ``database``) with PARAMS in the project at PROJECT_PATH.
 
     The child runs with the virtualenv's Python as RUN_AS (root switches with
@@ -195,7 +195,8 @@ def run_in_django(module, project_path, virtualenv, job, params, settings=None, 
     ``Child``; raises DjangoError, before starting anything, when manage.py or
     the virtualenv's python is missing, the environment file cannot be read
     or the user cannot be switched. PASS_FDS are kept open in the child; STARTED, when given, is called with
-    the child's Popen as soon as it runs (see Warm).
+    the child's Popen as soon as it runs (see Warm). IN_THREAD: a child that cannot be started raises OSError
+    instead of failing the module (which, from a thread, would print a result and end only that thread).
     """
     manage_py = os.path.join(project_path, 'manage.py')
     python = os.path.join(virtualenv, 'bin', 'python')
@@ -220,7 +221,8 @@ def run_in_django(module, project_path, virtualenv, job, params, settings=None, 
         env['PYTHONPATH'] = os.pathsep.join([top] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
         env['PYTHONDONTWRITEBYTECODE'] = '1'
         rc, out, err = module.run_command(argv, cwd=project_path, environ_update=env, data=json.dumps(params),
-                                          pass_fds=tuple(pass_fds) or None, before_communicate_callback=started)
+                                          pass_fds=tuple(pass_fds) or None, before_communicate_callback=started,
+                                          handle_exceptions=not in_thread)
     err = _secrets.protect(err, secrets)
     report = protocol.read_report(out) or {}
     return Child(job, rc, out, err, argv, report.get('result'), report.get('error'))
@@ -252,9 +254,11 @@ class Warm(object):
             try:
                 self._outcome['child'] = run_in_django(
                     module, project_path, virtualenv, job, dict(params, go_fd=go_r, ready_fd=ready_w),
-                    pass_fds=(go_r, ready_w), started=close_child_ends, **options)
-            except Exception as exc:  # pylint: disable=broad-except
-                self._outcome['error'] = exc  # raised by go(), in the module's own thread
+                    pass_fds=(go_r, ready_w), started=close_child_ends, in_thread=True, **options)
+            except BaseException as exc:  # pylint: disable=broad-except
+                # Raised by go(), in the module's own thread.
+                self._outcome['error'] = exc if isinstance(exc, Exception) else DjangoError(
+                    'the %s job could not be run: %r' % (job, exc))
             finally:
                 close_child_ends()
 
@@ -268,7 +272,7 @@ class Warm(object):
         """Whether the child is waiting for go(), Django loaded: waits until it says so, or ends."""
         if self._ready is None:
             with os.fdopen(self._ready_r, 'rb') as ready:
-                self._ready = ready.readline() == b'ready\n'
+                self._ready = ready.readline(16) == b'ready\n'
         return self._ready
 
     def _close_go(self):
@@ -284,6 +288,8 @@ class Warm(object):
         if self.ready:
             try:
                 os.write(self._go_w, (json.dumps(extra or {}) + '\n').encode('utf-8'))
+            except OSError:
+                pass  # the child is gone (a broken pipe): its Child says why
             finally:
                 self._close_go()
         else:

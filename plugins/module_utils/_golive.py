@@ -202,6 +202,10 @@ class GoLive(object):
                                              for entry in self.config]
         if params['window_commands']:
             extra.append('manage.py commands run inside the window (deploy_hooks_window): the service must be stopped')
+        if params['worker_ready_dir'] and params['serve_gate'] and os.path.lexists(params['serve_gate']):
+            # Left by a window that did not finish: new workers of a reload would wait there for ever.
+            extra.append('the serve gate %s is closed (a window did not finish): the service must restart'
+                         % params['serve_gate'])
         blockers, first = _strategy.reload_blockers(self.root, self.info, self.unit, self.main_pid, params['migrate'],
                                                     params['venv_key'], params['service'], extra)
         expand = params['expand']

@@ -139,22 +139,30 @@ class Switch(object):
             # The new release loads now, beside what follows; its workers take no connection until the serve gate
             # opens. A start that a connection asked for meanwhile goes on now too, with the new release.
             self._start_beside()
-        if self.migrate is not None and self.backup is not None:
-            # After the stop, so that no write is lost; before the first change to the schema.
-            self._done('backup', self.backup)
-        if self.migrate is not None:
-            self._done('migrate', self.migrate)
-        if self.hooks is not None:
-            # Nothing of their own to undo: a failure undoes the window as a failed migrate does.
-            self._step('hooks', self.hooks)
+        self._schema_steps()
         if self.starting is not None:
             self._started_beside()
         else:
             # A start that a connection asked for meanwhile goes on now, with the new release, as does this one.
             self.open_gate()
             self._done('start', lambda: self.systemctl('start', self.service))
-        # The service manager says "started" once the server listens; the site is back when a worker of the new
-        # release can answer (SERVING), or else when the app answers its URL. That moment ends the window.
+        return self._window_ends(stopped_at)
+
+    def _schema_steps(self):
+        """backup, migrate and hooks, in a window: after every old worker is gone, so that no write is lost;
+        before the new release serves."""
+        if self.migrate is not None and self.backup is not None:
+            self._done('backup', self.backup)
+        if self.migrate is not None:
+            self._done('migrate', self.migrate)
+        if self.hooks is not None:
+            # Nothing of their own to undo: a failure undoes the window as a failed migrate does.
+            self._step('hooks', self.hooks)
+
+    def _window_ends(self, stopped_at):
+        """The new release started (or its workers let through the serve gate): the site is back when a worker of
+        it can answer (SERVING), or else when the app answers its URL. That moment ends the window, counted from
+        STOPPED_AT; then ready and after_live_hooks. Returns the window."""
         serving = self.serving is not None and self._step('serving', self.serving)
         window = round(self.clock() - stopped_at, 3)
         if self.ready is not None:
@@ -183,21 +191,9 @@ class Switch(object):
         self._step('workers', load)
         stopped_at = self.clock()
         self._step('stop', retire)
-        if self.migrate is not None and self.backup is not None:
-            self._done('backup', self.backup)
-        if self.migrate is not None:
-            self._done('migrate', self.migrate)
-        if self.hooks is not None:
-            self._step('hooks', self.hooks)
+        self._schema_steps()
         self.open_gate()
-        serving = self.serving is not None and self._step('serving', self.serving)
-        window = round(self.clock() - stopped_at, 3)
-        if self.ready is not None:
-            self.answered = self._step('ready', self.ready)
-        if not serving:
-            window = round(self.clock() - stopped_at, 3)
-        self._after_live()
-        return window
+        return self._window_ends(stopped_at)
 
     def _start_beside(self):
         """The step start, begun in a thread of its own (the start gate open, the serve gate closed): the service
@@ -212,8 +208,11 @@ class Switch(object):
             began = self.clock()
             try:
                 self.systemctl('start', self.service)
-            except Exception as exc:  # pylint: disable=broad-except
-                outcome['error'] = exc  # raised in the window's own thread, by _started_beside()
+            except BaseException as exc:  # pylint: disable=broad-except
+                # Raised in the window's own thread, by _started_beside(): a SystemExit too (a module's fail_json
+                # in this thread), which would otherwise end the thread as if the start had gone well.
+                outcome['error'] = exc if isinstance(exc, Exception) else StepError(
+                    'systemctl start %s did not run: %r' % (self.service, exc))
             finally:
                 outcome['seconds'] = round(self.clock() - began, 3)
 
@@ -314,13 +313,15 @@ class Switch(object):
         with the configuration). Returns everything restored, in order.
         """
         restored = []
+        # A start begun beside the window's steps runs to its end first: closing the start gate under a start still
+        # at the unit's ExecStartPre would hold it there for TimeoutStartSec. Its workers wait at the serve gate.
+        self._join_start()
         # No start, a connection's included, until the old release is back. Not being able to say so (a full
         # disk, the window's own failure maybe) must not stop the undo.
         try:
             self.close_gate()
         except OSError:
             pass
-        self._join_start()
         if 'start' in self.attempted:
             # The new release may be running (a ready_url that never answered):
             # nothing may write while the schema goes back, and the old release

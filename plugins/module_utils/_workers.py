@@ -155,6 +155,19 @@ class Roll(object):
             # go together (at most one second between two signals).
             self._wait(lambda: not self.pending(self.master, signal.SIGTTOU), 'the server to take SIGTTOU',
                        limit=1.0)
+        # The master may still have merged two of them (Python runs its handler once for two signals delivered
+        # before it ran; gunicorn queues five at most): each old worker still there after half a second is told to
+        # go itself, as the master tells it (SIGTERM: it finishes its request). The master then replaces it with one
+        # that loads code/. (Not at once: a worker that went before the master took its SIGTTOU would be replaced
+        # too, and the SIGTTOU would then stop a new worker.)
+        self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to go', limit=0.5)
+        kids = set(self.children(self.master))
+        for pid in self.old:
+            if pid in kids:
+                try:
+                    self.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass  # gone meanwhile
         gone = self._wait(lambda: self._old_gone(len(self.old)), 'the old workers to finish their requests',
                           limit=self.timeout)
         kids = set(self.children(self.master))

@@ -501,7 +501,8 @@ config:
   sample: [/srv/person/app.env]
 window:
   description:
-    - Seconds from the stop command until a worker of the new release had loaded it, as it says in
+    - Seconds from the stop command (in a window for migrations alone, which keeps the server, from the moment
+      the old workers are told to go) until a worker of the new release had loaded it, as it says in
       O(worker_ready_dir). Without O(worker_ready_dir), or when the app answers O(ready_url) (asked beside it) before
       any worker says so, until it answered (without O(ready_url), until C(systemctl start) returned). V(0) for a graceful reload,
       V(expand) included.
@@ -524,6 +525,8 @@ steps:
     - Seconds spent in each step, V(stop), V(swap), V(venv), V(migrate), V(start), V(serving) (with
       O(worker_ready_dir)), V(ready) for V(simple); V(swap), V(reload), V(workers) (until the old workers are gone), V(ready) for
       V(reload); V(backup), V(migrate) (while the old release serves), then those of V(reload) for V(expand).
+    - In a window for migrations alone (see O(strategy)), V(swap), V(workers) (new workers loaded, held, before
+      the window), V(stop) (until the old workers were gone), V(backup), V(migrate), V(serving), V(ready).
     - With O(serve_gate), V(start) is the start's own time, which ran beside V(backup), V(migrate) and V(hooks),
       so the steps then add up to more than RV(window).
   returned: changed and not check mode
@@ -615,8 +618,9 @@ answered:
   type: bool
   sample: true
 workers:
-  description: With O(worker_ready_dir), the graceful reload's roll of the workers.
-  returned: when a graceful reload rolled the workers (also when it failed)
+  description: With O(worker_ready_dir), the graceful reload's roll of the workers, or that of a window for
+    migrations alone (see O(strategy)).
+  returned: when workers were rolled (also when it failed)
   type: dict
   contains:
     old:
@@ -636,7 +640,8 @@ workers:
       description: >-
         Old workers still finishing a request O(ready_timeout) seconds after they were told to go. The release is
         live all the same; each ends with its request, at the latest when gunicorn's worker timeout (C(--timeout))
-        kills it.
+        kills it. In a window for migrations alone such a worker fails the step V(stop) instead (nothing is
+        migrated while it can write).
       type: list
       elements: int
   sample: {"old": [812, 813], "new": [1502, 1504], "seconds": {"spawn": 0.05, "ready": 1.21, "retire": 0.08},

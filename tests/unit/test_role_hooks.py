@@ -267,9 +267,11 @@ FLEET_INVENTORY = """
 web:
   hosts:
     web1: {deploy_root: "%(root1)s", deploy_service_name: person, __deploy_env_file: "%(root1)s/app.env",
-           __deploy_gate_file: "%(root1)s/.simpledeploy-gate"}
+           __deploy_gate_file: "%(root1)s/.simpledeploy-gate",
+           __deploy_serve_gate_file: "%(root1)s/.simpledeploy-serve-gate"}
     web2: {deploy_root: "%(root2)s", deploy_service_name: person2, __deploy_env_file: "%(root2)s/app.env",
-           __deploy_gate_file: "%(root2)s/.simpledeploy-gate"}
+           __deploy_gate_file: "%(root2)s/.simpledeploy-gate",
+           __deploy_serve_gate_file: "%(root2)s/.simpledeploy-serve-gate"}
   vars:
     ansible_connection: local
 """

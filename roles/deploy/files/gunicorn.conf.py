@@ -117,7 +117,9 @@ def _say(worker, prefix=''):
 def post_worker_init(worker):
     _call_project('post_worker_init', worker)
     wait_at_serve_gate(worker, lambda prefix: _say(worker, prefix))
-    _say(worker)
+    if worker.alive:
+        # (a worker told to stop while it waited goes without saying it is ready)
+        _say(worker)
 
 
 def worker_exit(server, worker):

@@ -26,9 +26,16 @@ class Master(object):
         self.next_pid = 500
         self.alive = True
         self.signals = []
+        self.terminated = []
         self.on_spawn = on_spawn or (lambda pid: None)
 
     def kill(self, pid, signum):
+        if signum == signal.SIGTERM and pid != 1:
+            # A worker told to go itself: it finishes its request and goes (the master's replacement is not modelled).
+            assert pid in self.workers
+            self.terminated.append(pid)
+            self.workers.remove(pid)
+            return
         assert pid == 1 and self.alive
         self.signals.append(signum)
         if signum == signal.SIGTTIN:
@@ -156,6 +163,9 @@ def test_an_old_worker_busy_with_a_long_request_does_not_fail_the_roll(tmp_path)
 
     def kill(pid, signum):
         # Worker 101 is told to go but finishes its long request first: it stays a child of the master.
+        if signum == signal.SIGTERM and pid == 101:
+            busy.append(101)
+            return
         if signum == signal.SIGTTOU and master.workers[0] == 101:
             busy.append(101)
             master.signals.append(signum)
@@ -166,7 +176,7 @@ def test_an_old_worker_busy_with_a_long_request_does_not_fail_the_roll(tmp_path)
     run = roll(master, tmp_path)
     run.kill = kill
     assert run.run() == [501, 502]
-    assert busy == [101] and run.lingering == [101]
+    assert busy == [101, 101] and run.lingering == [101]
     assert master.signals.count(signal.SIGTTOU) == 2
 
 
@@ -231,6 +241,8 @@ def test_retiring_every_old_worker_fails_when_one_is_still_busy(tmp_path):
     run.load()
 
     def kill(pid, signum):
+        if signum == signal.SIGTERM and pid == 101:
+            return  # busy with a long request
         if signum == signal.SIGTTOU and master.workers[0] == 101:
             master.signals.append(signum)
             master.workers = master.workers[1:] + [101]
@@ -262,3 +274,24 @@ def test_the_next_sigttou_waits_until_the_master_took_the_last_one(tmp_path):
     run.retire()
     ttou = [when for when, signum in sent if signum == signal.SIGTTOU]
     assert len(ttou) == 2 and ttou[1] - ttou[0] >= 0.1
+
+
+def test_an_old_worker_whose_sigttou_the_master_merged_is_told_to_go_itself(tmp_path):
+    """Two SIGTTOU that the master took as one stop one old worker only: the other is sent SIGTERM, as the master
+    would have sent it, and goes."""
+    master = Master(str(tmp_path))
+    master.on_spawn = lambda pid: master.say(pid, 'r2')
+    run = roll(master, tmp_path)
+    run.load()
+    ttou = []
+
+    def kill(pid, signum):
+        if signum == signal.SIGTTOU:
+            ttou.append(signum)
+            if len(ttou) == 2:
+                return  # merged with the first: lost
+        Master.kill(master, pid, signum)
+
+    run.kill = kill
+    assert run.retire(every=True) == [501, 502]
+    assert master.terminated == [102] and master.workers == [501, 502] and run.lingering == []

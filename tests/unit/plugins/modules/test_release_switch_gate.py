@@ -173,3 +173,19 @@ def test_a_gate_that_cannot_be_made_does_not_stop_the_undo(tmp_path, monkeypatch
     result = run_module(release_switch, args(deployed, gate=gate))
     assert result['failed'] and 'failed at migrate' in result['msg'] and 'code' in result['restored']
     assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open']
+
+
+def test_a_serve_gate_left_closed_makes_a_window_of_a_reload_and_the_window_opens_it(
+        tmp_path, monkeypatch, deployed, run_module):
+    """A window that did not finish left the serve gate closed: the workers of a graceful reload would wait there,
+    so the run takes a window instead (saying why), which opens it."""
+    log, gate = gated(tmp_path, monkeypatch, deployed)
+    serve_gate = os.path.join(deployed, '.simpledeploy-serve-gate')
+    open(serve_gate, 'w').close()
+    runtime = tmp_path / 'run'
+    runtime.mkdir()
+    result = run_module(release_switch, args(deployed, gate=gate, serve_gate=serve_gate, migrate=False,
+                                             strategy='auto', worker_ready_dir=str(runtime), ready_timeout=1))
+    assert not result.get('failed'), result
+    assert result['strategy'] == 'simple' and 'the serve gate %s is closed' % serve_gate in result['strategy_reason']
+    assert not os.path.lexists(serve_gate) and not os.path.lexists(gate)

@@ -112,11 +112,16 @@ def served(tmp_path, gunicorn_venv, systemctl, preload):
         (tmp_path / 'master.pid').write_text(str(server.pid))
         yield root, url, server.pid, runtime
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.wait()
+        kill_server(server)
+
+
+def kill_server(server):
+    """gunicorn's master and its workers (its own session) killed, the master reaped."""
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()
 
 
 class Client(threading.Thread):
@@ -301,11 +306,7 @@ def test_workers_wait_at_the_serve_gate_alive_and_take_the_held_connections_once
         assert {pid: read_worker(runtime, pid) for pid in waiting} == {pid: 'v1' for pid in waiting}
         assert 'WORKER TIMEOUT' not in log.read_text()
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.wait()
+        kill_server(server)
 
 
 NICKNAME_MIGRATION = """from django.db import migrations, models
