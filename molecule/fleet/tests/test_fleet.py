@@ -45,13 +45,26 @@ def test_the_migration_was_applied_exactly_once(db):
     assert added >= 1 and added - dropped == 1, (added, dropped)
 
 
-def test_every_web_host_was_stopped_while_the_migration_ran(web, db):
+def serving_times(host, since):
+    """When workers of the service began to take connections after SINCE, as UTC datetimes: the role's
+    gunicorn.conf.py says so in the journal, after any wait at the serve gate."""
+    out = host.check_output("journalctl -u person --utc -o short-iso-precise --no-pager --since @%d "
+                            "| grep 'takes connections' || true" % int(since.timestamp()))
+    return [datetime.fromisoformat(line.split()[0]).astimezone(timezone.utc) for line in out.splitlines() if line]
+
+
+def test_no_web_host_served_while_the_migration_ran(web, db):
+    """Each host's old release stopped before the migration was recorded, and no worker of its new one took a
+    connection before: the host that migrated started its service beside migrate, its workers held at the serve
+    gate until it was done."""
     applied = datetime.fromtimestamp(float(sql(
         db, "SELECT extract(epoch FROM applied) FROM django_migrations WHERE app = '%s' AND name = '%s'"
         % MIGRATION)), timezone.utc)
     for host in web:
         stopped, started = unit_times(host)
-        assert stopped < applied < started, (host.backend.hostname, stopped, applied, started)
+        serving = serving_times(host, stopped)
+        assert serving, (host.backend.hostname, 'no worker said it takes connections since', stopped)
+        assert stopped < applied < min(serving), (host.backend.hostname, stopped, applied, started, serving)
 
 
 def test_only_the_host_that_migrated_took_the_backups(web):

@@ -16,7 +16,8 @@ stops the oldest worker gracefully), so that old workers serve until new ones ca
                     the old one serves or migrate runs, and its workers must not take a
                     connection before the schema is the one they need), telling the master all
                     the while that it is alive, its file saying "held <release>" meanwhile;
-                    then it says it is ready: a file named after its PID in
+                    then it says it is ready (and, in the log, that it takes connections): a
+                    file named after its PID in
                     $RUNTIME_DIRECTORY/workers, holding the release it loaded (the file that
                     SIMPLEDEPLOY_RELEASE_FILE names, read once the app is imported), or
                     "preloaded <release>" when the master preloaded the app (preload_app):
@@ -120,6 +121,7 @@ def post_worker_init(worker):
     if worker.alive:
         # (a worker told to stop while it waited goes without saying it is ready)
         _say(worker)
+        worker.log.info('simpledeploy: worker %s takes connections', worker.pid)
 
 
 def worker_exit(server, worker):
