@@ -388,8 +388,9 @@ def test_a_backup_started_ahead_and_cancelled_runs_nothing(app):
     warm = app.db.start_backup(app.project, app.venv.path)
     assert warm.ready
     child = warm.cancel()
-    assert child.error['stage'] == 'cancelled' and child.result is None
-    assert not os.path.exists(app.backups)
+    # The job never ran: the child reports the stage it stopped at, no result, and printed no dump's work.
+    assert child.error['stage'] == 'cancelled' and child.result is None and child.rc != 0
+    assert not _backup.stale_workdirs(app.root)
 
 
 def test_a_backup_that_cannot_start_ahead_says_why(app):

@@ -106,7 +106,8 @@ def test_with_rollback_false_the_serve_gate_stays_closed_the_message_says_so_and
     runtime.mkdir()
     with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_explode.py'), 'w') as handle:
         handle.write(FAILING_MIGRATION)
-    options = dict(gate=gate, serve_gate=serve_gate, worker_ready_dir=str(runtime), rollback=False)
+    # (ready_timeout: the stand-in starts no worker, so the rerun's serving step waits for none that long)
+    options = dict(gate=gate, serve_gate=serve_gate, worker_ready_dir=str(runtime), rollback=False, ready_timeout=1)
     result = run_module(release_switch, args(deployed, **options))
     assert result['failed']
     assert log.read_text().splitlines() == ['stop person gate=closed', 'start person gate=open']
