@@ -63,7 +63,8 @@ SUFFIXES = {'sqlite': '.sqlite3', 'postgresql': '.dump'}
 WORKDIR_PREFIX = '.simpledeploy-backup-'
 _NAME = re.compile(r'^(?P<release>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.(?:sqlite3|dump)$')
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
-_APPLYING = re.compile(r'^\s*Applying ([^.\s]+)\.([^.\s]+)\.\.\.')
+# "Unapplying": a rollback's migrate back changes the schema too.
+_APPLYING = re.compile(r'^\s*(?:Applying|Unapplying) ([^.\s]+)\.([^.\s]+)\.\.\.')
 
 
 class BackupError(StepError):
@@ -106,7 +107,8 @@ def prune_backups(directory, keep):
 
 
 def touched_apps(migrate_lines):
-    """Apps, in order, whose migrations ``manage.py migrate`` began to apply (its "Applying" lines)."""
+    """Apps, in order, whose migrations ``manage.py migrate`` began to apply or unapply (its "Applying" and
+    "Unapplying" lines)."""
     apps = []
     for line in migrate_lines or ():
         match = _APPLYING.match(line)

@@ -35,8 +35,8 @@ import threading
 from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _backup, _config, _envfile, _fsio, _hooks, _lock, _messages, _migrate, _proc, _resume, _root_safety, _secrets, _state,
-    _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window, _workers,
+    _backup, _config, _envfile, _fsio, _hooks, _lock, _messages, _migrate, _proc, _releases, _resume, _root_safety,
+    _secrets, _state, _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window, _workers,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
@@ -126,15 +126,29 @@ class GoLive(object):
             self.module.fail_json(msg=info['reason'])
         if params['backup_keep'] < 0:
             self.module.fail_json(msg='backup_keep must be 0 or more, got %d' % params['backup_keep'])
+        if params['keep_releases'] < _releases.MIN_KEEP:
+            self.module.fail_json(msg='keep_releases must be %d or more (the live release and the one a failed '
+                                      'deploy goes back to), got %d' % (_releases.MIN_KEEP, params['keep_releases']))
+        back = params['migrate_back']
+        if back is not None and back['after'] == params['migrate']:
+            self.module.fail_json(msg='migrate_back with after %s needs migrate %s: the schema goes back %s'
+                                  % (back['after'], not back['after'], 'once the release serves, no window migrates'
+                                     if back['after'] else 'inside the window, in its step migrate'))
         self.backup_dir = params['backup_dir'] or os.path.join(self.root, 'backups')
         held_note = self._take_held_as_live()
         # What the trees hold says how far an earlier run got.
         self.resume = _resume.resume_plan(self.root, params['release'], params['swap'], info['switching'])
         self.swap = swap = self.resume['swap']
+        if params['stage_kept'] and swap and self.resume['found']['staging'] != params['release'] \
+                and _releases.locate(self.root, params['release'], info['previous_release']) in (None, _state.CODE):
+            self.module.fail_json(msg='release %s is not kept on this host (neither in %s nor in %s/): nothing was '
+                                      'changed. release_info lists the releases kept'
+                                  % (params['release'], _state.PREVIOUS, _releases.RELEASES))
         self.result = dict(changed=True, release=params['release'] or info['current_release'],
                            previous_release=info['current_release'] if swap else info['previous_release'],
-                           migrated=False, pruned_venvs=[], backup=None, pruned_backups=[],
-                           recovered=bool(info['switching']))
+                           migrated=False, pruned_venvs=[], pruned_releases=[], kept_release=None, migrated_back=False,
+                           backup=None,
+                           pruned_backups=[], recovered=bool(info['switching']))
         if info['switching']:
             self.result['recovery'] = dict(switching=info['switching'], found=self.resume['found'],
                                            notes=self.resume['notes'])
@@ -251,6 +265,8 @@ class GoLive(object):
         _config.remove_stale_asides(params['config'])
         for path in _backup.stale_workdirs(self.root):
             _swap.remove_tree(path)
+        if params['stage_kept'] and self.swap:
+            self._stage_kept()
         self._mark_staging()
         venv_key = params['venv_key']
         if venv_key and not _venvs.venv_ready(self.root, venv_key):
@@ -276,6 +292,34 @@ class GoLive(object):
                 _systemd.Systemctl(self.module, self.loaded)('daemon-reload', None)
             except StepError as exc:
                 self.module.fail_json(msg='nothing was stopped: %s' % exc)
+        if self.swap:
+            # The swap removes what code.previous/ holds: the release before the live one goes to releases/.
+            try:
+                self.result['kept_release'] = (_releases.set_aside(self.root, self.info['previous_release'])
+                                               or self.result['kept_release'])
+            except (OSError, _releases.ReleasesError) as exc:
+                self.module.fail_json(msg='nothing was stopped: cannot keep the release in %s: %s' % (
+                    os.path.join(self.root, _state.PREVIOUS), getattr(exc, 'strerror', None) or exc))
+
+    def _stage_kept(self):
+        """With stage_kept: the release's kept tree becomes staging/, by a rename (code.previous/ when it holds the
+        release, else releases/<id>/, code.previous/ going to releases/ first); a staging/ of another release is
+        removed. Already staged (a rerun after a failure): nothing to do."""
+        params = self.params
+        staging = os.path.join(self.root, _state.STAGING)
+        if self.resume['found']['staging'] == params['release']:
+            return
+        try:
+            if os.path.lexists(staging):
+                _swap.remove_tree(staging)
+            where = _releases.locate(self.root, params['release'], self.info['previous_release'])
+            if where != _state.PREVIOUS:
+                self.result['kept_release'] = _releases.set_aside(self.root, self.info['previous_release'])
+            os.rename(os.path.join(self.root, where), staging)
+        except (OSError, _releases.ReleasesError) as exc:
+            self.module.fail_json(msg='nothing was stopped: cannot stage the kept release %s: %s'
+                                  % (params['release'], getattr(exc, 'strerror', None) or exc))
+        self.resume['found']['staging'] = params['release']
 
     def _take_lock(self):
         """The window's lock (with the lock option): held from the first change until this process ends (the
@@ -307,11 +351,14 @@ class GoLive(object):
     def _check_migrate_inputs(self):
         """Checked before the stop: run_manage fails the module at once on these,
         which inside the window would skip the restore."""
-        if not self.params['migrate']:
+        if not (self.params['migrate'] or self.params['migrate_back']):
             return
         needed = [os.path.join(self.new_tree, 'manage.py'), os.path.join(self.new_venv, 'bin', 'python')]
         if self.new_env:
             needed.append(self.new_env)
+        if self.params['migrate_back']:
+            # The tree that knows the migrations to undo is live now (code.previous/ once swapped).
+            needed += [os.path.join(self.live_project, 'manage.py'), os.path.join(self.migrate_venv, 'bin', 'python')]
         missing = [path for path in needed if not os.path.exists(path)]
         if missing:
             self.module.fail_json(msg='cannot migrate, nothing was stopped: missing %s' % ', '.join(missing))
@@ -320,7 +367,7 @@ class GoLive(object):
         """Whether the database can be backed up (with backup and migrate), asked with the new release."""
         params = self.params
         self.vendor = None
-        if params['migrate'] and params['backup']:
+        if (params['migrate'] or params['migrate_back']) and params['backup']:
             found, why = self._database(self.new_env).probe(self.new_tree, self.new_venv, restore=params['rollback'])
             if why:
                 self.module.fail_json(msg='cannot back up the database, nothing was stopped: %s. Set backup: false '
@@ -367,23 +414,35 @@ class GoLive(object):
     def migrate_tree(self):
         """Where manage.py migrate runs: the live tree inside a window (the new release is in it by then); the
         new release's tree where it is staged for expand, which migrates before the swap."""
+        if self.params['migrate_back']:
+            # A rollback: the newer release's tree knows the migrations to undo; it is in code.previous/ once
+            # swapped (every migrate of a rollback comes after the swap).
+            return os.path.join(self.root, _state.PREVIOUS, self.params['project_subdir'])
         return self.new_tree if self.strategy == 'expand' else self.live_project
 
     @property
     def live_venv(self):
         return os.path.join(self.root, _state.VENV_LINK)
 
+    @property
+    def migrate_venv(self):
+        """The virtualenv migrate runs with: the live one, or for a rollback the newer release's."""
+        back = self.params['migrate_back']
+        return os.path.join(self.root, _state.VENVS, back['venv_key']) if back else self.live_venv
+
     def _migrate_options(self):
         params = self.params
+        back = params['migrate_back']
         return dict(settings=params['settings'], env_file=params['env_file'], run_as=params['run_as'],
                     alias=params['database'], lock_timeout=params['migrate_lock_timeout'],
                     table_lock_timeout=params['migrate_table_lock_timeout'],
-                    retry_budget=params['migrate_retry_budget'])
+                    retry_budget=params['migrate_retry_budget'],
+                    targets=[(target['app'], target['name']) for target in back['targets']] if back else None)
 
     def _start_migrate(self):
         """migrate's child, started now in the live tree (the new release is in it): it loads Django and waits for
         the step migrate (ended at the module's exit when it was not used)."""
-        self.warm_migrate = _migrate.start(self.module, self.migrate_tree, self.live_venv, **self._migrate_options())
+        self.warm_migrate = _migrate.start(self.module, self.migrate_tree, self.migrate_venv, **self._migrate_options())
         atexit.register(self.warm_migrate.cancel)
 
     def migrate(self):
@@ -392,7 +451,7 @@ class GoLive(object):
         warm, self.warm_migrate = self.warm_migrate, None
         try:
             lines, self.result['migrate_lock'] = _migrate.migrate(
-                self.module, self.migrate_tree, self.live_venv, warm=warm, **self._migrate_options())
+                self.module, self.migrate_tree, self.migrate_venv, warm=warm, **self._migrate_options())
         except _migrate.MigrateError as exc:
             self.migrate_out.extend(exc.lines)
             self.result['migrate_lock'] = exc.info
@@ -591,10 +650,12 @@ class GoLive(object):
                 fail['restored'] = self.undo_expand(switch, params['expand_migrate_back'], said)
             else:
                 fail['restored'] = switch.undo(lambda: _backup.schema_rollback(
-                    self.db, self.live_project, self.live_venv, self.migrate_out, self.result['backup'], params, said),
-                    first=first)
+                    self.db, self.migrate_tree if params['migrate_back'] else self.live_project, self.migrate_venv,
+                    self.migrate_out, self.result['backup'], params, said), first=first)
         except (StepError, OSError) as undo_exc:
             undo_error = undo_exc
+        if undo_error is None:
+            self._keep_after_undo()
         if undo_error is None:
             self._after_rollback(fail, first)
         fail['schema_as_before'] = undo_error is None and _messages.schema_as_before(said.get('schema'))
@@ -603,6 +664,18 @@ class GoLive(object):
             self._live_release() or self.info['current_release'], fail['answered'], undo_error, self.result['backup'],
             first=first)
         self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **fail)
+
+    def _keep_after_undo(self):
+        """The window undone: the release set aside goes back to code.previous/, and a kept release that a rollback
+        staged (the undo put it back in staging/) to releases/."""
+        params = self.params
+        try:
+            _releases.put_back(self.root, self.result['kept_release'])
+            if params['stage_kept']:
+                _releases.keep_staged(self.root, params['release'])
+        except (OSError, _releases.ReleasesError) as exc:
+            self.module.warn('the releases kept may not be where they were before this run (%s); release_info '
+                             'lists where each one is' % exc)
 
     def undo_expand(self, switch, migrate_back, said):
         """The undo of an expand: the old code back and restarted, on the schema as migrated, which the old release
@@ -658,7 +731,7 @@ class GoLive(object):
         held = dict(switch.undo_state(), strategy=self.strategy, first=self._first_deploy(),
                     previous_release=self.result['previous_release'], migrate_output=self.migrate_out,
                     backup=self.result['backup'], backup_asked=params['backup'],
-                    applied_leaves=params['applied_leaves'], reversible=params['reversible'],
+                    applied_leaves=params['applied_leaves'], reversible=params['reversible'], leaves=params['leaves'],
                     lock_run_id=params['lock_run_id'], expand_migrate_back=params['expand_migrate_back'])
         switching = dict(release=params['release'], started=self.now, strategy=self.strategy, held=held)
         try:
@@ -678,10 +751,33 @@ class GoLive(object):
         if params['migrate']:
             self.result['migrate_output'] = self.migrate_out
         self._commit(switch)
+        if params['migrate_back'] and params['migrate_back']['after']:
+            self._migrate_back_after()
+
+    def _migrate_back_after(self):
+        """A rollback whose release runs on the schema as it is: it serves, recorded as live; the schema now goes
+        back with the newer release's tree and virtualenv (code.previous/), after a backup. A failure leaves the
+        release live on the schema as migrate left it, which it runs on, and says so."""
+        params = self.params
+        try:
+            if self.vendor:
+                self.backup()
+            self.migrate()
+        except (StepError, OSError) as exc:
+            self.result['migrate_output'] = self.migrate_out
+            msg = ('release %s is live and serves, but taking the schema back after the switch failed: %s. The schema '
+                   'is as migrate left it, which this release runs on (the migrations undone are backward compatible '
+                   'for it). Run the rollback again to finish%s'
+                   % (params['release'], exc, '; the backup taken just before is %s' % self.result['backup']
+                      if self.result['backup'] else ''))
+            self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **self.result)
+        self.result['migrated_back'] = True
+        self.result['migrate_output'] = self.migrate_out
 
     def _commit(self, switch):
         """The marker's record of the release now live, then tidying (a failure there only warns)."""
-        state = switch.record(self.info['state'], self.now)
+        state = _releases.remember(switch.record(self.info['state'], self.now), switch.release,
+                                   self.params.get('leaves'), self.params['keep_releases'])
         try:
             _state.write_state(self.root, state)
         except OSError as exc:
@@ -703,8 +799,7 @@ class GoLive(object):
         if params['backup']:
             self.result['pruned_backups'] = _backup.prune_backups(self.backup_dir, params['backup_keep'])
         if params['prune']:
-            keep = set(filter(None, [(state.get('current') or {}).get('venv'),
-                                     (state.get('previous') or {}).get('venv')]))
-            for name in _venvs.stale_venvs(self.root, keep):
+            self.result['pruned_releases'] = _releases.prune(self.root, state)
+            for name in _venvs.stale_venvs(self.root, _releases.kept_venvs(state)):
                 _swap.remove_tree(os.path.join(self.root, _state.VENVS, name))
                 self.result['pruned_venvs'].append(name)

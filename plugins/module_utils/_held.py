@@ -44,10 +44,11 @@ class Settle(GoLive):
         self.backup_dir = params['backup_dir'] or os.path.join(self.root, 'backups')
         # The options of the run that held the window decide its undo and its tidying.
         self.params = dict(params, backup=bool(held.get('backup_asked')), applied_leaves=held.get('applied_leaves'),
-                           reversible=held.get('reversible'))
+                           reversible=held.get('reversible'), leaves=held.get('leaves'))
         self.result = dict(changed=True, held=False, settled=params['held'], release=held.get('release'),
                            previous_release=held.get('previous_release'), backup=held.get('backup'), restored=[],
-                           pruned_venvs=[], pruned_backups=[])
+                           pruned_venvs=[], pruned_releases=[], kept_release=None, migrated_back=False,
+                           pruned_backups=[])
         if self.module.check_mode:
             return self.result
         self.mask_app_environment()

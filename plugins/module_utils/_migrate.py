@@ -65,27 +65,36 @@ def error_message(error, args):
     return '%s failed before migrating (%s): %s' % (shown, stage, error_text(error))
 
 
-def job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget):
-    """The migrate job's parameters."""
+def job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget, targets=None):
+    """The migrate job's parameters (TARGETS: ``[(app, name)]``, one migrate each, instead of ARGS)."""
     return {'database': alias, 'args': [str(arg) for arg in args], 'lock_key': lock_key(),
             'lock_timeout': float(lock_timeout), 'table_lock_timeout': float(table_lock_timeout),
-            'retry_budget': float(retry_budget)}
+            'retry_budget': float(retry_budget),
+            'targets': [[str(app), str(name)] for app, name in targets or ()]}
+
+
+def shown_args(args, targets=None):
+    """The migrate arguments as a message shows them: ARGS, or each of TARGETS."""
+    if targets:
+        return ['; '.join('%s %s' % (app, name) for app, name in targets)]
+    return [str(arg) for arg in args]
 
 
 def start(module, project, virtualenv, args=(), settings=None, env_file=None, run_as=None, alias='default',
           lock_timeout=DEFAULT_LOCK_TIMEOUT, table_lock_timeout=DEFAULT_TABLE_LOCK_TIMEOUT,
-          retry_budget=DEFAULT_RETRY_BUDGET):
+          retry_budget=DEFAULT_RETRY_BUDGET, targets=None):
     """The migrate job's child started ahead (a _django.Warm): Django loaded, it migrates when migrate(warm=...)
     says go. Cancel it when it is not used."""
     return Warm(module, project, virtualenv, 'migrate',
-                job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget),
+                job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget, targets),
                 settings=settings, env_file=env_file, run_as=run_as)
 
 
 def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, run_as=None,
             alias='default', lock_timeout=DEFAULT_LOCK_TIMEOUT, table_lock_timeout=DEFAULT_TABLE_LOCK_TIMEOUT,
-            retry_budget=DEFAULT_RETRY_BUDGET, warm=None):
-    """Run Django's ``migrate ARGS`` under the advisory lock (PostgreSQL): the migrate job.
+            retry_budget=DEFAULT_RETRY_BUDGET, warm=None, targets=None):
+    """Run Django's ``migrate ARGS`` (or ``migrate APP NAME`` for each of TARGETS, in order) under the advisory
+    lock (PostgreSQL): the migrate job.
 
     On PostgreSQL its statements run with TABLE_LOCK_TIMEOUT (0: none), tried again for RETRY_BUDGET seconds
     (in_django/migrate.py). Returns ``(lines, info)``: migrate's output and ``{vendor, lock, waited, retries}``.
@@ -93,15 +102,16 @@ def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, 
     go now (the other arguments were given to start()).
     """
     args = [str(arg) for arg in args]
+    shown = shown_args(args, targets)
     try:
         if warm is not None:
             child = warm.go()
         else:
             child = run_in_django(module, project, virtualenv, 'migrate',
-                                  job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget),
+                                  job_params(args, alias, lock_timeout, table_lock_timeout, retry_budget, targets),
                                   settings=settings, env_file=env_file, run_as=run_as)
     except DjangoError as exc:
-        raise MigrateError('%s could not start: %s' % (' '.join(['manage.py', 'migrate'] + args), exc))
+        raise MigrateError('%s could not start: %s' % (' '.join(['manage.py', 'migrate'] + shown), exc))
     lines = printed_lines(child.stdout)
     if child.result is not None:
         return lines, child.result
@@ -109,5 +119,5 @@ def migrate(module, project, virtualenv, args=(), settings=None, env_file=None, 
     info = dict((k, error[k]) for k in ('vendor', 'lock', 'waited', 'retries') if k in error)
     message = start_error(child, module.no_log_values)
     if message:
-        message = '%s failed: %s' % (' '.join(['manage.py', 'migrate'] + args), message)
-    raise MigrateError(message or error_message(error, args), lines, info)
+        message = '%s failed: %s' % (' '.join(['manage.py', 'migrate'] + shown), message)
+    raise MigrateError(message or error_message(error, shown), lines, info)

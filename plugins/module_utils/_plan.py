@@ -97,7 +97,8 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
     operations, reversible, backward_compatible, reasons}``, see
     ``_compat.judge_plan``), ``reversible``, ``backward_compatible``,
     ``online_safe``, ``expand`` (``{possible, reasons}``: ``_compat.expand_verdict``, data steps
-    counted with ``expand_data_steps``), ``by_app``, ``applied_leaves``, ``database_exists``, ``vendor``,
+    counted with ``expand_data_steps``), ``by_app``, ``applied_leaves``, ``known_leaves``, ``database_exists``,
+    ``vendor``,
     ``location``, ``django_version``, ``settings`` (``settings_report``); with ``check``, ``checks`` (warnings);
     with ``detect_missing``, ``missing`` and ``missing_migrations`` (``{app:
     [change]}``); ``unknown_applied`` (``[{app, name}]``, applied migrations this code does not know, numbered after its own)
@@ -132,6 +133,7 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         online_safe=summary['online_safe'],
         expand=dict(possible=possible, reasons=why),
         applied_leaves=data.get('applied_leaves', []),
+        known_leaves=data.get('known_leaves', []),
         database=database,
         database_exists=bool(data.get('database_exists')),
         vendor=data.get('vendor'),

@@ -8,9 +8,11 @@ Private to the simpledeploy.django collection: the interface may change.
 Layout under the deploy root (every path is ours, marked by MARKER):
 
     .simpledeploy.json   marker and state: app name, current/previous release,
-                         and ``switching`` while a window is in progress
+                         the releases kept (``releases``, _releases) and
+                         ``switching`` while a window is in progress
     code/                the live code tree (the service's working directory)
     code.previous/       the tree that was live before, kept for a rollback
+    releases/<id>/       older releases kept (_releases: moved there before a swap)
     staging/             the next tree, prepared before any downtime
     */.simpledeploy-release  in each tree: the release it holds (RELEASE_FILE),
                          so that a run killed at any point can be finished

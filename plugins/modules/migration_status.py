@@ -367,6 +367,16 @@ applied_leaves:
   elements: dict
   sample: [{"app": "auth", "name": "0012_alter_user_first_name_max_length"},
            {"app": "people", "name": "0001_initial"}]
+known_leaves:
+  description:
+    - For each app with migrations, the last migration this code knows (the leaf of its migration graph), sorted
+      by app and name: the schema this release expects once migrated. The role records it with the release, for a
+      rollback to it.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"app": "auth", "name": "0012_alter_user_first_name_max_length"},
+           {"app": "people", "name": "0002_person_weight"}]
 unknown_applied:
   description:
     - Migrations applied to the database, of apps that have migrations in this code, that this code knows
@@ -520,7 +530,8 @@ def identifiers(report):
     found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
     # Only names this code has: unknown_applied, leftover_applied and judged_unknown come from django_migrations,
     # which the app's database user can write (a "name" holding a secret would unmask it).
-    for item in report.get('migrations', []) + report.get('applied_leaves', []) + report.get('judged', []):
+    for item in (report.get('migrations', []) + report.get('applied_leaves', []) + report.get('known_leaves', [])
+                 + report.get('judged', [])):
         found.update((item['app'], item['name']))
     return found
 

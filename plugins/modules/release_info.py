@@ -25,6 +25,8 @@ description:
   - With O(shared_dirs), also reports in RV(shared_problems) what under C(shared/) is not what the
     role makes there (a link not owned by root, a file, ... where a directory belongs), read without
     following any link.
+  - Lists in RV(releases) the releases kept on the host, newest first, and whether a rollback can bring each
+    one back.
   - Changes nothing.
 author:
   - simpledeploy developers (@simpledeploy)
@@ -156,6 +158,22 @@ shared_problems:
       the app user can plant such a link to make root change another path. Nothing was changed. Look at who
       made it, remove it (rm /srv/person/shared/media) and deploy again; to keep the data elsewhere, make the
       link as root
+releases:
+  description:
+    - The releases kept on the host, newest first (the live one, the one in C(code.previous/), then those in
+      C(releases/)), each with V(release), V(live), V(went_live) (when it last went live, UTC), V(venv) (the
+      virtualenv key it ran with), V(tree) (where its tree is under the deploy root, null when it is gone),
+      V(migrations) (the last migration of each app its code knows, null when it went live before the role
+      recorded them), V(rollback) (whether a rollback can bring it back) and V(why_not) (why not, else null).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"release": "3f2a9c0d1e4b5a67", "live": true, "went_live": "2026-11-24T10:15:00Z", "venv": "9b1d0c2e4f6a",
+       "tree": "code", "migrations": {"people": "0003_person_email"}, "rollback": false,
+       "why_not": "it is the live release"}
+    - {"release": "0c4b2a1d9e8f7a65", "live": false, "went_live": "2026-11-20T08:00:00Z", "venv": "9b1d0c2e4f6a",
+       "tree": "code.previous", "migrations": {"people": "0002_person_weight"}, "rollback": true, "why_not": null}
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -165,7 +183,7 @@ service_exists:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _root_safety, _state, _venvs
+from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _releases, _root_safety, _state, _venvs
 
 
 def service_exists(module, unit):
@@ -194,6 +212,7 @@ def main():
     if placement:
         info.update(safe=False, reason=placement)
     info['shared_problems'] = _layout.shared_problems(root, module.params['shared_dirs']) if info['safe'] else []
+    info['releases'] = _releases.listing(root, info['state']) if info['safe'] and info['ours'] else []
     info.pop('state')
     info.pop('root')
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])

@@ -206,9 +206,79 @@ options:
     type: bool
     default: false
   prune:
-    description: Remove virtualenvs that neither the current nor the previous release uses.
+    description:
+      - After a good window, remove the releases kept beyond O(keep_releases) (their trees under C(releases/))
+        and the virtualenvs no kept release uses.
     type: bool
     default: true
+  keep_releases:
+    description:
+      - How many releases the host keeps, the live one included, at least 2 (the live release and the one a
+        failed deploy goes back to). The live tree is C(code/), the one before it C(code.previous/), older ones
+        C(releases/<id>/), each with its static files; their virtualenvs are kept with them.
+      - Before a swap, the tree in C(code.previous/) moves to C(releases/<id>/) (a rename, before the stop).
+        A deploy root laid out before this option existed carries on from its C(code/) and C(code.previous/).
+    type: int
+    default: 5
+  stage_kept:
+    description:
+      - Go live with a release kept on the host (a rollback) instead of one staged by the role. Before anything
+        stops, its tree is renamed from C(code.previous/), or from C(releases/<id>/) (C(code.previous/) then going
+        to C(releases/)), to C(staging/); the window is then a deploy's. When the window is undone, the tree goes
+        back to C(releases/<id>/).
+      - A release not kept on the host fails the module before any change.
+    type: bool
+    default: false
+  migrate_back:
+    description:
+      - For a rollback (O(stage_kept)), the schema taken back with the release that knows the migrations to undo:
+        the live one when the module starts, in C(code.previous/) once swapped, with its virtualenv.
+      - Its step C(migrate) runs C(manage.py migrate APP NAME) for each target, in order, under the migrate lock.
+    type: dict
+    suboptions:
+      targets:
+        description: Where each app goes back to; V(zero) unapplies every migration of the app.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          app:
+            description: The app label.
+            type: str
+            required: true
+          name:
+            description: The migration to go back to, or V(zero).
+            type: str
+            required: true
+      venv_key:
+        description: The virtualenv key of the release that knows the migrations (the live one).
+        type: str
+        required: true
+      after:
+        description:
+          - V(false) (with O(migrate) true), inside the window, before the older release serves; with O(backup)
+            and O(reversible) false, a failure restores the backup taken in the window.
+          - V(true) (with O(migrate) false), once the older release serves and is recorded as live, after a backup:
+            for migrations the older code runs with (backward compatible for it), so no window is needed. A
+            failure leaves the release live and says so.
+        type: bool
+        default: false
+  leaves:
+    description:
+      - The last migration of each app the new release's code knows
+        (RV(simpledeploy.django.migration_status#module:known_leaves)), recorded with the release in the marker
+        file: what a rollback to it migrates the schema back to.
+    type: list
+    elements: dict
+    suboptions:
+      app:
+        description: The app label.
+        type: str
+        required: true
+      name:
+        description: The migration's name.
+        type: str
+        required: true
   manifest:
     description:
       - The entries of the new release's manifest (the C(entries) of the file
@@ -569,6 +639,22 @@ migrate_lock:
   type: dict
   sample: {"vendor": "postgresql", "lock": "postgresql advisory lock 5210961937245436370", "waited": 0.004,
            "retries": []}
+migrated_back:
+  description: Whether the schema went back after the switch (O(migrate_back) with C(after)).
+  returned: always
+  type: bool
+  sample: false
+kept_release:
+  description: The release moved from C(code.previous/) to C(releases/<id>/) before the swap, or null.
+  returned: always
+  type: str
+  sample: 0c4b2a1d9e8f7a65
+pruned_releases:
+  description: Releases whose trees were removed from C(releases/) after the window, beyond O(keep_releases).
+  returned: always
+  type: list
+  elements: str
+  sample: ["7e6d5c4b3a291807"]
 pruned_venvs:
   description: Virtualenvs removed after the window.
   returned: always
@@ -706,6 +792,15 @@ def argument_spec():
             dest=dict(type='path', required=True), src=dict(type='path', required=True),
             systemd=dict(type='bool', default=False))),
         prune=dict(type='bool', default=True),
+        keep_releases=dict(type='int', default=5),
+        stage_kept=dict(type='bool', default=False),
+        migrate_back=dict(type='dict', options=dict(
+            targets=dict(type='list', elements='dict', required=True, options=dict(
+                app=dict(type='str', required=True), name=dict(type='str', required=True))),
+            venv_key=dict(type='str', required=True, no_log=False),
+            after=dict(type='bool', default=False))),
+        leaves=dict(type='list', elements='dict', options=dict(
+            app=dict(type='str', required=True), name=dict(type='str', required=True))),
         manifest=dict(type='dict'),
         keep_paths=dict(type='list', elements='str', default=[], no_log=False),
         database=dict(type='str', default='default'),

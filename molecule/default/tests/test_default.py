@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 
 import pytest
@@ -158,3 +159,18 @@ def test_v1_over_v2s_schema_was_refused_saying_why_and_how_to_go_back(host):
     # nothing changed indeed: v2 live and serving (test_page_serves_release_v2_with_weight), its migration applied
     release = host.file(CODE + "/.simpledeploy-release").content_string.strip()
     assert "The live release (%s)" % release in message
+
+
+def test_the_releases_playbook_lists_v2_live_and_v1_ready_to_come_back(host):
+    """converge.yml ran playbooks/releases.yml: one line per release kept, newest first, the live one first."""
+    path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "releases.txt")
+    with open(path, encoding="utf-8") as handle:
+        output = handle.read()
+    live = host.file(CODE + "/.simpledeploy-release").content_string.strip()
+    previous = host.file("/srv/person/code.previous/.simpledeploy-release").content_string.strip()
+    lines = re.findall(r'"((?:%s|%s) \| [^"]*)"' % (live, previous), output)
+    assert len(lines) == 2, output
+    assert lines[0].startswith(live + " | live | went live 20"), lines
+    assert "people.0002_person_weight" in lines[0] and "auth." in lines[0], lines
+    assert lines[1].startswith(previous + " | kept | went live 20"), lines
+    assert "people.0001_initial" in lines[1] and lines[1].endswith("| rollback possible"), lines

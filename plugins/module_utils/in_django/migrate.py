@@ -25,7 +25,8 @@ the sessions that held a lock on the plan's tables, with their query and
 age. ``statement_timeout`` is left alone: an index build may take long.
 
 Parameters: ``database`` (alias), ``args`` (migrate's arguments, e.g.
-``[app, target]``), ``lock_key`` (the advisory lock's bigint), ``lock_timeout``
+``[app, target]``), ``targets`` (instead of ``args``: ``[[app, target], ...]``,
+one migrate each, in order, under the one lock), ``lock_key`` (the advisory lock's bigint), ``lock_timeout``
 (seconds), ``table_lock_timeout`` (seconds, 0 for none), ``retry_budget``
 (seconds). Result: ``{vendor, lock, waited, retries}``.
 """
@@ -281,7 +282,9 @@ def run(params, settings):
     table_lock_timeout = float(params.get('table_lock_timeout') or 0)
 
     def command():
-        call_command('migrate', *params.get('args', []), database=alias, interactive=False, verbosity=1)
+        # TARGETS: one migrate per [app, name], in order (a rollback takes several apps back).
+        for args in params.get('targets') or [params.get('args', [])]:
+            call_command('migrate', *args, database=alias, interactive=False, verbosity=1)
 
     try:
         if vendor == 'postgresql':

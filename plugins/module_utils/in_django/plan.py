@@ -401,6 +401,11 @@ def applied_leaves(loader, applied):
     return leaves
 
 
+def known_leaves(loader):
+    """``[{app, name}]``: per app with migrations, the last migration this code knows (its graph's leaves)."""
+    return [{'app': app, 'name': name} for app, name in sorted(loader.graph.leaf_nodes())]
+
+
 IDENTIFIER = re.compile(r'^[A-Za-z0-9_]+$')
 
 
@@ -481,6 +486,7 @@ def run(params, settings):
     plan = pending(executor, loader, conn)
     applied = set(loader.applied_migrations or ())
     result['applied_leaves'] = applied_leaves(loader, applied)
+    result['known_leaves'] = known_leaves(loader)
     result['unknown_applied'], result['leftover_applied'] = unknown_applied(loader, applied)
     result['migrations'] = operations(loader, plan, applied, alias, conn, exists)
     if params.get('judge'):

@@ -116,6 +116,10 @@ def test_v1_database_with_v2_code_has_exactly_the_new_migration(
     assert PERSON in result['applied_leaves']
     assert {'app': 'contenttypes', 'name': '0002_remove_content_type_name'} in \
         result['applied_leaves']
+    # What the code knows, whatever the database holds: v2's last migration, not the applied one.
+    assert WEIGHT in result['known_leaves'] and PERSON not in result['known_leaves']
+    assert set(leaf['app'] for leaf in result['known_leaves']) == {'admin', 'auth', 'contenttypes', 'people',
+                                                                   'sessions'}
     assert digest(db) == before  # the database was only read
 
 

@@ -29,7 +29,12 @@ def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, root_par
     (root / 'venvs' / 'abc').mkdir(parents=True)
     (root / 'venvs' / 'abc' / '.simpledeploy-complete').write_text('abc\n')
     (root / '.simpledeploy.json').write_text(json.dumps(
-        {'app': 'person', 'current': {'release': 'r2', 'venv': 'abc'}, 'previous': {'release': 'r1'}}))
+        {'app': 'person', 'current': {'release': 'r2', 'venv': 'abc'}, 'previous': {'release': 'r1'},
+         'releases': [{'release': 'r2', 'migrations': {'people': '0002_b'}},
+                      {'release': 'r0', 'venv': 'abc', 'at': 't0', 'migrations': {}}]}))
+    for tree, release in (('code', 'r2'), ('releases/r0', 'r0')):
+        (root / tree).mkdir(parents=True)
+        (root / tree / '.simpledeploy-release').write_text(release + '\n')
     before = snapshot(str(tmp_path))
     result = info({'root': str(root), 'app': 'person', 'venv_key': 'abc'})
     assert not result.get('failed'), result
@@ -39,6 +44,11 @@ def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, root_par
     assert result['venv_ready'] is True
     assert result['service_exists'] is None
     assert result['shared_problems'] == []
+    assert [(row['release'], row['tree'], row['migrations'], row['rollback'], row['why_not'])
+            for row in result['releases']] == [
+        ('r2', 'code', {'people': '0002_b'}, False, 'it is the live release'),
+        ('r1', None, None, False, 'its tree is no longer on the host (pruned, or removed by hand)'),
+        ('r0', 'releases/r0', {}, True, None)]
     assert snapshot(str(tmp_path)) == before
 
 

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _proc, _state, _swap, _window
+from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio, _proc, _releases, _state, _swap, _window
 from ansible_collections.simpledeploy.django.plugins.modules import release_switch
 from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 
@@ -190,6 +190,48 @@ def test_the_window_swaps_migrates_and_restarts_in_order(deployed, systemctl, ru
     state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
     assert state['current']['release'] == 'v2' and state['previous']['release'] == 'v1'
     assert 'release-switch-test-secret' not in result.raw
+
+
+def stage(root, release):
+    """staging/ holding a copy of v2 (code only) as RELEASE."""
+    copy_example('v2', os.path.join(root, 'staging'))
+    link_shared(root, os.path.join(root, 'staging'))
+    return release
+
+
+def test_deploys_keep_the_releases_before_and_prune_beyond_keep_releases(deployed, venv, systemctl, run_module):
+    # deployed: a root laid out before releases/ existed (code/ and the marker's current only), v2 staged.
+    known = [{'app': 'people', 'name': '0002_person_weight'}]
+    kept, pruned = [], []
+    for release in ('v2', 'v3', 'v4'):
+        if release != 'v2':
+            stage(deployed, release)
+        fake_venv(deployed, 'k' + release, venv)
+        result = run_module(release_switch, args(deployed, release=release, migrate=release == 'v2',
+                                                 venv_key='k' + release, leaves=known, keep_releases=3, prune=True))
+        assert not result.get('failed'), result
+        kept.append(result['kept_release'])
+        pruned.append(result['pruned_releases'])
+    # v1, then v2, went from code.previous/ to releases/ before their swap; v1 went when v4 made it the 4th.
+    assert kept == [None, 'v1', 'v2'] and pruned == [[], [], ['v1']]
+    assert sorted(os.listdir(os.path.join(deployed, 'releases'))) == ['v2']
+    assert _state.tree_release(os.path.join(deployed, 'releases', 'v2')) == 'v2'
+    assert sorted(os.listdir(os.path.join(deployed, 'venvs'))) == ['kv2', 'kv3', 'kv4']
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert [(entry['release'], entry['venv'], entry['migrations']) for entry in state['releases']] == [
+        (release, 'k' + release, {'people': '0002_person_weight'}) for release in ('v4', 'v3', 'v2')]
+    # (release_info gives this listing for a root it may use: not under /tmp; test_release_info.py.)
+    listing = _releases.listing(deployed, state)
+    assert [(row['release'], row['tree'], row['rollback']) for row in listing] == [
+        ('v4', 'code', False), ('v3', 'code.previous', True), ('v2', 'releases/v2', True)]
+    assert applied(deployed) == ['0001_initial', '0002_person_weight'] and rows(deployed) == 3
+
+
+def test_keep_releases_below_two_is_refused_before_anything_changes(deployed, systemctl, run_module):
+    result = run_module(release_switch, args(deployed, keep_releases=1))
+    assert result['failed'] and 'keep_releases must be 2 or more' in result['msg']
+    assert _state.tree_release(os.path.join(deployed, 'staging')) is None
+    assert not os.path.exists(systemctl)
 
 
 def test_a_failing_migration_puts_the_old_release_back_and_keeps_the_data(deployed, systemctl, run_module):

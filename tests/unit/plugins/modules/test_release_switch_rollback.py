@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""release_switch going back to a release kept on the host (stage_kept, migrate_back), on real Django and SQLite:
+the schema back inside the window or after the switch, and a failed rollback undone with the kept tree kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+from ansible_collections.simpledeploy.django.plugins.module_utils import _state
+from ansible_collections.simpledeploy.django.plugins.modules import release_switch
+from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
+from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (
+    applied, applied_leaves, args, backups, fake_venv, link_shared, rows,
+)
+# The fixtures of test_release_switch, used here by name.
+from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
+    deployed, systemctl, venv,
+)
+
+NULLABLE = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [('people', '0002_person_weight')]
+    operations = [migrations.AddField('person', 'nickname', models.CharField(max_length=20, null=True))]
+'''
+
+
+def columns(root):
+    with sqlite3.connect(os.path.join(root, 'shared', 'db.sqlite3')) as conn:
+        return [row[1] for row in conn.execute('PRAGMA table_info(people_person)')]
+
+
+def release_of(root, tree):
+    return _state.tree_release(os.path.join(root, tree))
+
+
+def deploy(run_module, root, release, venv, **extra):
+    """RELEASE (staged) live with a virtualenv of its own, k<release>; returns the result."""
+    fake_venv(root, 'k' + release, venv)
+    result = run_module(release_switch, args(root, release=release, venv_key='k' + release, **extra))
+    assert not result.get('failed'), result
+    return result
+
+
+def rollback(root, release, newer, targets, after=False, **extra):
+    """release_switch's arguments for a rollback to RELEASE from NEWER (live), TARGETS [(app, name)]."""
+    return args(root, release=release, venv_key='k' + release, stage_kept=True, migrate=not after,
+                migrate_back=dict(targets=[dict(app=app, name=name) for app, name in targets], venv_key='k' + newer,
+                                  after=after),
+                backup=True, reversible=False, applied_leaves=applied_leaves(root), **extra)
+
+
+def test_a_rollback_over_a_migration_the_older_code_cannot_run_with_goes_back_inside_the_window(
+        deployed, venv, systemctl, run_module):
+    # v1 live (kept with a virtualenv of its own), then v2: NOT NULL weight, which v1 leaves out of its inserts.
+    fake_venv(deployed, 'kv1', venv)
+    deploy(run_module, deployed, 'v2', venv)
+    assert columns(deployed)[-1] == 'weight'
+    result = run_module(release_switch, rollback(deployed, 'v1', 'v2', [('people', '0001_initial')]))
+    assert not result.get('failed'), result
+    assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous')) == ('v1', 'v2')
+    assert not os.path.exists(os.path.join(deployed, 'code', 'people', 'migrations', '0002_person_weight.py'))
+    assert os.readlink(os.path.join(deployed, 'venv')) == 'venvs/kv1'
+    # Migrated back by v2's tree (v1's knows nothing of 0002), inside the window, after a backup.
+    assert applied(deployed) == ['0001_initial'] and 'weight' not in columns(deployed) and rows(deployed) == 3
+    assert any('Unapplying people.0002_person_weight... OK' in line for line in result['migrate_output'])
+    assert systemctl.read_text().splitlines()[-2:] == ['stop person', 'start person']
+    assert backups(deployed) == [os.path.basename(result['backup'])]
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert [entry['release'] for entry in state['releases']] == ['v1', 'v2']
+
+
+def test_a_rollback_the_older_code_runs_through_switches_first_then_takes_the_schema_back(
+        deployed, venv, systemctl, run_module):
+    deploy(run_module, deployed, 'v2', venv)
+    copy_example('v2', os.path.join(deployed, 'staging'))
+    link_shared(deployed, os.path.join(deployed, 'staging'))
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_nickname.py'), 'w') as handle:
+        handle.write(NULLABLE)
+    deploy(run_module, deployed, 'v3', venv)
+    assert columns(deployed)[-1] == 'nickname'
+    calls = len(systemctl.read_text().splitlines())
+    result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0002_person_weight')], after=True))
+    assert not result.get('failed'), result
+    assert result['migrated_back'] is True and result['migrated'] is False
+    assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous')) == ('v2', 'v3')
+    # Taken from code.previous/: nothing went to releases/ for it, v1 stays kept there.
+    assert sorted(os.listdir(os.path.join(deployed, 'releases'))) == ['v1']
+    assert applied(deployed) == ['0001_initial', '0002_person_weight'] and 'nickname' not in columns(deployed)
+    assert 'migrate' not in result['steps'] and rows(deployed) == 3
+    # The window only swapped and restarted: the schema went back once v2 served (a backup first).
+    assert systemctl.read_text().splitlines()[calls:] == ['stop person', 'start person']
+    assert result['backup'] and any('Unapplying people.0003_nickname' in line for line in result['migrate_output'])
+
+
+def test_a_failed_rollback_is_undone_and_the_release_stays_kept(deployed, venv, systemctl, run_module):
+    fake_venv(deployed, 'kv1', venv)
+    deploy(run_module, deployed, 'v2', venv)
+    copy_example('v2', os.path.join(deployed, 'staging'))
+    link_shared(deployed, os.path.join(deployed, 'staging'))
+    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    assert release_of(deployed, 'releases/v1') == 'v1'
+    before = (applied(deployed), columns(deployed), rows(deployed))
+    # No such migration: migrate back fails inside the window, after the swap and the backup.
+    result = run_module(release_switch, rollback(deployed, 'v1', 'v3', [('people', '0009_nowhere')]))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert '0009_nowhere' in result['msg']
+    assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous')) == ('v3', 'v2')
+    assert release_of(deployed, 'releases/v1') == 'v1' and not os.path.exists(os.path.join(deployed, 'staging'))
+    assert (applied(deployed), columns(deployed), rows(deployed)) == before
+    assert systemctl.read_text().splitlines()[-1] == 'start person'
+    assert os.readlink(os.path.join(deployed, 'venv')) == 'venvs/kv3'
+
+
+def test_a_release_not_kept_is_refused_before_anything_changes(deployed, venv, systemctl, run_module):
+    deploy(run_module, deployed, 'v2', venv)
+    calls = systemctl.read_text()
+    result = run_module(release_switch, rollback(deployed, 'v0', 'v2', [('people', 'zero')]))
+    assert result['failed'] and 'release v0 is not kept on this host' in result['msg']
+    assert systemctl.read_text() == calls and release_of(deployed, 'code') == 'v2'
+
+
+def test_migrate_back_after_the_switch_with_a_migrate_in_the_window_is_refused(deployed, venv, systemctl,
+                                                                               run_module):
+    deploy(run_module, deployed, 'v2', venv)
+    result = run_module(release_switch, dict(rollback(deployed, 'v1', 'v2', [('people', '0001_initial')], after=True),
+                                             migrate=True))
+    assert result['failed'] and 'migrate_back with after True needs migrate False' in result['msg']
+    # v1's tree (made before trees were marked: people/legacy.py tells it) where it was.
+    assert release_of(deployed, 'code') == 'v2'
+    assert os.path.exists(os.path.join(deployed, 'code.previous', 'people', 'legacy.py'))
+
+
+def test_a_schema_that_fails_to_go_back_after_the_switch_leaves_the_release_live_and_says_so(
+        deployed, venv, systemctl, run_module):
+    deploy(run_module, deployed, 'v2', venv)
+    copy_example('v2', os.path.join(deployed, 'staging'))
+    link_shared(deployed, os.path.join(deployed, 'staging'))
+    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    before = applied(deployed)
+    result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0009_nowhere')], after=True))
+    assert result['failed']
+    assert result['msg'].startswith('release v2 is live and serves, but taking the schema back after the switch '
+                                    'failed: manage.py migrate people 0009_nowhere'), result['msg']
+    assert 'Run the rollback again to finish; the backup taken just before is ' in result['msg']
+    assert release_of(deployed, 'code') == 'v2' and applied(deployed) == before
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert state['current']['release'] == 'v2' and 'switching' not in state
