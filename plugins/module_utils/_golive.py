@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
     _backup, _config, _envfile, _fsio, _hooks, _lock, _messages, _migrate, _proc, _releases, _resume, _root_safety,
-    _secrets, _state, _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window, _workers,
+    _secrets, _state, _static, _strategy, _swap, _systemd, _treediff, _venvs, _wait, _window, _workers,
 )
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import ArchiveError
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
@@ -320,6 +320,15 @@ class GoLive(object):
             self.module.fail_json(msg='nothing was stopped: cannot stage the kept release %s: %s'
                                   % (params['release'], getattr(exc, 'strerror', None) or exc))
         self.resume['found']['staging'] = params['release']
+        # The live release's own static files beside the older ones (hard links), as a deploy carries them: a page
+        # of the newer release still open in a browser finds its assets after the switch.
+        record = _static.read_record(staging)
+        if record and _static.safe_relative(record.get('static_root')):
+            try:
+                self.result['static_carried'] = _static.carry_over(
+                    os.path.join(self.root, _state.CODE), staging, record['static_root'], record.get('files') or [])
+            except (OSError, _static.StaticError) as exc:
+                self.module.warn('the live release\'s static files were not linked beside the older ones: %s' % exc)
 
     def _take_lock(self):
         """The window's lock (with the lock option): held from the first change until this process ends (the

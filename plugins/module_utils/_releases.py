@@ -10,8 +10,9 @@ releases before those are kept whole, each in releases/<id>/ (root's, mode
 0755 like code/: the app user reads a kept tree when a rollback plans with
 it): its code, its static files (hard links, see _static) and its
 RELEASE_FILE. The marker's ``releases`` list records them newest
-first, each ``{release, venv, at, migrations}``: the virtualenv key it ran
-with, when it last went live and, per app, the last migration its code knows
+first, each ``{release, venv, at, first, migrations}``: the virtualenv key
+it ran with, when it last went live, its number in the order releases were
+first deployed in and, per app, the last migration its code knows
 (``{app: name}``, its migration graph's leaf). A root laid out before this
 list existed has only ``current`` and ``previous``: history() builds the list
 from them, so the next deploy carries on from there, without a window.
@@ -78,8 +79,14 @@ def remember(state, release, leaves, keep):
     """STATE, as Switch.record() left it, with its ``releases`` list: RELEASE (live) first, with the
     migrations its code knows (LEAVES, ``[{app, name}]``, when given), KEEP releases at most."""
     entries = history(state)
-    if release and entries and entries[0]['release'] == release and leaves is not None:
-        entries[0]['migrations'] = leaves_by_app(leaves)
+    if release and entries and entries[0]['release'] == release:
+        # Its place in the order releases were first deployed in (kept when it goes live again, after a rollback):
+        # the order a rollback goes back in.
+        if not isinstance(entries[0].get('first'), int):
+            entries[0]['first'] = 1 + max([entry.get('first') for entry in entries[1:]
+                                           if isinstance(entry.get('first'), int)] + [0])
+        if leaves is not None:
+            entries[0]['migrations'] = leaves_by_app(leaves)
     state = dict(state)
     state['releases'] = entries[:max(keep, MIN_KEEP)]
     return state
@@ -195,8 +202,9 @@ def locate(root, release, recorded=None):
 
 
 def listing(root, state):
-    """The releases kept on the host, newest first: ``{release, live, went_live, venv, tree, migrations,
-    rollback, why_not}``. ROLLBACK says whether a rollback can bring it back (its tree and its virtualenv
+    """The releases kept on the host, newest first: ``{release, live, went_live, order, venv, tree,
+    migrations, rollback, why_not}``. ORDER is its number in the order releases were first deployed in (None
+    before numbers were given). ROLLBACK says whether a rollback can bring it back (its tree and its virtualenv
     are there, and it is not the live one); WHY_NOT says why not, else None. MIGRATIONS is null for a release
     deployed before its migrations were recorded (a rollback reads them from its tree)."""
     live = tree_release(os.path.join(root, CODE))
@@ -216,6 +224,22 @@ def listing(root, state):
             why = 'its virtualenv (venvs/%s) is no longer on the host' % venv
         else:
             why = None
-        rows.append(dict(release=release, live=release == live, went_live=entry.get('at'), venv=venv,
+        order = entry.get('first') if isinstance(entry.get('first'), int) else None
+        rows.append(dict(release=release, live=release == live, went_live=entry.get('at'), order=order, venv=venv,
                          tree=tree, migrations=entry.get('migrations'), rollback=why is None, why_not=why))
     return rows
+
+
+def rollback_target(rows):
+    """The release a rollback goes back to when none is named, from listing()'s ROWS: of those it can bring back,
+    the one deployed last before the live one was first deployed (after v1, v2, v3 and a rollback to v2: v1, not
+    v3), by ORDER; the newest one when that is not known. None when there is none."""
+    live = next((row for row in rows if row['live']), None)
+    candidates = [row for row in rows if row['rollback']]
+    if live is not None and live['order'] is not None:
+        # A release without a number was deployed before numbers were given: before any numbered one.
+        candidates = [row for row in candidates if (row['order'] or 0) < live['order']]
+        numbered = [row for row in candidates if row['order']]
+        if numbered:
+            return max(numbered, key=lambda row: row['order'])['release']
+    return candidates[0]['release'] if candidates else None

@@ -370,7 +370,7 @@ applied_leaves:
 known_leaves:
   description:
     - For each app with migrations, the last migration this code knows (the leaf of its migration graph), sorted
-      by app and name: the schema this release expects once migrated. The role records it with the release, for a
+      by app and name (the schema this release expects once migrated). The role records it with the release, for a
       rollback to it.
   returned: success
   type: list

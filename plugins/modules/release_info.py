@@ -161,8 +161,9 @@ shared_problems:
 releases:
   description:
     - The releases kept on the host, newest first (the live one, the one in C(code.previous/), then those in
-      C(releases/)), each with V(release), V(live), V(went_live) (when it last went live, UTC), V(venv) (the
-      virtualenv key it ran with), V(tree) (where its tree is under the deploy root, null when it is gone),
+      C(releases/)), each with V(release), V(live), V(went_live) (when it last went live, UTC), V(order) (its
+      number in the order releases were first deployed in; null for one deployed before numbers were given),
+      V(venv) (the virtualenv key it ran with), V(tree) (where its tree is under the deploy root, null when it is gone),
       V(migrations) (the last migration of each app its code knows, null when it went live before the role
       recorded them), V(rollback) (whether a rollback can bring it back) and V(why_not) (why not, else null).
   returned: always
@@ -170,10 +171,19 @@ releases:
   elements: dict
   sample:
     - {"release": "3f2a9c0d1e4b5a67", "live": true, "went_live": "2026-11-24T10:15:00Z", "venv": "9b1d0c2e4f6a",
-       "tree": "code", "migrations": {"people": "0003_person_email"}, "rollback": false,
+       "tree": "code", "order": 7, "migrations": {"people": "0003_person_email"}, "rollback": false,
        "why_not": "it is the live release"}
     - {"release": "0c4b2a1d9e8f7a65", "live": false, "went_live": "2026-11-20T08:00:00Z", "venv": "9b1d0c2e4f6a",
-       "tree": "code.previous", "migrations": {"people": "0002_person_weight"}, "rollback": true, "why_not": null}
+       "tree": "code.previous", "order": 6, "migrations": {"people": "0002_person_weight"}, "rollback": true,
+       "why_not": null}
+rollback_to:
+  description:
+    - The release a rollback goes back to when none is named, or null. Of the releases it can bring back, the
+      one deployed last before the live one was first deployed, so that two rollbacks in a row go back twice
+      (after v1, v2, v3 and a rollback to v2, v1).
+  returned: always
+  type: str
+  sample: 0c4b2a1d9e8f7a65
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -183,7 +193,9 @@ service_exists:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _layout, _releases, _root_safety, _state, _venvs
+from ansible_collections.simpledeploy.django.plugins.module_utils import (
+    _layout, _releases, _root_safety, _state, _venvs,
+)
 
 
 def service_exists(module, unit):
@@ -213,6 +225,7 @@ def main():
         info.update(safe=False, reason=placement)
     info['shared_problems'] = _layout.shared_problems(root, module.params['shared_dirs']) if info['safe'] else []
     info['releases'] = _releases.listing(root, info['state']) if info['safe'] and info['ours'] else []
+    info['rollback_to'] = _releases.rollback_target(info['releases'])
     info.pop('state')
     info.pop('root')
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])

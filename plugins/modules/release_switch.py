@@ -231,8 +231,8 @@ options:
     default: false
   migrate_back:
     description:
-      - For a rollback (O(stage_kept)), the schema taken back with the release that knows the migrations to undo:
-        the live one when the module starts, in C(code.previous/) once swapped, with its virtualenv.
+      - For a rollback (O(stage_kept)), the schema taken back with the release that knows the migrations to undo
+        (the live one when the module starts, in C(code.previous/) once swapped) and its virtualenv.
       - Its step C(migrate) runs C(manage.py migrate APP NAME) for each target, in order, under the migrate lock.
     type: dict
     suboptions:
@@ -256,9 +256,9 @@ options:
         required: true
       after:
         description:
-          - V(false) (with O(migrate) true), inside the window, before the older release serves; with O(backup)
+          - V(false) (with O(migrate) true), inside the window, before the older release serves. With O(backup)
             and O(reversible) false, a failure restores the backup taken in the window.
-          - V(true) (with O(migrate) false), once the older release serves and is recorded as live, after a backup:
+          - V(true) (with O(migrate) false), once the older release serves and is recorded as live, after a backup;
             for migrations the older code runs with (backward compatible for it), so no window is needed. A
             failure leaves the release live and says so.
         type: bool
@@ -267,7 +267,7 @@ options:
     description:
       - The last migration of each app the new release's code knows
         (RV(simpledeploy.django.migration_status#module:known_leaves)), recorded with the release in the marker
-        file: what a rollback to it migrates the schema back to.
+        file (what a rollback to it migrates the schema back to).
     type: list
     elements: dict
     suboptions:
@@ -639,6 +639,13 @@ migrate_lock:
   type: dict
   sample: {"vendor": "postgresql", "lock": "postgresql advisory lock 5210961937245436370", "waited": 0.004,
            "retries": []}
+static_carried:
+  description:
+    - With O(stage_kept), how many static files of the live release were linked into the kept release's tree beside
+      its own (hard links, as a deploy does), so that the newer release's asset URLs still answer after the switch.
+  returned: when O(stage_kept) staged a tree with static files
+  type: int
+  sample: 12
 migrated_back:
   description: Whether the schema went back after the switch (O(migrate_back) with C(after)).
   returned: always

@@ -109,7 +109,9 @@ def test_a_release_that_does_not_run_on_the_schema_is_stopped_naming_why_and_the
     assert message.startswith('The database has migrations this release does not know, applied by a newer release: '
                               'people.0002_person_weight. The live release (r2) knows them, and this release would '
                               'not run on the schema they made: ' + WEIGHT + '.')
-    assert 'first migrate the schema back with the release that knows them (manage.py migrate people 0001_initial)' \
+    assert 'To go back to a release kept on the host, run the rollback playbook (ansible-playbook ' \
+        'simpledeploy.django.rollback; simpledeploy.django.releases lists them)' in message
+    assert 'Otherwise first migrate the schema back with that release (manage.py migrate people 0001_initial)' \
         in message
     assert message.endswith('Nothing live was changed: the old release still serves.')
     assert '\n' not in message and '  ' not in message

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 
 import pytest
 
@@ -174,3 +175,32 @@ def test_the_releases_playbook_lists_v2_live_and_v1_ready_to_come_back(host):
     assert "people.0002_person_weight" in lines[0] and "auth." in lines[0], lines
     assert lines[1].startswith(previous + " | kept | went live 20"), lines
     assert "people.0001_initial" in lines[1] and lines[1].endswith("| rollback possible"), lines
+
+
+def test_zz_the_rollback_playbook_takes_v2_back_to_v1_schema_included(host):
+    """Last (it changes the host): v1 does not run on v2's NOT NULL weight, so the schema goes back inside the
+    window, with v2's tree and virtualenv, before v1 serves; the rows and the media file stay."""
+    playbook = os.path.join(os.path.dirname(__file__), "..", "..", "..", "playbooks", "rollback.yml")
+    variables = os.path.join(os.path.dirname(__file__), "..", "vars.yml")
+    live = host.file(CODE + "/.simpledeploy-release").content_string.strip()
+    previous = host.file("/srv/person/code.previous/.simpledeploy-release").content_string.strip()
+    run = subprocess.run(
+        ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"], "--extra-vars", "@" + variables,
+         playbook],
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    said = re.search(r'"msg": "(person: rolled back [^"]*)"', run.stdout)
+    assert said, run.stdout
+    assert said.group(1).startswith("person: rolled back to release %s (was %s)" % (previous, live)), said.group(1)
+    assert "schema: migrations undone: people.0002_person_weight inside the window" in said.group(1)
+    page = host.check_output("curl -fsS http://127.0.0.1:8000/")
+    assert 'content="v1"' in page and "weight" not in page
+    assert host.file(CODE + "/.simpledeploy-release").content_string.strip() == previous
+    applied = sql(host, "SELECT name FROM django_migrations WHERE app = 'people' ORDER BY id")
+    assert [row[0] for row in applied] == ["0001_initial"]
+    assert "weight" not in [row[1] for row in sql(host, "PRAGMA table_info(people_person)")]
+    assert len(sql(host, "SELECT name FROM people_person")) == 3
+    assert host.file(ROOT + "/shared/media/upload.txt").content_string == "uploaded before the upgrade\n"
+    # v2 is kept, ready to come back by a deploy (a rollback goes back, never forward: none is left before v1).
+    assert host.file("/srv/person/code.previous/.simpledeploy-release").content_string.strip() == live

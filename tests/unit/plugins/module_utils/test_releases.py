@@ -43,7 +43,8 @@ def test_the_live_release_goes_first_with_its_migrations_each_release_once_and_k
     leaves = [{'app': 'people', 'name': '0003_c'}, {'app': 'auth', 'name': '0012_x'}]
     kept = _releases.remember(state, 'r4', leaves, keep=3)['releases']
     assert [entry['release'] for entry in kept] == ['r4', 'r3', 'r2']
-    assert kept[0] == {'release': 'r4', 'venv': 'k2', 'at': 'now', 'migrations': {'auth': '0012_x', 'people': '0003_c'}}
+    assert kept[0] == {'release': 'r4', 'venv': 'k2', 'at': 'now', 'first': 1,
+                       'migrations': {'auth': '0012_x', 'people': '0003_c'}}
     # What the list knew of r2 is kept; a name that could leave releases/ never enters the list.
     assert kept[2]['migrations'] == {'people': '0002_b'}
     assert _releases.remember(state, 'r4', None, keep=0)['releases'][0].get('migrations') is None
@@ -124,10 +125,35 @@ def test_the_listing_says_which_release_can_be_brought_back_and_why_not(root_par
                           {'release': 'r1'}, {'release': 'r0', 'venv': 'k2'}]}
     rows = dict((row['release'], row) for row in _releases.listing(root, state))
     assert [row['release'] for row in _releases.listing(root, state)] == ['r4', 'r3', 'r2', 'r1', 'r0']
-    assert rows['r4'] == dict(release='r4', live=True, went_live='t4', venv='k4', tree='code',
+    assert rows['r4'] == dict(release='r4', live=True, went_live='t4', order=None, venv='k4', tree='code',
                               migrations={'people': '0003_c'}, rollback=False, why_not='it is the live release')
     assert rows['r3']['tree'] == 'code.previous' and not rows['r3']['rollback']
     assert rows['r3']['why_not'] == 'its virtualenv (venvs/k3) is no longer on the host'
     assert rows['r2']['rollback'] is True and rows['r2']['why_not'] is None and rows['r2']['tree'] == 'releases/r2'
     assert rows['r1']['why_not'] == 'the virtualenv it ran with is not recorded'
     assert rows['r0']['tree'] is None and 'no longer on the host' in rows['r0']['why_not']
+
+
+def test_releases_are_numbered_in_the_order_they_were_first_deployed_and_a_rollback_goes_back_in_it():
+    state = {}
+    for release in ('v1', 'v2', 'v3'):
+        previous = state.get('current')
+        state = _releases.remember(dict(state, current={'release': release, 'venv': 'k', 'at': 't'},
+                                        previous=previous), release, None, keep=5)
+    assert [(entry['release'], entry['first']) for entry in state['releases']] == [('v3', 3), ('v2', 2), ('v1', 1)]
+    # Back to v2: it keeps its number; the next rollback goes to v1, not to v3 (deployed after it).
+    state = _releases.remember(dict(state, current={'release': 'v2', 'venv': 'k', 'at': 't2'},
+                                    previous=state['current']), 'v2', None, keep=5)
+    assert [(entry['release'], entry['first']) for entry in state['releases']] == [('v2', 2), ('v3', 3), ('v1', 1)]
+
+    def rows(live, *others):
+        return [dict(release=name, live=name == live, order=order, rollback=name != live and ok)
+                for name, order, ok in others]
+    assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v3', 3, True), ('v1', 1, True))) == 'v1'
+    assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v3', 3, True), ('v1', 1, False))) is None
+    # Deployed before numbers were given: older than any numbered release; unknown order: the newest kept.
+    assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v0', None, True))) == 'v0'
+    assert _releases.rollback_target(rows('v2', ('v2', None, True), ('v1', None, True))) == 'v1'
+    # The next number follows the highest kept, whatever the list's order.
+    assert _releases.remember({'current': {'release': 'v4'}, 'releases': state['releases']}, 'v4', None,
+                              keep=5)['releases'][0]['first'] == 4

@@ -49,6 +49,7 @@ def test_a_deployed_root_reports_its_releases_and_changes_nothing(info, root_par
         ('r2', 'code', {'people': '0002_b'}, False, 'it is the live release'),
         ('r1', None, None, False, 'its tree is no longer on the host (pruned, or removed by hand)'),
         ('r0', 'releases/r0', {}, True, None)]
+    assert result['rollback_to'] == 'r0'
     assert snapshot(str(tmp_path)) == before
 
 

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _state
+from ansible_collections.simpledeploy.django.plugins.module_utils import _state, _static
 from ansible_collections.simpledeploy.django.plugins.modules import release_switch
 from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (
@@ -17,7 +17,7 @@ from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_rel
 )
 # The fixtures of test_release_switch, used here by name.
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_release_switch import (  # noqa: F401 pylint: disable=unused-import
-    deployed, systemctl, venv,
+    deployed, running, systemctl, venv,
 )
 
 NULLABLE = '''
@@ -39,26 +39,39 @@ def release_of(root, tree):
     return _state.tree_release(os.path.join(root, tree))
 
 
-def deploy(run_module, root, release, venv, **extra):
-    """RELEASE (staged) live with a virtualenv of its own, k<release>; returns the result."""
-    fake_venv(root, 'k' + release, venv)
-    result = run_module(release_switch, args(root, release=release, venv_key='k' + release, **extra))
+def deploy(run_module, root, release, venv, key=None, **extra):
+    """RELEASE (staged) live with a virtualenv of its own, KEY (k<release> by default); returns the result."""
+    key = key or 'k' + release
+    if not os.path.isdir(os.path.join(root, 'venvs', key)):
+        fake_venv(root, key, venv)
+    result = run_module(release_switch, args(root, release=release, venv_key=key, **extra))
     assert not result.get('failed'), result
     return result
 
 
-def rollback(root, release, newer, targets, after=False, **extra):
-    """release_switch's arguments for a rollback to RELEASE from NEWER (live), TARGETS [(app, name)]."""
-    return args(root, release=release, venv_key='k' + release, stage_kept=True, migrate=not after,
-                migrate_back=dict(targets=[dict(app=app, name=name) for app, name in targets], venv_key='k' + newer,
-                                  after=after),
+def rollback(root, release, newer, targets, after=False, key=None, **extra):
+    """release_switch's arguments for a rollback to RELEASE from NEWER (live), TARGETS [(app, name)]; KEY: the
+    virtualenv both use (each its own by default)."""
+    return args(root, release=release, venv_key=key or 'k' + release, stage_kept=True, migrate=not after,
+                migrate_back=dict(targets=[dict(app=app, name=name) for app, name in targets],
+                                  venv_key=key or 'k' + newer, after=after),
                 backup=True, reversible=False, applied_leaves=applied_leaves(root), **extra)
+
+
+def collected(tree, name):
+    """TREE with a static file NAME its own collectstatic made (its RECORD says so)."""
+    os.makedirs(os.path.join(tree, 'static'), exist_ok=True)
+    with open(os.path.join(tree, 'static', name), 'w') as handle:
+        handle.write(name)
+    _static.write_record(tree, 'static', [name])
 
 
 def test_a_rollback_over_a_migration_the_older_code_cannot_run_with_goes_back_inside_the_window(
         deployed, venv, systemctl, run_module):
     # v1 live (kept with a virtualenv of its own), then v2: NOT NULL weight, which v1 leaves out of its inserts.
     fake_venv(deployed, 'kv1', venv)
+    collected(os.path.join(deployed, 'code'), 'app.v1.css')
+    collected(os.path.join(deployed, 'staging'), 'app.v2.css')
     deploy(run_module, deployed, 'v2', venv)
     assert columns(deployed)[-1] == 'weight'
     result = run_module(release_switch, rollback(deployed, 'v1', 'v2', [('people', '0001_initial')]))
@@ -73,28 +86,36 @@ def test_a_rollback_over_a_migration_the_older_code_cannot_run_with_goes_back_in
     assert backups(deployed) == [os.path.basename(result['backup'])]
     state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
     assert [entry['release'] for entry in state['releases']] == ['v1', 'v2']
+    # v1's own static files, and v2's beside them (the same files, linked): a v2 page still open finds its CSS.
+    assert result['static_carried'] == 1
+    assert sorted(os.listdir(os.path.join(deployed, 'code', 'static'))) == ['app.v1.css', 'app.v2.css']
+    assert os.path.samefile(os.path.join(deployed, 'code', 'static', 'app.v2.css'),
+                            os.path.join(deployed, 'code.previous', 'static', 'app.v2.css'))
 
 
-def test_a_rollback_the_older_code_runs_through_switches_first_then_takes_the_schema_back(
-        deployed, venv, systemctl, run_module):
-    deploy(run_module, deployed, 'v2', venv)
+def test_a_rollback_the_older_code_runs_through_takes_no_window_then_takes_the_schema_back(
+        deployed, venv, systemctl, running, run_module):
+    # v2, then v3 (v2 and a nullable column, which v2 runs with), in the same virtualenv; the server runs.
+    deploy(run_module, deployed, 'v2', venv, key='kshared')
     copy_example('v2', os.path.join(deployed, 'staging'))
     link_shared(deployed, os.path.join(deployed, 'staging'))
     with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0003_nickname.py'), 'w') as handle:
         handle.write(NULLABLE)
-    deploy(run_module, deployed, 'v3', venv)
+    deploy(run_module, deployed, 'v3', venv, key='kshared')
     assert columns(deployed)[-1] == 'nickname'
     calls = len(systemctl.read_text().splitlines())
-    result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0002_person_weight')], after=True))
+    result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0002_person_weight')], after=True,
+                                                 key='kshared', strategy='auto'))
     assert not result.get('failed'), result
-    assert result['migrated_back'] is True and result['migrated'] is False
+    # No window: a graceful reload, then the schema back while v2 serves (a backup first).
+    assert result['strategy'] == 'reload' and result['downtime'] is False and result['window'] == 0
+    assert systemctl.read_text().splitlines()[calls:] == ['reload person']
+    assert result['migrated_back'] is True and result['migrated'] is False and 'migrate' not in result['steps']
     assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous')) == ('v2', 'v3')
     # Taken from code.previous/: nothing went to releases/ for it, v1 stays kept there.
     assert sorted(os.listdir(os.path.join(deployed, 'releases'))) == ['v1']
     assert applied(deployed) == ['0001_initial', '0002_person_weight'] and 'nickname' not in columns(deployed)
-    assert 'migrate' not in result['steps'] and rows(deployed) == 3
-    # The window only swapped and restarted: the schema went back once v2 served (a backup first).
-    assert systemctl.read_text().splitlines()[calls:] == ['stop person', 'start person']
+    assert rows(deployed) == 3
     assert result['backup'] and any('Unapplying people.0003_nickname' in line for line in result['migrate_output'])
 
 
