@@ -771,6 +771,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.simpledeploy.django.plugins.module_utils import _golive, _held, _hooks, _migrate, _strategy
 
 
+def _migrations(**extra):
+    """A list of migrations, each ``{app, name}`` (applied_leaves, leaves, migrate_back's targets)."""
+    return dict(type='list', elements='dict', options=dict(
+        app=dict(type='str', required=True), name=dict(type='str', required=True)), **extra)
+
+
 def argument_spec():
     """The options, as DOCUMENTATION describes them."""
     return dict(
@@ -802,12 +808,10 @@ def argument_spec():
         keep_releases=dict(type='int', default=5),
         stage_kept=dict(type='bool', default=False),
         migrate_back=dict(type='dict', options=dict(
-            targets=dict(type='list', elements='dict', required=True, options=dict(
-                app=dict(type='str', required=True), name=dict(type='str', required=True))),
+            targets=_migrations(required=True),
             venv_key=dict(type='str', required=True, no_log=False),
             after=dict(type='bool', default=False))),
-        leaves=dict(type='list', elements='dict', options=dict(
-            app=dict(type='str', required=True), name=dict(type='str', required=True))),
+        leaves=_migrations(),
         manifest=dict(type='dict'),
         keep_paths=dict(type='list', elements='str', default=[], no_log=False),
         database=dict(type='str', default='default'),
@@ -815,8 +819,7 @@ def argument_spec():
         backup_dir=dict(type='path'),
         backup_keep=dict(type='int', default=5),
         rollback=dict(type='bool', default=True),
-        applied_leaves=dict(type='list', elements='dict', options=dict(
-            app=dict(type='str', required=True), name=dict(type='str', required=True))),
+        applied_leaves=_migrations(),
         reversible=dict(type='bool'),
         migrate_lock_timeout=dict(type='float', default=_migrate.DEFAULT_LOCK_TIMEOUT),
         migrate_table_lock_timeout=dict(type='float', default=_migrate.DEFAULT_TABLE_LOCK_TIMEOUT),
