@@ -1,0 +1,98 @@
+"""Going back on demand on the catalog, as a user runs it: the releases playbook, then the rollback playbook twice
+while a client reads and writes. After test_realistic.py (it changes the host): v3b with a new virtualenv is live.
+
+1. back to v3b (same code, its own virtualenv): nothing to undo, a window held by systemd's socket;
+2. back to v3 (before v3b's nullable isbn, which v3 runs with): a graceful reload first, no window, then the
+   schema back while v3 serves. v3b's hashed CSS still answers, and every book written meanwhile is kept.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+
+CATALOG = "http://127.0.0.1:8001"
+FACTS = "/var/tmp/realistic"
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTION = os.path.join(HERE, "..", "..", "..")
+VARS = [os.path.join(HERE, "..", "vars", "scenario.yml"),
+        os.path.join(COLLECTION, "examples", "catalog", "deploy-vars.yml"),
+        os.path.join(HERE, "..", "vars", "catalog.yml")]
+
+
+def playbook(name, *extra):
+    """ansible-playbook simpledeploy.django's playbooks/NAME.yml on the scenario's hosts, with the catalog's variables:
+    (return code, the messages its debug tasks printed)."""
+    argv = ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"]]
+    for path in VARS:
+        argv += ["--extra-vars", "@" + path]
+    run = subprocess.run(argv + list(extra) + [os.path.join(COLLECTION, "playbooks", name + ".yml")],
+                         env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                                  ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
+                         capture_output=True, text=True, check=False)
+    return run.returncode, run.stdout + run.stderr
+
+
+def psql(host, query):
+    return host.check_output("runuser -u postgres -- psql -X -A -t -d catalog -c %s" % shlex.quote(query))
+
+
+def page(host):
+    return host.check_output("curl -sS -H 'Host: localhost' %s/books/" % CATALOG)
+
+
+def test_the_releases_playbook_lists_the_catalogs_releases_newest_first(host):
+    rc, out = playbook("releases")
+    assert rc == 0, out
+    lines = re.findall(r'"([0-9a-f]{16} \| (?:live|kept) \| [^"]*)"', out)
+    # v3b with a new virtualenv (live), v3b, v3, v2 and v1: deploy_keep_releases (5); v3c failed, it is not kept.
+    assert len(lines) == 5, out
+    assert " | live | " in lines[0] and all(" | kept | " in line for line in lines[1:]), lines
+    assert "books.0004_book_isbn" in lines[0] and "books.0004_book_isbn" in lines[1], lines
+    assert "books.0004_book_isbn" not in lines[2] and "books.0003" in lines[2], lines
+    assert all(line.endswith("| rollback possible") for line in lines[1:]), lines
+
+
+def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no_request(host):
+    css = re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", page(host)).group(0)
+    books_before = int(psql(host, "SELECT count(*) FROM books_book"))
+    host.check_output(
+        "systemd-run --unit=sd-traffic-rollback --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
+        "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-rollback.json --write=%s/books/add/ %s/books/ %s%s"
+        % (FACTS, CATALOG, CATALOG, CATALOG, css))
+    try:
+        time.sleep(1)
+        first = playbook("rollback")
+        second = playbook("rollback")
+        returned = time.time()
+        time.sleep(1)
+    finally:
+        host.check_output("systemctl stop sd-traffic-rollback")
+    assert first[0] == 0, first[1]
+    assert second[0] == 0, second[1]
+    said = [re.search(r'"msg": "(catalog: rolled back [^"]*)"', out).group(1) for _, out in (first, second)]
+    # 1: the same code with v3b's own virtualenv: a window, systemd's socket holding the connections.
+    assert "schema: nothing to undo; downtime window " in said[0], said[0]
+    # 2: v3 runs on v3b's schema (a nullable column): no window, the schema back once v3 served.
+    assert said[1].endswith("strategy reload; schema: migrations undone: books.0004_book_isbn after the switch, the "
+                            "older release serving; no downtime"), said[1]
+    seen = json.loads(host.file("%s/traffic-rollback.json" % FACTS).content_string)
+    for kind, figures in seen["summary"].items():
+        good = 200 if kind == "read" else 201
+        failed = [row for row in seen["requests"] if row[0] == kind and row[4] != good]
+        assert figures["ok"] > 0 and figures["failed"] == 0 and not failed, (kind, failed[:5])
+    rows = [row for row in seen["requests"] if "/static/" not in row[1]]
+    assert {row[5] for row in rows} == {"v3b", "v3"}, {row[5] for row in rows}
+    assert not [row for row in rows if row[5] == "v3b" and row[2] > returned]
+    # v3 serves, on v3's schema, with v3b's CSS still answering (linked beside v3's own), and every book kept.
+    text = page(host)
+    assert "v3b" not in text and re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", text).group(0) != css
+    assert host.check_output("curl -sS -o /dev/null -w '%%{http_code}' -H 'Host: localhost' %s%s" % (CATALOG, css)) \
+        == "200"
+    assert psql(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'books_book' "
+                      "AND column_name = 'isbn'") == "0"
+    assert psql(host, "SELECT count(*) FROM django_migrations WHERE app = 'books' AND name = '0004_book_isbn'") == "0"
+    written = sum(1 for row in seen["requests"] if row[0] == "write")
+    assert int(psql(host, "SELECT count(*) FROM books_book")) == books_before + written
