@@ -59,6 +59,9 @@ class GoLive(object):
         self.held_found = None
         self.migrate_out = []
         self.result = {}
+        # A kept release staged (stage_kept): where its tree came from; whether the window's record was written.
+        self.staged_from = None
+        self.window_open = False
         # The health check's headers (a token, maybe): kept here, out of the result's invocation.
         self.ready_headers = _wait.take_headers(module, 'ready_headers', 'ready_host')
         # A password in the health URL's userinfo: masked everywhere, the invocation included.
@@ -311,8 +314,14 @@ class GoLive(object):
             return
         try:
             if os.path.lexists(staging):
-                _swap.remove_tree(staging)
-            where = _releases.locate(self.root, params['release'], self.info['previous_release'])
+                # The only tree of a kept release, left there by a rollback killed before its window, goes back to
+                # releases/; anything else there (a deploy's unfinished staging) is removed, as a deploy does.
+                left = _state.tree_release(staging)
+                kept = [entry['release'] for entry in _releases.history(self.info['state'])]
+                if not (left in kept and _releases.locate(self.root, left) == _state.STAGING
+                        and _releases.keep_staged(self.root, left)):
+                    _swap.remove_tree(staging)
+            self.staged_from = where = _releases.locate(self.root, params['release'], self.info['previous_release'])
             if where != _state.PREVIOUS:
                 self.result['kept_release'] = _releases.set_aside(self.root, self.info['previous_release'])
             os.rename(os.path.join(self.root, where), staging)
@@ -320,6 +329,14 @@ class GoLive(object):
             self.module.fail_json(msg='nothing was stopped: cannot stage the kept release %s: %s'
                                   % (params['release'], getattr(exc, 'strerror', None) or exc))
         self.resume['found']['staging'] = params['release']
+        # Any failure from here until the window opens puts the trees back where they were.
+        fail_json = self.module.fail_json
+
+        def unstage_then_fail(**kwargs):
+            if not self.window_open:
+                self._unstage()
+            fail_json(**kwargs)
+        self.module.fail_json = unstage_then_fail
         # The live release's own static files beside the older ones (hard links), as a deploy carries them: a page
         # of the newer release still open in a browser finds its assets after the switch.
         record = _static.read_record(staging)
@@ -617,6 +634,7 @@ class GoLive(object):
             _state.write_state(self.root, dict(self.info['state'], switching=switching))
         except OSError as exc:
             self.module.fail_json(msg=_messages.not_written(self.marker, exc))
+        self.window_open = True
         return switch
 
     def _read_old_workers(self):
@@ -676,12 +694,21 @@ class GoLive(object):
 
     def _keep_after_undo(self):
         """The window undone: the release set aside goes back to code.previous/, and a kept release that a rollback
-        staged (the undo put it back in staging/) to releases/."""
-        params = self.params
+        staged (the undo put it back in staging/) to where it came from."""
+        if self.params['stage_kept']:
+            self._unstage()
+            return
         try:
             _releases.put_back(self.root, self.result['kept_release'])
-            if params['stage_kept']:
-                _releases.keep_staged(self.root, params['release'])
+        except (OSError, _releases.ReleasesError) as exc:
+            self.module.warn('the releases kept may not be where they were before this run (%s); release_info '
+                             'lists where each one is' % exc)
+
+    def _unstage(self):
+        """A rollback that did not go live: its kept tree back from staging/ to where it came from, and the release
+        moved out of code.previous/ for it back there (_releases.unstage); a failure only warns."""
+        try:
+            _releases.unstage(self.root, self.params['release'], self.staged_from, self.result['kept_release'])
         except (OSError, _releases.ReleasesError) as exc:
             self.module.warn('the releases kept may not be where they were before this run (%s); release_info '
                              'lists where each one is' % exc)
@@ -774,11 +801,14 @@ class GoLive(object):
             self.migrate()
         except (StepError, OSError) as exc:
             self.result['migrate_output'] = self.migrate_out
+            back = params['migrate_back']
             msg = ('release %s is live and serves, but taking the schema back after the switch failed: %s. The schema '
-                   'is as migrate left it, which this release runs on (the migrations undone are backward compatible '
-                   'for it). Run the rollback again to finish%s'
-                   % (params['release'], exc, '; the backup taken just before is %s' % self.result['backup']
-                      if self.result['backup'] else ''))
+                   'is as migrate left it, which this release runs on (the migrations to undo are backward compatible '
+                   'for it). To finish, run manage.py migrate %s in %s as %s, with the environment of %s and the '
+                   'virtualenv %s (that code knows those migrations)%s'
+                   % (params['release'], exc, '; '.join('%s %s' % (t['app'], t['name']) for t in back['targets']),
+                      self.migrate_tree, params['run_as'] or 'the app user', params['env_file'], self.migrate_venv,
+                      '; the backup taken just before is %s' % self.result['backup'] if self.result['backup'] else ''))
             self.module.fail_json(msg=_secrets.protect(msg, self.module.no_log_values), **self.result)
         self.result['migrated_back'] = True
         self.result['migrate_output'] = self.migrate_out

@@ -117,6 +117,10 @@ def set_aside(root, recorded=None):
     None: nothing there, or no release id that may name a directory (the swap then replaces the tree, as it
     always did)."""
     previous = os.path.join(root, PREVIOUS)
+    if not os.path.isdir(os.path.join(root, CODE)):
+        # No live tree: a swap interrupted between its two renames left the live one in code.previous/, which the
+        # swap keeps there (and an undo brings back).
+        return None
     try:
         if not stat.S_ISDIR(os.lstat(previous).st_mode):
             return None
@@ -162,6 +166,19 @@ def keep_staged(root, release):
     return True
 
 
+def unstage(root, release, origin, aside):
+    """Undo what staging a kept release did, before or after its window: RELEASE's tree back from staging/ to
+    ORIGIN (code.previous/ when it came from there and nothing took its place, else releases/<id>/), then ASIDE
+    (the release set_aside() moved out of code.previous/) back there."""
+    staging = os.path.join(root, STAGING)
+    if release and SAFE_ID.match(release) and not os.path.islink(staging) and tree_release(staging) == release:
+        if origin == PREVIOUS and not os.path.lexists(os.path.join(root, PREVIOUS)):
+            os.rename(staging, os.path.join(root, PREVIOUS))
+        else:
+            keep_staged(root, release)
+    put_back(root, aside)
+
+
 def prune(root, state):
     """The trees under releases/ of releases STATE's ``releases`` list no longer holds, copies of the
     releases in code/ and code.previous/, and anything else there, removed; code/ and code.previous/ are
@@ -186,12 +203,12 @@ def kept_venvs(state):
 
 
 def locate(root, release, recorded=None):
-    """Where RELEASE's tree is under ROOT (``code``, ``code.previous`` or ``releases/<id>``, told by the tree's
-    own RELEASE_FILE; for code.previous/ without one, by RECORDED, the marker's previous release), or None when
-    no tree holds it."""
+    """Where RELEASE's tree is under ROOT (``code``, ``code.previous``, ``releases/<id>``, or ``staging`` where a
+    rollback killed before its window left it, told by the tree's own RELEASE_FILE; for code.previous/ without
+    one, by RECORDED, the marker's previous release), or None when no tree holds it."""
     if not release or not SAFE_ID.match(release):
         return None
-    for relative in (CODE, PREVIOUS, os.path.join(RELEASES, release)):
+    for relative in (CODE, PREVIOUS, os.path.join(RELEASES, release), STAGING):
         path = os.path.join(root, relative)
         if os.path.islink(path) or not os.path.isdir(path):
             continue
@@ -230,12 +247,18 @@ def listing(root, state):
     return rows
 
 
-def rollback_target(rows):
-    """The release a rollback goes back to when none is named, from listing()'s ROWS: of those it can bring back,
-    the one deployed last before the live one was first deployed (after v1, v2, v3 and a rollback to v2: v1, not
-    v3), by ORDER; the newest one when that is not known. None when there is none."""
+def rollback_target(rows, previous=None):
+    """The release a rollback goes back to when none is named, from listing()'s ROWS: PREVIOUS (the release live
+    before the live one) when it can come back and was deployed before it; else, the live one having come by a
+    rollback, of those it can bring back the one deployed last before the live one was first deployed (after v1,
+    v2, v3 and a rollback to v2: v1, not v3), by ORDER; the newest one when that is not known. None when there is
+    none."""
     live = next((row for row in rows if row['live']), None)
     candidates = [row for row in rows if row['rollback']]
+    before = next((row for row in candidates if row['release'] == previous), None)
+    if before is not None and (live is None or None in (live['order'], before['order'])
+                               or before['order'] < live['order']):
+        return before['release']
     if live is not None and live['order'] is not None:
         # A release without a number was deployed before numbers were given: before any numbered one.
         candidates = [row for row in candidates if (row['order'] or 0) < live['order']]

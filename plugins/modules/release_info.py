@@ -178,7 +178,8 @@ releases:
        "why_not": null}
 rollback_to:
   description:
-    - The release a rollback goes back to when none is named, or null. Of the releases it can bring back, the
+    - The release a rollback goes back to when none is named, or null. The release live before the live one,
+      when it can come back and was deployed before it; after a rollback, of the releases it can bring back, the
       one deployed last before the live one was first deployed, so that two rollbacks in a row go back twice
       (after v1, v2, v3 and a rollback to v2, v1).
   returned: always
@@ -225,7 +226,8 @@ def main():
         info.update(safe=False, reason=placement)
     info['shared_problems'] = _layout.shared_problems(root, module.params['shared_dirs']) if info['safe'] else []
     info['releases'] = _releases.listing(root, info['state']) if info['safe'] and info['ours'] else []
-    info['rollback_to'] = _releases.rollback_target(info['releases'])
+    previous = (info['state'].get('previous') or {}).get('release')
+    info['rollback_to'] = _releases.rollback_target(info['releases'], previous)
     info.pop('state')
     info.pop('root')
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])

@@ -58,7 +58,7 @@ def engine(**variables):
     block = tasks()[0]
     base = dict(deploy_app_name='person', deploy_root='/srv/person', deploy_rollback_to='',
                 deploy_rollback_schema=True, deploy_service_name='person', deploy_project_subdir='', deploy_backup=True,
-                __deploy_rb_info=INFO, __deploy_plan=PLAN, __deploy_rb_judge=COMPATIBLE)
+                deploy_user='person', __deploy_rb_info=INFO, __deploy_plan=PLAN, __deploy_rb_judge=COMPATIBLE)
     base.update(variables)
     templar = Templar(loader=DataLoader(), variables=base)
     for name, value in block['vars'].items():
@@ -152,9 +152,29 @@ def test_an_irreversible_migration_is_refused_naming_the_backup_taken_before_it_
     assert message.startswith('Cannot take the schema back to release r2: Django cannot undo people.0003_c '
                               '(irreversible). The backup taken before they ran is '
                               '/srv/person/backups/r3-20261201T100000Z.sqlite3; restoring it loses every write made '
-                              'since 2026-11-30T10:00:00Z. To restore it: systemctl stop person && python3 -c \'import '
-                              'sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))\' '
-                              '/srv/person/backups/r3-20261201T100000Z.sqlite3 /srv/person/shared/db.sqlite3 && '
-                              'systemctl start person. Then run the rollback again'), message
+                              'since 2026-11-30T10:00:00Z. To restore it: systemctl stop person && runuser -u person -- '
+                              'python3 -c \'import shutil, sqlite3, sys, tempfile; t = tempfile.NamedTemporaryFile(); '
+                              'shutil.copyfileobj(sys.stdin.buffer, t); t.flush(); sqlite3.connect(t.name).backup('
+                              'sqlite3.connect(sys.argv[1]))\' /srv/person/shared/db.sqlite3 < '
+                              '/srv/person/backups/r3-20261201T100000Z.sqlite3 && systemctl start person. Then run the '
+                              'rollback again'), message
     assert message.endswith('Nothing was changed.') and '\n' not in message
     assert refused(IRREVERSIBLE, choose(engine())) is None
+
+
+def test_a_settings_value_in_the_restore_command_is_quoted():
+    judge = dict(COMPATIBLE, judged=[{'app': 'people', 'name': '0003_c', 'reversible': False}])
+    plan = dict(PLAN, location={'name': '/srv/person/shared/db.sqlite3; rm -rf /'})
+    backups = {'files': [{'path': '/srv/person/backups/r3-20261201T100000Z.sqlite3'}]}
+    message = refused(IRREVERSIBLE, choose(engine(__deploy_rb_judge=judge, __deploy_rb_backups=backups,
+                                                  __deploy_plan=plan)))
+    assert "'/srv/person/shared/db.sqlite3; rm -rf /' < /srv/person/backups/" in message, message
+
+
+def test_without_a_backup_a_failed_window_migrates_forward_again_with_the_live_releases_leaves():
+    judge = dict(COMPATIBLE, older_blockers=['x'], applied_leaves=[{'app': 'people', 'name': '0003_c'}])
+    args = task(SWITCH, tasks())['simpledeploy.django.release_switch']
+    for backup, reversible in ((True, False), (False, True)):
+        templar = choose(engine(__deploy_rb_judge=judge, deploy_backup=backup))
+        assert templar.template(trust_as_template(args['reversible'])) is reversible
+        assert templar.template(trust_as_template(args['applied_leaves'])) == [{'app': 'people', 'name': '0003_c'}]

@@ -68,8 +68,17 @@ def test_set_aside_moves_the_previous_tree_whole_into_releases(root_parent):
     assert _releases.set_aside(root) is None
 
 
+def test_without_a_live_tree_the_previous_one_is_left_where_the_swap_finds_it(root_parent):
+    # A swap interrupted between its two renames: code.previous/ holds the tree that was live, code/ is missing.
+    root = os.path.join(root_parent, 'srv')
+    tree(root, _state.PREVIOUS, 'r2')
+    assert _releases.set_aside(root) is None
+    assert _state.tree_release(os.path.join(root, _state.PREVIOUS)) == 'r2'
+
+
 def test_a_tree_whose_release_cannot_name_a_directory_is_left_for_the_swap(root_parent):
     root = os.path.join(root_parent, 'srv')
+    tree(root, _state.CODE, 'r3')
     tree(root, _state.PREVIOUS, '../../etc')
     assert _releases.set_aside(root) is None
     assert os.path.isdir(os.path.join(root, _state.PREVIOUS))
@@ -79,6 +88,7 @@ def test_a_tree_whose_release_cannot_name_a_directory_is_left_for_the_swap(root_
 @pytest.mark.parametrize('planted', ['link', 'writable'])
 def test_a_releases_directory_that_is_not_roots_alone_is_refused_before_anything_moves(root_parent, planted):
     root = os.path.join(root_parent, 'srv')
+    tree(root, _state.CODE, 'r3')
     tree(root, _state.PREVIOUS, 'r2')
     elsewhere = os.path.join(root_parent, 'elsewhere')
     os.makedirs(elsewhere)
@@ -150,6 +160,10 @@ def test_releases_are_numbered_in_the_order_they_were_first_deployed_and_a_rollb
         return [dict(release=name, live=name == live, order=order, rollback=name != live and ok)
                 for name, order, ok in others]
     assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v3', 3, True), ('v1', 1, True))) == 'v1'
+    # The one live before, when deployed before the live one (v1, v2, v3, back to v1, then v4: v1, not v3).
+    assert _releases.rollback_target(rows('v4', ('v4', 4, True), ('v1', 1, True), ('v3', 3, True)), 'v1') == 'v1'
+    # ... not when the live one came by a rollback from it (back to v2 from v3: v1 next, not v3 again).
+    assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v3', 3, True), ('v1', 1, True)), 'v3') == 'v1'
     assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v3', 3, True), ('v1', 1, False))) is None
     # Deployed before numbers were given: older than any numbered release; unknown order: the newest kept.
     assert _releases.rollback_target(rows('v2', ('v2', 2, True), ('v0', None, True))) == 'v0'

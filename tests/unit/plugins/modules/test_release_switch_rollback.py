@@ -168,7 +168,40 @@ def test_a_schema_that_fails_to_go_back_after_the_switch_leaves_the_release_live
     assert result['failed']
     assert result['msg'].startswith('release v2 is live and serves, but taking the schema back after the switch '
                                     'failed: manage.py migrate people 0009_nowhere'), result['msg']
-    assert 'Run the rollback again to finish; the backup taken just before is ' in result['msg']
+    assert 'To finish, run manage.py migrate people 0009_nowhere in %s/code.previous/ as the app user, with the ' \
+        'environment of %s/app.env and the virtualenv %s/venvs/kv3' % ((deployed,) * 3) in result['msg']
+    assert '; the backup taken just before is ' in result['msg']
     assert release_of(deployed, 'code') == 'v2' and applied(deployed) == before
     state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
     assert state['current']['release'] == 'v2' and 'switching' not in state
+
+
+def test_a_rollback_that_fails_before_its_window_puts_every_tree_back_where_it_was(deployed, venv, systemctl,
+                                                                                  run_module):
+    fake_venv(deployed, 'kv1', venv)
+    deploy(run_module, deployed, 'v2', venv)
+    copy_example('v2', os.path.join(deployed, 'staging'))
+    link_shared(deployed, os.path.join(deployed, 'staging'))
+    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    calls = systemctl.read_text()
+    for release in ('v2', 'v1'):  # from code.previous/, then from releases/ (code.previous/ set aside for it)
+        args = rollback(deployed, release, 'v3', [('people', '0001_initial')])
+        args['migrate_back']['venv_key'] = 'gone'
+        result = run_module(release_switch, args)
+        assert result['failed'] and result['msg'].startswith('cannot migrate, nothing was stopped: missing '), result
+        assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous'),
+                release_of(deployed, 'releases/v1')) == ('v3', 'v2', 'v1')
+        assert not os.path.exists(os.path.join(deployed, 'staging')) and systemctl.read_text() == calls
+
+
+def test_an_undone_rollback_to_the_previous_tree_leaves_it_there(deployed, venv, systemctl, run_module):
+    fake_venv(deployed, 'kv1', venv)
+    deploy(run_module, deployed, 'v2', venv)
+    copy_example('v2', os.path.join(deployed, 'staging'))
+    link_shared(deployed, os.path.join(deployed, 'staging'))
+    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0009_nowhere')]))
+    assert result['failed'] and result['failed_step'] == 'migrate'
+    assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous'),
+            release_of(deployed, 'releases/v1')) == ('v3', 'v2', 'v1')
+    assert not os.path.exists(os.path.join(deployed, 'releases', 'v2'))
