@@ -184,11 +184,23 @@ def test_zz_the_rollback_playbook_takes_v2_back_to_v1_schema_included(host):
     variables = os.path.join(os.path.dirname(__file__), "..", "vars.yml")
     live = host.file(CODE + "/.simpledeploy-release").content_string.strip()
     previous = host.file("/srv/person/code.previous/.simpledeploy-release").content_string.strip()
-    run = subprocess.run(
-        ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"], "--extra-vars", "@" + variables,
-         playbook],
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
-        capture_output=True, text=True, check=False)
+
+    def rollback(*extra):
+        return subprocess.run(
+            ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"], "--extra-vars",
+             "@" + variables] + list(extra) + [playbook],
+            env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
+            capture_output=True, text=True, check=False)
+    # --check first: it says what it would do and changes nothing.
+    run = rollback("--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    said = re.search(r'"msg": "(person: would roll back [^"]*)"', run.stdout)
+    assert said and "to release %s (was %s), strategy simple; schema: migrations undone: " \
+        "people.0002_person_weight inside the window" % (previous, live) in said.group(1), run.stdout
+    assert said.group(1).endswith("the site would go down"), said.group(1)
+    assert host.file(CODE + "/.simpledeploy-release").content_string.strip() == live
+    assert len(sql(host, "SELECT name FROM django_migrations WHERE app = 'people'")) == 2
+    run = rollback()
     assert run.returncode == 0, run.stdout + run.stderr
     said = re.search(r'"msg": "(person: rolled back [^"]*)"', run.stdout)
     assert said, run.stdout
