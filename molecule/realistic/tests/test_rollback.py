@@ -96,3 +96,27 @@ def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no
     assert psql(host, "SELECT count(*) FROM django_migrations WHERE app = 'books' AND name = '0004_book_isbn'") == "0"
     written = sum(1 for row in seen["requests"] if row[0] == "write")
     assert int(psql(host, "SELECT count(*) FROM books_book")) == books_before + written
+
+
+def test_a_rollback_over_a_migration_django_cannot_undo_is_refused_naming_the_backup_taken_before_it(host):
+    """v3i (v3 and a data migration without reverse_code), deployed by the deploy playbook over v3: going back is
+    refused before any change, naming the migration, the backup its deploy took and how to restore it."""
+    rc, out = playbook("deploy", "--extra-vars",
+                       "deploy_source=%s/realistic/catalog-v3i" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    assert rc == 0, out
+    assert "v3i" in page(host)
+    backups = host.check_output("ls /srv/catalog/backups").split()
+    rc, out = playbook("rollback")
+    assert rc != 0, out
+    message = re.search(r'"msg": "(Cannot take the schema back [^"]*)"', out)
+    assert message, out
+    said = message.group(1)
+    assert "Django cannot undo books.0004_book_title_trimmed (irreversible)" in said, said
+    backup = re.search(r"The backup taken before they ran is (/srv/catalog/backups/\S+\.dump);", said)
+    assert backup and backup.group(1).rsplit("/", 1)[1] in backups, said
+    # the newest backup: v3i's deploy took it, before its migration ran
+    assert backup.group(1).rsplit("/", 1)[1] == sorted(backups, key=lambda name: name.rsplit("-", 1)[1])[-1]
+    assert "pg_restore --clean --if-exists --single-transaction into the database catalog" in said, said
+    assert said.endswith("Nothing was changed."), said
+    assert "v3i" in page(host)
+    assert psql(host, "SELECT count(*) FROM django_migrations WHERE name = '0004_book_title_trimmed'") == "1"
