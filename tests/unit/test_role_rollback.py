@@ -178,3 +178,14 @@ def test_without_a_backup_a_failed_window_migrates_forward_again_with_the_live_r
         templar = choose(engine(__deploy_rb_judge=judge, deploy_backup=backup))
         assert templar.template(trust_as_template(args['reversible'])) is reversible
         assert templar.template(trust_as_template(args['applied_leaves'])) == [{'app': 'people', 'name': '0003_c'}]
+
+
+def test_the_summary_is_one_line():
+    item = task('Rollback | Say what was done', tasks())
+    templar = choose(engine(__deploy_rb_switch={'strategy': 'reload', 'downtime': False, 'window': 0}))
+    for name, value in item['vars'].items():
+        templar.available_variables = dict(templar.available_variables,
+                                           **{name: templar.template(trust_as_template(value))})
+    said = templar.template(trust_as_template(item['ansible.builtin.debug']['msg']))
+    assert said == ('person: rolled back to release r2 (was r3), strategy reload; schema: migrations undone: '
+                    'people.0003_c, shop.0001_initial after the switch, the older release serving; no downtime')
