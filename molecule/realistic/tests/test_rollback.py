@@ -3,7 +3,10 @@ while a client reads and writes. After test_realistic.py (it changes the host): 
 
 1. back to v3b (same code, its own virtualenv): nothing to undo, a window held by systemd's socket;
 2. back to v3 (before v3b's nullable isbn, which v3 runs with): a graceful reload first, no window, then the
-   schema back while v3 serves. v3b's hashed CSS still answers, and every book written meanwhile is kept.
+   schema back while v3 serves. v3b's hashed CSS still answers, and every book written meanwhile is kept;
+3. v3r (v3 without v2's year column) deployed, then back to v3, which reads that column: the schema back inside the
+   window;
+4. v3i (v3 and a data migration without reverse_code): going back is refused, naming its backup.
 """
 
 import json
@@ -96,6 +99,43 @@ def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no
     assert psql(host, "SELECT count(*) FROM django_migrations WHERE app = 'books' AND name = '0004_book_isbn'") == "0"
     written = sum(1 for row in seen["requests"] if row[0] == "write")
     assert int(psql(host, "SELECT count(*) FROM books_book")) == books_before + written
+
+
+def test_a_rollback_over_a_removed_column_goes_back_inside_the_window_and_fails_no_request(host):
+    """v3r (v3 without the year column v2 added) deployed, then back to v3, which reads that column: the schema goes
+    back inside the window, under the client. The column comes back empty: the values v3r's migration dropped are
+    only in the backup its deploy took."""
+    host.check_output(
+        "systemd-run --unit=sd-traffic-removed --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
+        "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-removed.json --write=%s/books/add/ %s/books/"
+        % (FACTS, CATALOG, CATALOG))
+    try:
+        time.sleep(1)
+        deployed = playbook("deploy", "--extra-vars",
+                            "deploy_source=%s/realistic/catalog-v3r" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+        back = playbook("rollback")
+        returned = time.time()
+        time.sleep(1)
+    finally:
+        host.check_output("systemctl stop sd-traffic-removed")
+    assert deployed[0] == 0, deployed[1]
+    assert back[0] == 0, back[1]
+    said = re.search(r'"msg": "(catalog: rolled back [^"]*)"', back[1]).group(1)
+    assert "schema: migrations undone: books.0004_remove_book_year inside the window, before the older release " \
+        "served; downtime window " in said, said
+    seen = json.loads(host.file("%s/traffic-removed.json" % FACTS).content_string)
+    for kind, figures in seen["summary"].items():
+        good = 200 if kind == "read" else 201
+        failed = [row for row in seen["requests"] if row[0] == kind and row[4] != good]
+        assert figures["ok"] > 0 and figures["failed"] == 0 and not failed, (kind, failed[:5])
+    rows = [row for row in seen["requests"] if "/static/" not in row[1]]
+    assert {row[5] for row in rows} == {"v3", "v3r"}, {row[5] for row in rows}
+    assert not [row for row in rows if row[5] == "v3r" and row[2] > returned]
+    assert re.search(r"\bv3\b", page(host)) and "v3r" not in page(host)
+    assert psql(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'books_book' "
+                      "AND column_name = 'year'") == "1"
+    assert psql(host, "SELECT count(*) FROM books_book WHERE year IS NOT NULL") == "0"
+    assert psql(host, "SELECT count(*) FROM django_migrations WHERE name = '0004_remove_book_year'") == "0"
 
 
 def test_a_rollback_over_a_migration_django_cannot_undo_is_refused_naming_the_backup_taken_before_it(host):
