@@ -160,3 +160,19 @@ def test_a_rollback_over_a_migration_django_cannot_undo_is_refused_naming_the_ba
     assert said.endswith("Nothing was changed."), said
     assert "v3i" in page(host)
     assert psql(host, "SELECT count(*) FROM django_migrations WHERE name = '0004_book_title_trimmed'") == "1"
+
+
+def test_v3s_archive_over_v3is_schema_is_refused_pointing_to_the_rollback_playbook(host):
+    """Last: a deploy of v3 (its archive) over the schema v3i migrated. v3i judges its data migration: what it changes
+    is not known, so v3 may not run on it; refused before any change, the message saying how to go back."""
+    rc, out = playbook("deploy", "--extra-vars", "deploy_source=%s" % os.path.join(COLLECTION, "examples", "catalog",
+                                                                                 "v3"))
+    assert rc != 0, out
+    message = re.search(r'"msg": "(The database has migrations[^"]*)"', out)
+    assert message, out
+    said = message.group(1)
+    assert said.startswith("The database has migrations this release does not know, applied by a newer release: "
+                           "books.0004_book_title_trimmed."), said
+    assert "run the rollback playbook (ansible-playbook simpledeploy.django.rollback" in said, said
+    assert said.endswith("Nothing live was changed: the old release still serves."), said
+    assert "v3i" in page(host)
