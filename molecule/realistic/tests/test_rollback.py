@@ -6,7 +6,8 @@ while a client reads and writes. After test_realistic.py (it changes the host): 
    schema back while v3 serves. v3b's hashed CSS still answers, and every book written meanwhile is kept;
 3. v3r (v3 without v2's year column) deployed, then back to v3, which reads that column: the schema back inside the
    window;
-4. v3i (v3 and a data migration without reverse_code): going back is refused, naming its backup.
+4. v3i (v3 and a data migration without reverse_code): going back is refused, naming its backup;
+5. v3's archive deployed over v3i's schema: refused, pointing to the rollback playbook.
 """
 
 import json
