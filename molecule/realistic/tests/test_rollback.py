@@ -76,7 +76,7 @@ def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no
         host.check_output("systemctl stop sd-traffic-rollback")
     assert first[0] == 0, first[1]
     assert second[0] == 0, second[1]
-    said = [re.search(r'"msg": "(catalog: rolled back [^"]*)"', out).group(1) for _, out in (first, second)]
+    said = [re.search(r'"msg": "(catalog: rolled back [^"]*)"', run[1]).group(1) for run in (first, second)]
     # 1: the same code with v3b's own virtualenv: a window, systemd's socket holding the connections.
     assert "schema: nothing to undo; downtime window " in said[0], said[0]
     # 2: v3 runs on v3b's schema (a nullable column): no window, the schema back once v3 served.
@@ -166,8 +166,8 @@ def test_a_rollback_over_a_migration_django_cannot_undo_is_refused_naming_the_ba
 def test_v3s_archive_over_v3is_schema_is_refused_pointing_to_the_rollback_playbook(host):
     """Last: a deploy of v3 (its archive) over the schema v3i migrated. v3i judges its data migration: what it changes
     is not known, so v3 may not run on it; refused before any change, the message saying how to go back."""
-    rc, out = playbook("deploy", "--extra-vars", "deploy_source=%s" % os.path.join(COLLECTION, "examples", "catalog",
-                                                                                 "v3"))
+    source = os.path.join(COLLECTION, "examples", "catalog", "v3")
+    rc, out = playbook("deploy", "--extra-vars", "deploy_source=%s" % source)
     assert rc != 0, out
     message = re.search(r'"msg": "(The database has migrations[^"]*)"', out)
     assert message, out

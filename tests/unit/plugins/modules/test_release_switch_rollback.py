@@ -176,8 +176,8 @@ def test_a_schema_that_fails_to_go_back_after_the_switch_leaves_the_release_live
     assert state['current']['release'] == 'v2' and 'switching' not in state
 
 
-def test_a_rollback_that_fails_before_its_window_puts_every_tree_back_where_it_was(deployed, venv, systemctl,
-                                                                                  run_module):
+def test_a_rollback_that_fails_before_its_window_puts_every_tree_back_where_it_was(
+        deployed, venv, systemctl, run_module):
     fake_venv(deployed, 'kv1', venv)
     deploy(run_module, deployed, 'v2', venv)
     copy_example('v2', os.path.join(deployed, 'staging'))
