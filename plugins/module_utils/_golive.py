@@ -630,6 +630,9 @@ class GoLive(object):
                                       % (exc.filename, exc.strerror))
         # Said before anything stops: a run killed from here on is finished by the next one.
         switching = dict(release=params['release'], started=self.now, strategy=self.strategy)
+        if params['stage_kept']:
+            # A rollback's window: the next run says how to finish it (roles/deploy/tasks/rollback.yml).
+            switching['rollback_from'] = self.info['current_release']
         try:
             _state.write_state(self.root, dict(self.info['state'], switching=switching))
         except OSError as exc:

@@ -116,6 +116,8 @@ switching:
     - The record of a window in progress, C(release), C(started) and C(strategy), or null. Set while
       M(simpledeploy.django.release_switch) runs; still there afterwards means that run was killed, and the
       next one finishes the window.
+    - With C(rollback_from), the window of a rollback (O(simpledeploy.django.release_switch#module:stage_kept)),
+      and the release it went back from, which a deploy finishes that window with.
     - With C(held), a window release_switch holds open (its option C(hold)) while the role runs the after-live
       task file; the new release serves meanwhile. Left by a run killed then, the next release_switch takes that
       release as live.

@@ -36,7 +36,8 @@ RELEASES = [
      'tree': 'releases/r1', 'rollback': False, 'why_not': 'its virtualenv (venvs/k1) is no longer on the host',
      'migrations': {}},
 ]
-INFO = {'safe': True, 'ours': True, 'reason': None, 'releases': RELEASES, 'rollback_to': 'r2', 'check_mode': False}
+INFO = {'safe': True, 'ours': True, 'reason': None, 'releases': RELEASES, 'rollback_to': 'r2', 'check_mode': False,
+        'switching': None}
 # migration_status in r2's tree: people.0003_c and shop.0001_initial (an app r2 has no migration in... yet knows)
 # are applied and unknown to it.
 PLAN = {'pending': False, 'migrations': [], 'vendor': 'sqlite', 'location': {'name': '/srv/person/shared/db.sqlite3'},
@@ -189,3 +190,14 @@ def test_the_summary_is_one_line():
     said = templar.template(trust_as_template(item['ansible.builtin.debug']['msg']))
     assert said == ('person: rolled back to release r2 (was r3), strategy reload; schema: migrations undone: '
                     'people.0003_c, shop.0001_initial after the switch, the older release serving; no downtime')
+
+
+def test_a_window_a_killed_run_left_open_is_refused_saying_how_to_finish_it():
+    killed = {'release': 'r2', 'started': '2026-12-01T10:00:00Z', 'strategy': 'simple'}
+    message = refused(NOTHING, choose(engine(__deploy_rb_info=dict(INFO, switching=dict(killed, rollback_from='r3')))))
+    assert message == ('the rollback to r2 (started 2026-12-01T10:00:00Z) was killed inside its window: deploy r3 '
+                       'again with the deploy playbook (its archive), which finishes that window and migrates forward '
+                       'what was undone; then go back again. Nothing was changed.')
+    message = refused(NOTHING, choose(engine(__deploy_rb_info=dict(INFO, switching=killed))))
+    assert message == ('the deploy of r2 (started 2026-12-01T10:00:00Z) was killed inside its window: deploy it '
+                       'again, which finishes that window, then go back. Nothing was changed.')

@@ -205,3 +205,13 @@ def test_an_undone_rollback_to_the_previous_tree_leaves_it_there(deployed, venv,
     assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous'),
             release_of(deployed, 'releases/v1')) == ('v3', 'v2', 'v1')
     assert not os.path.exists(os.path.join(deployed, 'releases', 'v2'))
+
+
+def test_a_rollbacks_window_left_open_says_which_release_it_went_back_from(deployed, venv, systemctl, run_module):
+    # rollback false: the failed window stays as it failed, its record in the marker (as a killed run leaves it).
+    fake_venv(deployed, 'kv1', venv)
+    deploy(run_module, deployed, 'v2', venv)
+    result = run_module(release_switch, rollback(deployed, 'v1', 'v2', [('people', '0009_nowhere')], rollback=False))
+    assert result['failed']
+    state = json.load(open(os.path.join(deployed, '.simpledeploy.json')))
+    assert state['switching']['release'] == 'v1' and state['switching']['rollback_from'] == 'v2'
