@@ -17,6 +17,8 @@ import shlex
 import subprocess
 import time
 
+from test_realistic import nothing_failed
+
 CATALOG = "http://127.0.0.1:8001"
 FACTS = "/var/tmp/realistic"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,6 +45,34 @@ def psql(host, query):
     return host.check_output("runuser -u postgres -- psql -X -A -t -d catalog -c %s" % shlex.quote(query))
 
 
+def under_traffic(host, name, reads, *runs):
+    """files/traffic.py reading the catalog's page (and READS) and writing books, its record traffic-NAME.json,
+    while each of RUNS (playbook() arguments) runs in turn: (their results, when the last returned)."""
+    host.check_output(
+        "systemd-run --unit=sd-traffic-%s --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
+        "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-%s.json --write=%s/books/add/ %s"
+        % (name, FACTS, name, CATALOG, " ".join(shlex.quote(url) for url in [CATALOG + "/books/"] + reads)))
+    try:
+        time.sleep(1)
+        results = [playbook(*run) for run in runs]
+        returned = time.time()
+        time.sleep(1)
+    finally:
+        host.check_output("systemctl stop sd-traffic-%s" % name)
+    return results, returned
+
+
+def served(host, name, old, new, returned):
+    """What files/traffic.py saw (traffic-NAME.json): no read or write failed, OLD and NEW answered (their X-Release),
+    and no request sent after RETURNED (the playbooks returned) was answered by OLD. Returns it."""
+    seen = json.loads(host.file("%s/traffic-%s.json" % (FACTS, name)).content_string)
+    nothing_failed(seen)
+    rows = [row for row in seen["requests"] if "/static/" not in row[1]]
+    assert {row[5] for row in rows} == {old, new}, {row[5] for row in rows}
+    assert not [row for row in rows if row[5] == old and row[2] > returned]
+    return seen
+
+
 def page(host):
     return host.check_output("curl -sS -H 'Host: localhost' %s/books/" % CATALOG)
 
@@ -62,18 +92,7 @@ def test_the_releases_playbook_lists_the_catalogs_releases_newest_first(host):
 def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no_request(host):
     css = re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", page(host)).group(0)
     books_before = int(psql(host, "SELECT count(*) FROM books_book"))
-    host.check_output(
-        "systemd-run --unit=sd-traffic-rollback --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
-        "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-rollback.json --write=%s/books/add/ %s/books/ %s%s"
-        % (FACTS, CATALOG, CATALOG, CATALOG, css))
-    try:
-        time.sleep(1)
-        first = playbook("rollback")
-        second = playbook("rollback")
-        returned = time.time()
-        time.sleep(1)
-    finally:
-        host.check_output("systemctl stop sd-traffic-rollback")
+    (first, second), returned = under_traffic(host, "rollback", [CATALOG + css], ["rollback"], ["rollback"])
     assert first[0] == 0, first[1]
     assert second[0] == 0, second[1]
     said = [re.search(r'"msg": "(catalog: rolled back [^"]*)"', run[1]).group(1) for run in (first, second)]
@@ -82,14 +101,7 @@ def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no
     # 2: v3 runs on v3b's schema (a nullable column): no window, the schema back once v3 served.
     assert said[1].endswith("strategy reload; schema: migrations undone: books.0004_book_isbn after the switch, the "
                             "older release serving; no downtime"), said[1]
-    seen = json.loads(host.file("%s/traffic-rollback.json" % FACTS).content_string)
-    for kind, figures in seen["summary"].items():
-        good = 200 if kind == "read" else 201
-        failed = [row for row in seen["requests"] if row[0] == kind and row[4] != good]
-        assert figures["ok"] > 0 and figures["failed"] == 0 and not failed, (kind, failed[:5])
-    rows = [row for row in seen["requests"] if "/static/" not in row[1]]
-    assert {row[5] for row in rows} == {"v3b", "v3"}, {row[5] for row in rows}
-    assert not [row for row in rows if row[5] == "v3b" and row[2] > returned]
+    seen = served(host, "rollback", "v3b", "v3", returned)
     # v3 serves, on v3's schema, with v3b's CSS still answering (linked beside v3's own), and every book kept.
     text = page(host)
     assert "v3b" not in text and re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", text).group(0) != css
@@ -106,32 +118,14 @@ def test_a_rollback_over_a_removed_column_goes_back_inside_the_window_and_fails_
     """v3r (v3 without the year column v2 added) deployed, then back to v3, which reads that column: the schema goes
     back inside the window, under the client. The column comes back empty: the values v3r's migration dropped are
     only in the backup its deploy took."""
-    host.check_output(
-        "systemd-run --unit=sd-traffic-removed --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
-        "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-removed.json --write=%s/books/add/ %s/books/"
-        % (FACTS, CATALOG, CATALOG))
-    try:
-        time.sleep(1)
-        deployed = playbook("deploy", "--extra-vars",
-                            "deploy_source=%s/realistic/catalog-v3r" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-        back = playbook("rollback")
-        returned = time.time()
-        time.sleep(1)
-    finally:
-        host.check_output("systemctl stop sd-traffic-removed")
+    source = "deploy_source=%s/realistic/catalog-v3r" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    (deployed, back), returned = under_traffic(host, "removed", [], ["deploy", "--extra-vars", source], ["rollback"])
     assert deployed[0] == 0, deployed[1]
     assert back[0] == 0, back[1]
     said = re.search(r'"msg": "(catalog: rolled back [^"]*)"', back[1]).group(1)
     assert "schema: migrations undone: books.0004_remove_book_year inside the window, before the older release " \
         "served; downtime window " in said, said
-    seen = json.loads(host.file("%s/traffic-removed.json" % FACTS).content_string)
-    for kind, figures in seen["summary"].items():
-        good = 200 if kind == "read" else 201
-        failed = [row for row in seen["requests"] if row[0] == kind and row[4] != good]
-        assert figures["ok"] > 0 and figures["failed"] == 0 and not failed, (kind, failed[:5])
-    rows = [row for row in seen["requests"] if "/static/" not in row[1]]
-    assert {row[5] for row in rows} == {"v3", "v3r"}, {row[5] for row in rows}
-    assert not [row for row in rows if row[5] == "v3r" and row[2] > returned]
+    served(host, "removed", "v3r", "v3", returned)
     assert re.search(r"\bv3\b", page(host)) and "v3r" not in page(host)
     assert psql(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'books_book' "
                       "AND column_name = 'year'") == "1"

@@ -49,6 +49,17 @@ def deploy(run_module, root, release, venv, key=None, **extra):
     return result
 
 
+def three_releases(run_module, root, venv, v1_venv=True):
+    """v1 (live in the fixture; with V1_VENV a virtualenv of its own, so it can come back), v2 (its migration),
+    then v3 (v2's code again, nothing to migrate): v3 live, v2 in code.previous/, v1 in releases/."""
+    if v1_venv:
+        fake_venv(root, 'kv1', venv)
+    deploy(run_module, root, 'v2', venv)
+    copy_example('v2', os.path.join(root, 'staging'))
+    link_shared(root, os.path.join(root, 'staging'))
+    deploy(run_module, root, 'v3', venv, migrate=False)
+
+
 def rollback(root, release, newer, targets, after=False, key=None, **extra):
     """release_switch's arguments for a rollback to RELEASE from NEWER (live), TARGETS [(app, name)]; KEY: the
     virtualenv both use (each its own by default)."""
@@ -120,11 +131,7 @@ def test_a_rollback_the_older_code_runs_through_takes_no_window_then_takes_the_s
 
 
 def test_a_failed_rollback_is_undone_and_the_release_stays_kept(deployed, venv, systemctl, run_module):
-    fake_venv(deployed, 'kv1', venv)
-    deploy(run_module, deployed, 'v2', venv)
-    copy_example('v2', os.path.join(deployed, 'staging'))
-    link_shared(deployed, os.path.join(deployed, 'staging'))
-    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    three_releases(run_module, deployed, venv)
     assert release_of(deployed, 'releases/v1') == 'v1'
     before = (applied(deployed), columns(deployed), rows(deployed))
     # No such migration: migrate back fails inside the window, after the swap and the backup.
@@ -159,10 +166,7 @@ def test_migrate_back_after_the_switch_with_a_migrate_in_the_window_is_refused(d
 
 def test_a_schema_that_fails_to_go_back_after_the_switch_leaves_the_release_live_and_says_so(
         deployed, venv, systemctl, run_module):
-    deploy(run_module, deployed, 'v2', venv)
-    copy_example('v2', os.path.join(deployed, 'staging'))
-    link_shared(deployed, os.path.join(deployed, 'staging'))
-    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    three_releases(run_module, deployed, venv, v1_venv=False)
     before = applied(deployed)
     result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0009_nowhere')], after=True))
     assert result['failed']
@@ -178,11 +182,7 @@ def test_a_schema_that_fails_to_go_back_after_the_switch_leaves_the_release_live
 
 def test_a_rollback_that_fails_before_its_window_puts_every_tree_back_where_it_was(
         deployed, venv, systemctl, run_module):
-    fake_venv(deployed, 'kv1', venv)
-    deploy(run_module, deployed, 'v2', venv)
-    copy_example('v2', os.path.join(deployed, 'staging'))
-    link_shared(deployed, os.path.join(deployed, 'staging'))
-    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    three_releases(run_module, deployed, venv)
     calls = systemctl.read_text()
     for release in ('v2', 'v1'):  # from code.previous/, then from releases/ (code.previous/ set aside for it)
         args = rollback(deployed, release, 'v3', [('people', '0001_initial')])
@@ -195,11 +195,7 @@ def test_a_rollback_that_fails_before_its_window_puts_every_tree_back_where_it_w
 
 
 def test_an_undone_rollback_to_the_previous_tree_leaves_it_there(deployed, venv, systemctl, run_module):
-    fake_venv(deployed, 'kv1', venv)
-    deploy(run_module, deployed, 'v2', venv)
-    copy_example('v2', os.path.join(deployed, 'staging'))
-    link_shared(deployed, os.path.join(deployed, 'staging'))
-    deploy(run_module, deployed, 'v3', venv, migrate=False)
+    three_releases(run_module, deployed, venv)
     result = run_module(release_switch, rollback(deployed, 'v2', 'v3', [('people', '0009_nowhere')]))
     assert result['failed'] and result['failed_step'] == 'migrate'
     assert (release_of(deployed, 'code'), release_of(deployed, 'code.previous'),
