@@ -150,8 +150,7 @@ class GoLive(object):
         self.result = dict(changed=True, release=params['release'] or info['current_release'],
                            previous_release=info['current_release'] if swap else info['previous_release'],
                            migrated=False, pruned_venvs=[], pruned_releases=[], kept_release=None, migrated_back=False,
-                           backup=None,
-                           pruned_backups=[], recovered=bool(info['switching']))
+                           backup=None, pruned_backups=[], recovered=bool(info['switching']))
         if info['switching']:
             self.result['recovery'] = dict(switching=info['switching'], found=self.resume['found'],
                                            notes=self.resume['notes'])
@@ -686,7 +685,6 @@ class GoLive(object):
             undo_error = undo_exc
         if undo_error is None:
             self._keep_after_undo()
-        if undo_error is None:
             self._after_rollback(fail, first)
         fail['schema_as_before'] = undo_error is None and _messages.schema_as_before(said.get('schema'))
         msg = _messages.failure_message(
