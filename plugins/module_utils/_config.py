@@ -17,17 +17,27 @@ of _fsio.atomic_file, for a file the role wrote).
 
 Both names are beside files of root's in directories only root writes
 (the deploy root, /etc/systemd/system). Python 3.9+, standard library only.
+
+``write_files`` writes those rendered files, and the role's own files that go
+in place at once (gunicorn.conf.py, the start gate), in one remote execution
+(the module release_config): each through a temporary file renamed over it
+(_fsio.atomic_write), only when its content, mode or owner differs, and only
+into a directory of root's that no other user can write.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 
 NEXT = '.simpledeploy-next'
 PREVIOUS = '.simpledeploy-previous'
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
 
 
 class ConfigError(Exception):
@@ -153,3 +163,85 @@ def commit(done):
                 os.unlink(entry['aside'])
             except FileNotFoundError:
                 pass
+
+
+def _open_directory(path, euid):
+    """A descriptor on PATH's directory, refused unless it is a real directory of EUID's (root's) that no other
+    user can write: a file root writes there cannot be swapped by anyone else."""
+    directory = os.path.dirname(path)
+    try:
+        fd = os.open(directory, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise ConfigError('cannot write %s: its directory %s does not exist' % (path, directory))
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ConfigError('cannot write %s: %s is not a directory (a symbolic link?); nothing was written'
+                              % (path, directory))
+        raise
+    info = os.fstat(fd)
+    if info.st_uid != euid or info.st_mode & 0o022:
+        os.close(fd)
+        raise ConfigError('cannot write %s: its directory %s is owned by uid %d with mode %04o; it must be '
+                          "root's and writable by root only; nothing was written"
+                          % (path, directory, info.st_uid, stat.S_IMODE(info.st_mode)))
+    return fd
+
+
+def _current(dir_fd, name):
+    """(content, stat) of the regular file NAME in DIR_FD, never through a link; (None, None) for anything else."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+            return None, None
+        raise
+    with os.fdopen(fd, 'rb') as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None, None
+        return handle.read(), info
+
+
+def write_files(files, check_mode=False, euid=None):
+    """Write each of FILES whose content, mode or owner differs; returns (written, changed), lists of DESTs.
+
+    FILES are dicts {dest, content (text), mode (int), staged (bool)}. A staged file is one the window puts in
+    place (``<dest>.simpledeploy-next``): written in check mode too, so that release_switch can compare it
+    with the live one, and never counted as a change here (release_switch reports what goes live). The
+    others go in place at once: a change is reported, and check mode writes nothing.
+
+    Every directory is checked first (_open_directory): a bad one fails before any file is written (in check
+    mode, a missing directory counts as a change: a real run makes it before it writes there). A file
+    that is a link or not a regular file is replaced, never followed (the rename replaces the name).
+    """
+    euid = os.geteuid() if euid is None else euid
+    opened = []
+    try:
+        for entry in files:
+            if check_mode and not entry.get('staged') and not os.path.lexists(os.path.dirname(entry['dest'])):
+                # Check mode before the first deploy: the directory a real run makes first.
+                opened.append(None)
+                continue
+            opened.append(_open_directory(entry['dest'], euid))
+        written, changed = [], []
+        for entry, dir_fd in zip(files, opened):
+            if dir_fd is None:
+                changed.append(entry['dest'])
+                continue
+            name = os.path.basename(entry['dest'])
+            data = entry['content'].encode('utf-8')
+            content, info = _current(dir_fd, name)
+            if (content == data and stat.S_IMODE(info.st_mode) == entry['mode']
+                    and info.st_uid == euid and info.st_gid == os.getegid()):
+                continue
+            if not entry.get('staged'):
+                changed.append(entry['dest'])
+                if check_mode:
+                    continue
+            _fsio.atomic_write(name, data, entry['mode'], dir_fd=dir_fd)
+            written.append(entry['dest'])
+        return written, changed
+    finally:
+        for fd in opened:
+            if fd is not None:
+                os.close(fd)

@@ -49,6 +49,12 @@ options:
     type: list
     elements: str
     default: []
+  user:
+    description: The app's user, whose account to report in RV(user_ready) (with O(group)).
+    type: str
+  group:
+    description: The app user's primary group, for RV(user_ready).
+    type: str
 attributes:
   platform:
     details: Runs on POSIX hosts; O(service) is looked up with systemd.
@@ -187,6 +193,14 @@ rollback_to:
   returned: always
   type: str
   sample: 0c4b2a1d9e8f7a65
+user_ready:
+  description:
+    - Whether O(user) exists with O(group) as its primary group, the shell C(/usr/sbin/nologin) and the home
+      C(/nonexistent), as the role makes it (the role then skips creating the group and the user); null when not
+      asked.
+  returned: always
+  type: bool
+  sample: true
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -197,7 +211,7 @@ service_exists:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _layout, _releases, _root_safety, _state, _venvs,
+    _accounts, _layout, _releases, _root_safety, _state, _venvs,
 )
 
 
@@ -218,7 +232,10 @@ def main():
             venv_key=dict(type='str', no_log=False),
             service=dict(type='str'),
             shared_dirs=dict(type='list', elements='str', default=[]),
+            user=dict(type='str'),
+            group=dict(type='str'),
         ),
+        required_together=[('user', 'group')],
         supports_check_mode=True,
     )
     root = module.params['root']
@@ -233,6 +250,8 @@ def main():
     info.pop('state')
     info.pop('root')
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])
+    user, group = module.params['user'], module.params['group']
+    info['user_ready'] = _accounts.account_ready(user, group) if user else None
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role
