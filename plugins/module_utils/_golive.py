@@ -352,7 +352,7 @@ class GoLive(object):
         params = self.params
         if params['lock'] and not self.locked:
             try:
-                self.lock.enter_context(_lock.hold_window(params['lock'], params['lock_run_id']))
+                self.lock.enter_context(_lock.hold_window(params['lock'], params['lock_run_id'], renew=True))
             except _lock.LockError as exc:
                 self.module.fail_json(msg=exc.msg, changed=False)
             self.locked = True

@@ -526,14 +526,18 @@ def _window_probe(dir_fd, path):
 
 
 @contextlib.contextmanager
-def hold_window(lock_path, run_id=None, wait=GUARD_WAIT, active=True):
+def hold_window(lock_path, run_id=None, wait=GUARD_WAIT, active=True, renew=False, clock=time.time):
     """Hold the window of the lock ``lock_path`` for the life of this block (and of this process).
 
     An exclusive flock on window_file(lock_path), in a directory checked as
     open_lock_dir() does, tried for ``wait`` seconds. With ``run_id``, the
     lock must still be that run's (read under the flock, so no take-over can
-    come between): otherwise LockError, before anything is done. Yields the
-    window file's path (None when not ``active``, as in check mode).
+    come between): otherwise LockError, before anything is done. With
+    ``renew`` too, its heartbeat is set to now (renewed_lock, under the guard
+    as deploy_lock writes it): the lock's expiry counts from the window's start,
+    as it did from the role's renewal task before the switch, and that task's
+    round trip is saved. Yields the window file's path (None when not
+    ``active``, as in check mode).
     """
     if not active:
         yield None
@@ -551,12 +555,15 @@ def hold_window(lock_path, run_id=None, wait=GUARD_WAIT, active=True):
                                 'Nothing was changed. Wait for it to end (it ends with that process).'
                                 % ('PID %d' % pid if pid else 'a process', window))
             if run_id is not None:
-                lock = read_lock(path, dir_fd)
-                if lock is None or 'unreadable' in lock or lock.get('run_id') != run_id:
-                    holder = 'nobody holds it' if lock is None else '%s holds it' % describe_holder(lock)
-                    raise LockError('this run (%s) no longer holds the deploy lock %s: %s (taken over after it '
-                                    'expired, or released). Nothing was changed; run the deploy again.'
-                                    % (run_id, path, holder))
+                with _guard(dir_fd, path, wait, True):
+                    lock = read_lock(path, dir_fd)
+                    if lock is None or 'unreadable' in lock or lock.get('run_id') != run_id:
+                        holder = 'nobody holds it' if lock is None else '%s holds it' % describe_holder(lock)
+                        raise LockError('this run (%s) no longer holds the deploy lock %s: %s (taken over after it '
+                                        'expired, or released). Nothing was changed; run the deploy again.'
+                                        % (run_id, path, holder))
+                    if renew:
+                        write_lock(path, renewed_lock(lock, clock()), dir_fd)
             yield window
         finally:
             os.close(fd)

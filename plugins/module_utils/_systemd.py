@@ -43,6 +43,37 @@ def show(module, service):
     return unit, loaded, main_pid
 
 
+# What ``systemctl is-enabled`` answers 0 for (ansible.builtin.systemd_service's enabled=true then changes
+# nothing), and the states of a unit that runs: started=true would change nothing ('reloading' runs too).
+ENABLED_STATES = ('enabled', 'enabled-runtime', 'static', 'alias', 'indirect', 'generated', 'transient')
+RUNNING_STATES = ('active', 'activating', 'reloading')
+
+
+def parse_show_units(text):
+    """``systemctl show -p Id -p ... UNIT...`` output (one block per unit, blank lines between) as dicts."""
+    return [parse_show(block) for block in (text or '').split('\n\n') if block.strip()]
+
+
+def units_ready(module, units):
+    """Whether every one of UNITS is loaded, enabled and running, from one ``systemctl show``. Only reads.
+
+    The role then skips its task that enables and starts them (it would change nothing); anything else, a
+    unit systemd does not know or an answer it cannot read included, is False.
+    """
+    if not units:
+        return True
+    if not module.get_bin_path('systemctl'):
+        return False
+    rc, out, dummy = module.run_command(['systemctl', 'show', '-p', 'LoadState', '-p', 'ActiveState',
+                                         '-p', 'UnitFileState'] + list(units), environ_update={'LC_ALL': 'C'})
+    if rc != 0:
+        return False
+    found = parse_show_units(out)
+    return len(found) == len(units) and all(
+        unit.get('LoadState') == 'loaded' and unit.get('UnitFileState') in ENABLED_STATES
+        and unit.get('ActiveState') in RUNNING_STATES for unit in found)
+
+
 class Systemctl(object):
     """``systemctl ACTION [UNIT]`` through the module, raising StepError when it fails.
 

@@ -49,6 +49,11 @@ options:
     type: list
     elements: str
     default: []
+  units:
+    description: systemd units whose state to report in RV(units_ready).
+    type: list
+    elements: str
+    default: []
   user:
     description: The app's user, whose account to report in RV(user_ready) (with O(group)).
     type: str
@@ -201,6 +206,14 @@ user_ready:
   returned: always
   type: bool
   sample: true
+units_ready:
+  description:
+    - Whether every unit of O(units) is loaded, enabled and running (active, activating or reloading), from one
+      C(systemctl show); the role then skips enabling and starting them after the switch. True when O(units) is
+      empty.
+  returned: always
+  type: bool
+  sample: true
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -211,7 +224,7 @@ service_exists:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _accounts, _layout, _releases, _root_safety, _state, _venvs,
+    _accounts, _layout, _releases, _root_safety, _state, _systemd, _venvs,
 )
 
 
@@ -232,6 +245,7 @@ def main():
             venv_key=dict(type='str', no_log=False),
             service=dict(type='str'),
             shared_dirs=dict(type='list', elements='str', default=[]),
+            units=dict(type='list', elements='str', default=[]),
             user=dict(type='str'),
             group=dict(type='str'),
         ),
@@ -252,6 +266,7 @@ def main():
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])
     user, group = module.params['user'], module.params['group']
     info['user_ready'] = _accounts.account_ready(user, group) if user else None
+    info['units_ready'] = _systemd.units_ready(module, module.params['units'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role

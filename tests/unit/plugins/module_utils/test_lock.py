@@ -449,6 +449,26 @@ def test_hold_window_refuses_a_run_that_lost_its_lock(tmp_path):
         assert window is None
 
 
+def test_hold_window_renews_the_runs_lock_and_only_its_own(tmp_path):
+    """The role's renewal before the switch is the window's own (release_switch): the heartbeat is the window's
+    start; a lock another run took over is neither entered nor rewritten."""
+    path = str(tmp_path / 'app.lock')
+    _lock.write_lock(path, holder(run_id='mine'))
+    before = _lock.read_lock(path)
+    with _lock.hold_window(path, run_id='mine', renew=True, clock=lambda: 1_767_261_700.5):
+        renewed = _lock.read_lock(path)
+    assert renewed['renewed_epoch'] == 1_767_261_700 and renewed['renewed'] == '2026-01-01T10:01:40Z'
+    assert dict(renewed, renewed=None, renewed_epoch=None) == dict(before, renewed=None, renewed_epoch=None)
+    _lock.write_lock(path, holder(run_id='next-run'))
+    with open(path, 'rb') as handle:
+        theirs = handle.read()
+    with pytest.raises(_lock.LockError):
+        with _lock.hold_window(path, run_id='mine', renew=True):
+            pytest.fail('the window was entered')
+    with open(path, 'rb') as handle:
+        assert handle.read() == theirs
+
+
 def test_hold_window_never_follows_a_link(tmp_path):
     target = tmp_path / 'elsewhere'
     target.write_text('keep')

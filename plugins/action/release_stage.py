@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, simpledeploy developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller side of simpledeploy.django.release_stage (documented with the module).
+
+Sends the archive into Ansible's remote temporary directory (one transfer, as
+the copy and unarchive actions do), hashes it on the controller, and runs the
+module once with the remote path and the hash: a temporary directory made,
+one transfer, one execution. The module removes the archive, and the
+directory too when nothing else is in it (with pipelining): then the action's
+cleanup has nothing to remove, one remote execution fewer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+MODULE = 'simpledeploy.django.release_stage'
+_CHUNK = 1024 * 1024
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+        src = args.pop('src', None)
+        if not src:
+            raise AnsibleActionFail('src is required: the release archive on the controller (release_archive)')
+        try:
+            digest = sha256_of(src)
+        except OSError as exc:
+            raise AnsibleActionFail('cannot read the release archive %s on the controller: %s' % (src, exc.strerror))
+        remote = self._connection._shell.join_path(self._connection._shell.tmpdir, 'release.tar.gz')
+        self._transfer_file(src, remote)
+        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        args.update(archive=remote, sha256=digest)
+        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+        if result.get('tmpdir_removed'):
+            # The module removed it, empty: nothing left for the action's cleanup to remove remotely.
+            self._connection._shell.tmpdir = None
+        return result
