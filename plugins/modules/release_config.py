@@ -17,12 +17,12 @@ description:
     the old or the new content whole. The owner is the user the module runs as (root).
   - Every file's directory must be a real directory (not a symbolic link) owned by that
     user and writable by no one else. Every directory is checked before any file is
-    written: a bad one fails the task with nothing written. A file that is a symbolic link
+    written, and a bad one fails the task with nothing written. A file that is a symbolic link
     or not a regular file is replaced by the rename, never followed or read.
   - A staged file (O(files[].staged)) is one that M(simpledeploy.django.release_switch) puts
     in place inside the deploy's window (C(<dest>.simpledeploy-next) beside the live file).
     It is written in check mode too, so that the preview can compare it with the live one,
-    and it is never counted as a change here: release_switch reports what goes live.
+    and it is never counted as a change here, since release_switch reports what goes live.
 author:
   - simpledeploy developers (@simpledeploy)
 options:

@@ -18,8 +18,8 @@ description:
   - O(dest)'s parent must be a directory of root's that only root can write (the deploy root, or the
     preview's temporary directory). Everything in the tree is root's; files keep the archive's mode (never a
     set-id bit) and modification time.
-  - Only what release_archive writes is unpacked: directories, regular files and symbolic links, with relative
-    names that never go up nor through a symbolic link of the archive. Anything else fails the task and removes
+  - Only what release_archive writes is unpacked (directories, regular files and symbolic links), with
+    relative names that never go up nor through a symbolic link of the archive. Anything else fails the task and removes
     the tree it began.
   - A shared path the release ships as a file, a link or an empty directory is replaced by its link; one it ships
     as a directory with content fails the task, since its link would hide that content.
@@ -44,8 +44,8 @@ options:
     description:
       - The tree to stage into, replaced whole. Its parent must be a directory only root can write.
       - When omitted, a new temporary directory (C(simpledeploy-preview-*) in the system's temporary directory,
-        root's, mode 0755) is made and the tree is staged into its C(tree): the deploy role's preview in check
-        mode. The caller removes it (RV(preview)).
+        root's, mode 0755) is made and the tree is staged into its C(tree), for the deploy role's preview in
+        check mode. The caller removes it (RV(preview)).
     type: path
   release:
     description:
@@ -58,7 +58,7 @@ options:
     type: path
   shared_paths:
     description:
-      - Paths of that data, relative to the project: each becomes, in the tree, a symbolic link
+      - Paths of that data, relative to the project; each becomes, in the tree, a symbolic link
         C(<dest>/<project_subdir>/<path>) to C(<shared_dir>/<path>), replacing what the release ships there.
     type: list
     elements: str
@@ -71,6 +71,7 @@ options:
 attributes:
   action:
     support: full
+    description: The action plugin sends O(src) to the host and passes its sha256.
   check_mode:
     support: none
     details: Skipped in check mode; the role runs it with C(check_mode=false) to stage the preview into a temporary directory.
@@ -184,6 +185,7 @@ def main():
         module.fail_json(msg='could not stage release %s into %s: %s' % (params['release'], params['dest'], exc))
     tmpdir_removed = remove_sent(params['archive'])
     module.exit_json(changed=True, tmpdir_removed=tmpdir_removed, dest=params['dest'], preview=preview, **result)
+
 
 if __name__ == '__main__':
     main()
