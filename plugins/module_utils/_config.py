@@ -245,3 +245,33 @@ def write_files(files, check_mode=False, euid=None):
         for fd in opened:
             if fd is not None:
                 os.close(fd)
+
+
+def live_path(entry):
+    """Where ENTRY's content is live: DEST, or for a staged file the name release_switch renames it to."""
+    dest = entry['dest']
+    if entry.get('staged') and dest.endswith(NEXT):
+        return dest[:-len(NEXT)]
+    return dest
+
+
+def changed_live(files, euid=None):
+    """The live paths (live_path) of FILES whose content, mode or owner differs from the live file's, or that
+    are missing. Only reads, never through a link (a link counts as a difference)."""
+    euid = os.geteuid() if euid is None else euid
+    changed = []
+    for entry in files:
+        path = live_path(entry)
+        try:
+            dir_fd = os.open(os.path.dirname(path), _DIR_FLAGS)
+        except OSError:
+            changed.append(path)
+            continue
+        try:
+            content, info = _current(dir_fd, os.path.basename(path))
+        finally:
+            os.close(dir_fd)
+        if (content != entry['content'].encode('utf-8') or stat.S_IMODE(info.st_mode) != entry['mode']
+                or (info.st_uid, info.st_gid) != (euid, os.getegid())):
+            changed.append(path)
+    return changed

@@ -54,6 +54,36 @@ options:
     type: list
     elements: str
     default: []
+  config:
+    description:
+      - The files the deploy would write (the entries of M(simpledeploy.django.release_config)), to compare with
+        the live ones in RV(config_changed). A staged entry (C(<file>.simpledeploy-next)) is compared with
+        C(<file>). The content is never logged nor returned.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The file, as release_config writes it.
+        type: path
+        required: true
+      content:
+        description: Its whole content.
+        type: str
+        required: true
+      mode:
+        description: Its permissions, an octal string.
+        type: str
+        default: '0644'
+      staged:
+        description: Whether O(config[].dest) is the staged name of the live file.
+        type: bool
+        default: false
+  gates:
+    description: Gate files (the window's start and serve gates) whose presence to report in RV(gates_closed).
+    type: list
+    elements: path
+    default: []
   user:
     description: The app's user, whose account to report in RV(user_ready) (with O(group)).
     type: str
@@ -198,6 +228,26 @@ rollback_to:
   returned: always
   type: str
   sample: 0c4b2a1d9e8f7a65
+config_changed:
+  description: The live files of O(config) whose content, mode or owner differs, or that are missing.
+  returned: always
+  type: list
+  elements: str
+  sample: [/srv/mysite/app.env]
+gates_closed:
+  description: The files of O(gates) that exist (a window a run did not finish left them).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+root_ready:
+  description:
+    - Whether the deploy root, its C(shared/) directories (O(shared_dirs)) and its marker are already what
+      M(simpledeploy.django.deploy_root) makes for O(user) and O(group) (it would change nothing); false when the
+      user does not exist yet, null without O(user).
+  returned: always
+  type: bool
+  sample: true
 user_ready:
   description:
     - Whether O(user) exists with O(group) as its primary group, the shell C(/usr/sbin/nologin) and the home
@@ -221,10 +271,14 @@ service_exists:
   sample: true
 """
 
+import grp
+import os
+import pwd
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _accounts, _layout, _releases, _root_safety, _state, _systemd, _venvs,
+    _accounts, _config, _layout, _releases, _root_safety, _state, _systemd, _venvs,
 )
 
 
@@ -237,6 +291,18 @@ def service_exists(module, unit):
     return rc == 0 and out.strip() not in ('', 'not-found')
 
 
+def root_ready(root, app, user, group, shared_dirs, safe):
+    """Whether deploy_root would change nothing (its own code, in check mode); False when it cannot tell."""
+    if not safe or not app:
+        return False
+    try:
+        uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+        return not _layout.ensure_layout(root, app, uid, gid, shared_dirs, homes=_layout.human_homes(),
+                                         check_mode=True)['changed']
+    except (KeyError, _layout.LayoutError, OSError):
+        return False
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -246,6 +312,13 @@ def main():
             service=dict(type='str'),
             shared_dirs=dict(type='list', elements='str', default=[]),
             units=dict(type='list', elements='str', default=[]),
+            config=dict(type='list', elements='dict', default=[], options=dict(
+                dest=dict(type='path', required=True),
+                content=dict(type='str', required=True, no_log=True),
+                mode=dict(type='str', default='0644'),
+                staged=dict(type='bool', default=False),
+            )),
+            gates=dict(type='list', elements='path', default=[]),
             user=dict(type='str'),
             group=dict(type='str'),
         ),
@@ -266,6 +339,14 @@ def main():
     info['venv_ready'] = _venvs.venv_ready(module.params['root'], module.params['venv_key'])
     user, group = module.params['user'], module.params['group']
     info['user_ready'] = _accounts.account_ready(user, group) if user else None
+    info['root_ready'] = root_ready(root, module.params['app'], user, group, module.params['shared_dirs'],
+                                    info['safe']) if user else None
+    try:
+        info['config_changed'] = _config.changed_live([dict(entry, mode=int(entry['mode'], 8))
+                                                       for entry in module.params['config']])
+    except ValueError:
+        module.fail_json(msg='the mode of each config entry must be an octal string such as 0644')
+    info['gates_closed'] = [gate for gate in module.params['gates'] if os.path.lexists(gate)]
     info['units_ready'] = _systemd.units_ready(module, module.params['units'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and

@@ -55,6 +55,8 @@ def deploy_result(switch=None, plan=None, **overrides):
         __deploy_venv_changed=False, __deploy_plan=PLAN if plan is None else plan, __deploy_fleet=False,
         ansible_play_hosts_all=['web1'], deploy_collectstatic=True)
     variables.update(overrides)
+    if switch == 'absent':  # a quiet run: go_live.yml was not included, nothing registered
+        del variables['__deploy_switch']
     with open(os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml'), encoding='utf-8') as handle:
         names = yaml.safe_load(handle)['__deploy_unknown_names']
     variables['__deploy_unknown_names'] = Templar(loader=DataLoader(), variables=variables).template(trusted(names))
@@ -88,6 +90,14 @@ def test_a_window_that_migrated_nothing_applies_nothing_although_the_plan_lists_
 def test_nothing_to_do_is_no_switch_and_no_window():
     result = deploy_result(NOTHING_TO_DO, plan=NOTHING_PENDING, __deploy_code_changed=False)
     assert (result['switched'], result['window'], result['strategy']) == (False, None, None)
+    assert deploy_summary(result) == 'person: release r1 already live: nothing stopped, nothing changed'
+
+
+def test_a_quiet_run_did_not_switch_and_says_why():
+    result = deploy_result('absent', plan=NOTHING_PENDING, __deploy_code_changed=False, __deploy_quiet=True,
+                           __deploy_release_id='r1')
+    assert (result['switched'], result['window'], result['strategy'], result['downtime']) == (False, None, None, False)
+    assert result['strategy_reason'].startswith('nothing to do: the same release')
     assert deploy_summary(result) == 'person: release r1 already live: nothing stopped, nothing changed'
 
 

@@ -122,3 +122,33 @@ def test_without_markers_the_state_file_says_and_nothing_is_switching(info, tmp_
     result = info({'root': str(root), 'app': 'person'})
     assert (result['current_release'], result['previous_release'], result['staged_release']) == ('r2', None, None)
     assert result['switching'] is None
+
+
+def test_what_a_quiet_run_needs_read_once_and_nothing_changed(info, root_parent, run_module):
+    """config_changed, root_ready and gates_closed: the role's quiet path is taken only when each says nothing
+    to do; each turns when the one thing it reads differs. The root is made by deploy_root itself."""
+    from ansible_collections.simpledeploy.django.plugins.modules import deploy_root
+    root = os.path.join(root_parent, 'srv-person')
+    made = run_module(deploy_root, dict(root=root, app='person', owner='nobody', group='nogroup',
+                                        shared_dirs=['media']))
+    assert not made.get('failed'), made
+    env = os.path.join(root, 'app.env')
+    with open(env, 'w') as handle:
+        handle.write('SECRET_KEY=quiet-run-secret-value\n')
+    os.chmod(env, 0o600)
+    config = [dict(dest=env + '.simpledeploy-next', content='SECRET_KEY=quiet-run-secret-value\n', mode='0600',
+                   staged=True)]
+    args = dict(root=root, app='person', user='nobody', group='nogroup', shared_dirs=['media'], config=config,
+                gates=[os.path.join(root, '.simpledeploy-gate')])
+    before = snapshot(root)
+    result = info(args)
+    assert (result['config_changed'], result['root_ready'], result['gates_closed']) == ([], True, [])
+    assert 'quiet-run-secret-value' not in result.raw
+    # Each difference is seen: the content, the mode, a missing shared directory, a gate left closed.
+    assert info(dict(args, config=[dict(config[0], content='SECRET_KEY=another\n')]))['config_changed'] == [env]
+    assert info(dict(args, config=[dict(config[0], mode='0644')]))['config_changed'] == [env]
+    assert info(dict(args, shared_dirs=['media', 'uploads']))['root_ready'] is False
+    assert info(dict(args, user='no-such-user-here'))['root_ready'] is False
+    assert snapshot(root) == before
+    open(os.path.join(root, '.simpledeploy-gate'), 'w').close()
+    assert info(args)['gates_closed'] == [os.path.join(root, '.simpledeploy-gate')]
