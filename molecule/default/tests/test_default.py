@@ -7,6 +7,7 @@ import shlex
 import subprocess
 
 import pytest
+import yaml
 
 ROOT = "/srv/person"
 CODE = ROOT + "/code"
@@ -175,6 +176,77 @@ def test_the_releases_playbook_lists_v2_live_and_v1_ready_to_come_back(host):
     assert "people.0002_person_weight" in lines[0] and "auth." in lines[0], lines
     assert lines[1].startswith(previous + " | kept | went live 20"), lines
     assert "people.0001_initial" in lines[1] and lines[1].endswith("| rollback possible"), lines
+
+
+HERE = os.path.dirname(__file__)
+VARIABLES = os.path.join(HERE, "..", "vars.yml")
+
+
+def deploy_v2(*extra, count_file=None):
+    """The deploy playbook for v2 (live already) as a user runs it, with EXTRA arguments; remote executions are
+    counted into COUNT_FILE by benchmarks/plugins/callback/count_remote.py (one line each)."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    if count_file:
+        env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "..", "..", "..", "benchmarks", "plugins", "callback"),
+                   ANSIBLE_CALLBACKS_ENABLED="count_remote", SD_COUNT_FILE=count_file)
+    run = subprocess.run(
+        ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"], "--extra-vars", "@" + VARIABLES,
+         "--extra-vars", "deploy_source=" + EXAMPLE_V2] + list(extra)
+        + [os.path.join(HERE, "..", "..", "..", "playbooks", "deploy.yml")],
+        env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    recap = re.search(r"simpledeploy-default\s*:\s*ok=(\d+)\s+changed=(\d+)", run.stdout)
+    assert recap, run.stdout[-3000:]
+    return run, int(recap.group(2))
+
+
+def main_pid(host):
+    return host.check_output("systemctl show -p MainPID --value person")
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["deploy", "check"])
+def test_y1_the_same_release_again_reads_the_host_once_and_changes_nothing(host, tmp_path, check):
+    counts = str(tmp_path / "counts")
+    pid = main_pid(host)
+    # The interpreter named, as most inventories do: Ansible's discovery would add one execution per host.
+    run, changed = deploy_v2(*(["--check"] if check else []), "--extra-vars",
+                             "ansible_python_interpreter=/usr/bin/python3", count_file=counts)
+    assert changed == 0, run.stdout[-6000:]
+    # The tasks that ran on the host: release_info, the migration plan, and (not in check mode) the health check;
+    # no lock, no file written, nothing put live.
+    ran = re.findall(r"TASK \[simpledeploy\.django\.deploy : ([^\]]*)\][^\n]*\n(?:ok|changed): ", run.stdout)
+    on_host = [name for name in ran if not re.match(
+        r"(Validating arguments|.*\| (Check the variables|Build the release archive|Refuse|Decide|Remember|Stop|"
+        r"Find out|Fail when|Record|Summary))", name)]
+    assert on_host == ["Validate | Read the deploy root on the host",
+                       "Preflight | Run the system checks and read the migration plan of the new release"] + (
+        [] if check else ["Verify | Wait until the app answers its health check"]), ran
+    with open(counts, encoding="utf-8") as handle:
+        remote = [line.split()[0] for line in handle if line.strip()]
+    assert remote == ["exec"] * len(on_host), remote
+    assert main_pid(host) == pid
+
+
+def test_y2_a_changed_environment_is_noticed_and_goes_live(host):
+    with open(VARIABLES, encoding="utf-8") as handle:
+        env = dict(yaml.safe_load(handle)["deploy_env"])
+    pid = main_pid(host)
+    _run, changed = deploy_v2("--extra-vars", json.dumps({"deploy_env": dict(env, SD_QUIET_TEST="noticed")}))
+    assert changed > 0
+    assert "SD_QUIET_TEST" in host.check_output("cat /srv/person/app.env")
+    assert main_pid(host) != pid  # the service restarted to read it
+    # And back: the key removed is noticed too.
+    _run, changed = deploy_v2()
+    assert changed > 0 and "SD_QUIET_TEST" not in host.check_output("cat /srv/person/app.env")
+
+
+def test_y3_a_changed_unit_is_noticed_and_goes_live(host):
+    unit = "/etc/systemd/system/person.service"
+    _run, changed = deploy_v2("--extra-vars", "deploy_gunicorn_timeout=37")
+    assert changed > 0 and "--timeout 37" in host.file(unit).content_string
+    _run, changed = deploy_v2()
+    assert changed > 0 and "--timeout 37" not in host.file(unit).content_string
+    assert host.service("person").is_running
 
 
 def test_zz_the_rollback_playbook_takes_v2_back_to_v1_schema_included(host):

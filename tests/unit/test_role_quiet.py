@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The quiet path's decision (validate.yml's __deploy_quiet_candidate, vars/main.yml's __deploy_quiet), evaluated
+by Ansible's templating with what release_info returns: a run with nothing to do reads the host once; each
+thing that would change (the release, a nested requirements file through the virtualenv key, the environment,
+a unit, the deploy root, the account, the units' state, a window or a gate left behind, a pending migration)
+takes the whole path.
+
+On real hosts: molecule/default/tests/test_default.py deploys the same release again (remote executions
+counted), then a changed deploy_env and a changed unit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+
+from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
+from ansible_collections.simpledeploy.django.tests.unit.test_role_downgrade import task
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+VALIDATE = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'validate.yml')
+VARS = os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml')
+
+QUIET_INFO = {'exists': True, 'current_release': 'r2', 'current_venv': 'k2', 'venv_ready': True,
+              'config_changed': [], 'root_ready': True, 'user_ready': True, 'units_ready': True, 'switching': None,
+              'gates_closed': []}
+
+
+def decide(info, release='r2', venv_key='k2', plan=None):
+    with open(VALIDATE, encoding='utf-8') as handle:
+        facts = task('Validate | Decide what this deploy has to do', yaml.safe_load(handle))['ansible.builtin.set_fact']
+    with open(VARS, encoding='utf-8') as handle:
+        quiet = yaml.safe_load(handle)['__deploy_quiet']
+    variables = dict(__deploy_info=info, __deploy_release_id=release, __deploy_venv_key=venv_key,
+                     __deploy_staging_dir='/srv/person/staging', __deploy_code_dir='/srv/person/code',
+                     deploy_migrate=True, __deploy_plan=plan or {'pending': False})
+    templar = Templar(loader=DataLoader(), variables=variables)
+    candidate = templar.template(trusted(facts['__deploy_quiet_candidate']))
+    variables.update(__deploy_quiet_candidate=candidate,
+                     __deploy_migrate_now=variables['deploy_migrate'] and variables['__deploy_plan']['pending'])
+    return candidate, Templar(loader=DataLoader(), variables=variables).template(trusted(quiet))
+
+
+def test_nothing_to_do_is_quiet():
+    assert decide(QUIET_INFO) == (True, True)
+
+
+@pytest.mark.parametrize('change, release, venv_key', [
+    ({}, 'r3', 'k2'),                                      # new code
+    ({}, 'r2', 'k3'),                                      # a nested requirements file changed: a new key
+    ({'venv_ready': False}, 'r2', 'k2'),
+    ({'config_changed': ['/srv/person/app.env']}, 'r2', 'k2'),               # deploy_env
+    ({'config_changed': ['/etc/systemd/system/person.service']}, 'r2', 'k2'),  # the unit
+    ({'root_ready': False}, 'r2', 'k2'),
+    ({'user_ready': False}, 'r2', 'k2'),
+    ({'units_ready': False}, 'r2', 'k2'),
+    ({'switching': {'release': 'r2'}}, 'r2', 'k2'),
+    ({'gates_closed': ['/srv/person/.simpledeploy-gate']}, 'r2', 'k2'),
+    ({'exists': False, 'current_release': None, 'current_venv': None}, 'r2', 'k2'),
+])
+def test_anything_to_change_takes_the_whole_path(change, release, venv_key):
+    assert decide(dict(QUIET_INFO, **change), release, venv_key) == (False, False)
+
+
+def test_a_migration_found_by_the_plan_ends_the_quiet_run():
+    assert decide(QUIET_INFO, plan={'pending': True}) == (True, False)
