@@ -132,7 +132,7 @@ def run_play(tmp_path, django, check=False):
         deploy_hooks_before_switch=['hook before'], deploy_hooks_before_switch_tasks=str(tmp_path / 'before.yml'),
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
         __deploy_code_changed=True, __deploy_venv_changed=False, __deploy_migrate_now=False, __deploy_check_mode=check,
-        __deploy_next_dir=project, __deploy_venv_dir=django.path, __deploy_env_next=str(env_file),
+        __deploy_next_dir=project, __deploy_venv_dir=django.path, __deploy_env_new=str(env_file),
         __deploy_release_id='4c1d7e2f9a0b3c58')
     proc = run_playbook(tmp_path, extra, check=check)
     output = proc.stdout + proc.stderr
