@@ -47,7 +47,9 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('cannot read the release archive %s on the controller: %s' % (src, exc.strerror))
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, 'release.tar.gz')
         self._transfer_file(src, remote)
-        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        # Readable by the user the module runs as; nothing to execute (execute=False: no chmod when that user is
+        # the connection's own, one remote execution fewer).
+        self._fixup_perms2((self._connection._shell.tmpdir, remote), execute=False)
         args.update(archive=remote, sha256=digest)
         result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
         if result.get('tmpdir_removed'):
