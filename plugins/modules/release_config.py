@@ -28,7 +28,7 @@ author:
 options:
   files:
     description:
-      - The files to write, in this order.
+      - The files to write, in this order; O(contents) holds what each one holds.
     type: list
     elements: dict
     required: true
@@ -37,12 +37,6 @@ options:
         description:
           - The file, an absolute path.
         type: path
-        required: true
-      content:
-        description:
-          - The whole content, as text (written as UTF-8).
-          - Never logged nor returned, since an environment file holds secrets.
-        type: str
         required: true
       mode:
         description:
@@ -54,6 +48,15 @@ options:
           - Written in check mode too, and not counted as a change (see the description).
         type: bool
         default: false
+  contents:
+    description:
+      - The whole content of each file of O(files), as text (written as UTF-8), in the same order.
+      - Never logged (the host's journal included) nor returned, since an environment file holds secrets. A
+        list of its own, because Ansible logs the other options to the journal as text, where a multi-line
+        value nested in a list escapes the masking of secrets.
+    type: list
+    elements: str
+    required: true
 attributes:
   check_mode:
     support: full
@@ -73,11 +76,12 @@ EXAMPLES = r"""
   simpledeploy.django.release_config:
     files:
       - dest: /srv/mysite/app.env.simpledeploy-next
-        content: "{{ lookup('ansible.builtin.template', 'app.env.j2') }}"
         mode: "0600"
         staged: true
       - dest: /srv/mysite/gunicorn.conf.py
-        content: "{{ lookup('ansible.builtin.file', 'gunicorn.conf.py') }}"
+    contents:
+      - "{{ lookup('ansible.builtin.template', 'app.env.j2') }}"
+      - "{{ lookup('ansible.builtin.file', 'gunicorn.conf.py') }}"
 """
 
 RETURN = r"""
@@ -107,21 +111,24 @@ def argument_spec():
     return dict(
         files=dict(type='list', elements='dict', required=True, options=dict(
             dest=dict(type='path', required=True),
-            content=dict(type='str', required=True, no_log=True),
             mode=dict(type='str', default='0644'),
             staged=dict(type='bool', default=False),
         )),
+        contents=dict(type='list', elements='str', required=True, no_log=True),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if len(module.params['contents']) != len(module.params['files']):
+        module.fail_json(msg='contents must hold one content for each of the %d files, got %d'
+                         % (len(module.params['files']), len(module.params['contents'])))
     files = []
-    for entry in module.params['files']:
+    for entry, content in zip(module.params['files'], module.params['contents']):
         if not _MODE.match(entry['mode']):
             module.fail_json(msg='the mode of %s must be an octal string such as 0644, got %r'
                              % (entry['dest'], entry['mode']))
-        files.append(dict(entry, mode=int(entry['mode'], 8)))
+        files.append(dict(entry, mode=int(entry['mode'], 8), content=content))
     try:
         written, changed = _config.write_files(files, module.check_mode)
     except (_config.ConfigError, OSError) as exc:

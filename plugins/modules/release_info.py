@@ -56,9 +56,9 @@ options:
     default: []
   config:
     description:
-      - The files the deploy would write (the entries of M(simpledeploy.django.release_config)), to compare with
-        the live ones in RV(config_changed). A staged entry (C(<file>.simpledeploy-next)) is compared with
-        C(<file>). The content is never logged nor returned.
+      - The files the deploy would write (the O(simpledeploy.django.release_config#module:files) of
+        M(simpledeploy.django.release_config)), to compare with the live ones in RV(config_changed), with their
+        content in O(config_contents). A staged entry (C(<file>.simpledeploy-next)) is compared with C(<file>).
     type: list
     elements: dict
     default: []
@@ -66,10 +66,6 @@ options:
       dest:
         description: The file, as release_config writes it.
         type: path
-        required: true
-      content:
-        description: Its whole content.
-        type: str
         required: true
       mode:
         description: Its permissions, an octal string.
@@ -79,6 +75,13 @@ options:
         description: Whether O(config[].dest) is the staged name of the live file.
         type: bool
         default: false
+  config_contents:
+    description:
+      - The content of each file of O(config), in the same order. Never logged (the host's journal included) nor
+        returned.
+    type: list
+    elements: str
+    default: []
   gates:
     description: Gate files (the window's start and serve gates) whose presence to report in RV(gates_closed).
     type: list
@@ -314,10 +317,11 @@ def main():
             units=dict(type='list', elements='str', default=[]),
             config=dict(type='list', elements='dict', default=[], options=dict(
                 dest=dict(type='path', required=True),
-                content=dict(type='str', required=True, no_log=True),
                 mode=dict(type='str', default='0644'),
                 staged=dict(type='bool', default=False),
             )),
+            # A list of its own, no_log (see release_config): never written to the host's journal.
+            config_contents=dict(type='list', elements='str', default=[], no_log=True),
             gates=dict(type='list', elements='path', default=[]),
             user=dict(type='str'),
             group=dict(type='str'),
@@ -341,9 +345,13 @@ def main():
     info['user_ready'] = _accounts.account_ready(user, group) if user else None
     info['root_ready'] = root_ready(root, module.params['app'], user, group, module.params['shared_dirs'],
                                     info['safe']) if user else None
+    if len(module.params['config_contents']) != len(module.params['config']):
+        module.fail_json(msg='config_contents must hold one content for each of the %d config files, got %d'
+                         % (len(module.params['config']), len(module.params['config_contents'])))
     try:
-        info['config_changed'] = _config.changed_live([dict(entry, mode=int(entry['mode'], 8))
-                                                       for entry in module.params['config']])
+        info['config_changed'] = _config.changed_live([
+            dict(entry, mode=int(entry['mode'], 8), content=content)
+            for entry, content in zip(module.params['config'], module.params['config_contents'])])
     except ValueError:
         module.fail_json(msg='the mode of each config entry must be an octal string such as 0644')
     info['gates_closed'] = [gate for gate in module.params['gates'] if os.path.lexists(gate)]

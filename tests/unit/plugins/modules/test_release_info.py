@@ -136,16 +136,16 @@ def test_what_a_quiet_run_needs_read_once_and_nothing_changed(info, root_parent,
     with open(env, 'w') as handle:
         handle.write('SECRET_KEY=quiet-run-secret-value\n')
     os.chmod(env, 0o600)
-    config = [dict(dest=env + '.simpledeploy-next', content='SECRET_KEY=quiet-run-secret-value\n', mode='0600',
-                   staged=True)]
+    config = [dict(dest=env + '.simpledeploy-next', mode='0600', staged=True)]
     args = dict(root=root, app='person', user='nobody', group='nogroup', shared_dirs=['media'], config=config,
+                config_contents=['SECRET_KEY=quiet-run-secret-value\n'],
                 gates=[os.path.join(root, '.simpledeploy-gate')])
     before = snapshot(root)
     result = info(args)
     assert (result['config_changed'], result['root_ready'], result['gates_closed']) == ([], True, [])
     assert 'quiet-run-secret-value' not in result.raw
     # Each difference is seen: the content, the mode, a missing shared directory, a gate left closed.
-    assert info(dict(args, config=[dict(config[0], content='SECRET_KEY=another\n')]))['config_changed'] == [env]
+    assert info(dict(args, config_contents=['SECRET_KEY=another\n']))['config_changed'] == [env]
     assert info(dict(args, config=[dict(config[0], mode='0644')]))['config_changed'] == [env]
     assert info(dict(args, shared_dirs=['media', 'uploads']))['root_ready'] is False
     assert info(dict(args, user='no-such-user-here'))['root_ready'] is False
