@@ -108,6 +108,22 @@ def _reachable_by_all(path):
         path = parent
 
 
+def niced(argv, module):
+    """ARGV under ``nice -n N`` when the module's own ``nice`` option is N above 0, else ARGV.
+
+    The modules that prepare a release while the old one serves (migration_status, collect_static,
+    django_command) take that option (the role's deploy_prepare_nice): Django's start-up, the checks and
+    collectstatic then yield the CPU to the live release's workers on a busy host. The window's own children
+    (release_switch has no such option) run at the usual priority. Without coreutils' nice, ARGV as it is.
+    """
+    level = (getattr(module, 'params', None) or {}).get('nice') or 0
+    if level <= 0:
+        return list(argv)
+    tool = shutil.which('nice', path=os.pathsep.join([os.environ.get('PATH', '')] + list(_RUNUSER_DIRS)
+                                                     + ['/usr/bin', '/bin']))
+    return [tool, '-n', str(level)] + list(argv) if tool else list(argv)
+
+
 @contextlib.contextmanager
 def child_package():
     """A new directory of root's holding the package, readable by every user; removed afterwards.
@@ -216,7 +232,7 @@ def run_in_django(module, project_path, virtualenv, job, params, settings=None, 
     module.no_log_values.update(secrets)
     if run_as and run_as != current_user() and os.geteuid() != 0:
         raise DjangoError('run_as=%s needs root to switch user: run the task with become: true' % run_as)
-    argv = child_argv(python, job, run_as)
+    argv = niced(child_argv(python, job, run_as), module)
     with child_package() as top:
         env['PYTHONPATH'] = os.pathsep.join([top] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
         env['PYTHONDONTWRITEBYTECODE'] = '1'

@@ -22,7 +22,7 @@ import shutil
 import time
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _failure, _secrets
-from ansible_collections.simpledeploy.django.plugins.module_utils._django import current_user, find_runuser
+from ansible_collections.simpledeploy.django.plugins.module_utils._django import current_user, find_runuser, niced
 from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import app_env, build_env
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
@@ -149,7 +149,7 @@ def run_commands(module, project_path, virtualenv, commands, env_file=None, sett
     python = os.path.join(virtualenv, 'bin', 'python')
     results = []
     for args in parsed:
-        argv = command_argv(python, args, user, timeout, timeout_path, runuser)
+        argv = niced(command_argv(python, args, user, timeout, timeout_path, runuser), module)
         start = clock()
         rc, out, err = module.run_command(argv, cwd=project_path, environ_update=env)
         seconds = round(clock() - start, 3)

@@ -69,6 +69,13 @@ options:
     description: The app's unprivileged user, which runs C(collectstatic).
     type: str
     required: true
+  nice:
+    description:
+      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
+        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
+        C(deploy_prepare_nice).
+    type: int
+    default: 0
 """
 
 EXAMPLES = r"""
@@ -137,9 +144,12 @@ def main():
             settings=dict(type='str'),
             env_file=dict(type='path'),
             run_as=dict(type='str', required=True),
+            nice=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )
+    if not 0 <= module.params['nice'] <= 19:
+        module.fail_json(msg='nice must be between 0 and 19, got %d' % module.params['nice'])
     params = module.params
     try:
         result = _static.collect(module, params['project_path'], params['tree'], params['virtualenv'],

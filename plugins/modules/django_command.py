@@ -54,6 +54,13 @@ options:
   run_as:
     description: Run the commands as this user (root switches with C(runuser)); unset runs them as the module's user.
     type: str
+  nice:
+    description:
+      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
+        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
+        C(deploy_prepare_nice).
+    type: int
+    default: 0
   commands:
     description:
       - The C(manage.py) commands, without C(manage.py), each a string split like a shell line (C(shlex)) or a
@@ -104,11 +111,14 @@ def main():
             env_file=dict(type='path'),
             settings=dict(type='str'),
             run_as=dict(type='str'),
+            nice=dict(type='int', default=0),
             commands=dict(type='list', elements='raw', required=True),
             timeout=dict(type='float', default=_hooks.DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
+    if not 0 <= module.params['nice'] <= 19:
+        module.fail_json(msg='nice must be between 0 and 19, got %d' % module.params['nice'])
     params = module.params
     try:
         planned = _hooks.planned(params['commands'])

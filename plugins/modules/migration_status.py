@@ -105,6 +105,13 @@ options:
         Django creates or reads have the right owner and permissions.
       - Needs root (C(become)) when it differs from the user the module runs as; ignored when equal.
     type: str
+  nice:
+    description:
+      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
+        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
+        C(deploy_prepare_nice).
+    type: int
+    default: 0
   check:
     description:
       - Run Django's system checks (C(manage.py check), without database checks) first, in the
@@ -554,6 +561,7 @@ def main():
             environment=dict(type='dict', no_log=True),
             database=dict(type='str', default='default'),
             run_as=dict(type='str'),
+            nice=dict(type='int', default=0),
             check=dict(type='bool', default=False),
             detect_missing=dict(type='bool', default=True),
             expand_data_steps=dict(type='bool', default=False),
@@ -561,6 +569,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if not 0 <= module.params['nice'] <= 19:
+        module.fail_json(msg='nice must be between 0 and 19, got %d' % module.params['nice'])
     params = module.params
     # no_log registered every value of environment ("1" included), the only no_log option:
     # keep those the rule masks.

@@ -128,7 +128,7 @@ def run_play(tmp_path, django, check=False):
     extra = dict(
         tasks=TASKS, record=str(record), markers=str(markers), ansible_python_interpreter=sys.executable,
         deploy_app_name='person', deploy_env={'CACHE_PASSWORD': SECRET}, deploy_user=None, deploy_settings_module='',
-        deploy_project_subdir='', deploy_hooks_timeout=60,
+        deploy_project_subdir='', deploy_hooks_timeout=60, deploy_prepare_nice=10,
         deploy_hooks_before_switch=['hook before'], deploy_hooks_before_switch_tasks=str(tmp_path / 'before.yml'),
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
         __deploy_code_changed=True, __deploy_venv_changed=False, __deploy_migrate_now=False, __deploy_check_mode=check,
@@ -218,7 +218,7 @@ def run_held(tmp_path, root, tasks_text):
             deploy_root=root, deploy_app_name='person', deploy_service_name='person', deploy_env={'CACHE_PASSWORD': SECRET},
             deploy_user=None, deploy_settings_module='', deploy_project_subdir='', deploy_healthcheck_url=url,
             deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1,
-            deploy_backup_keep=5, deploy_keep_releases=5, deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
+            deploy_backup_keep=5, deploy_keep_releases=5, deploy_prepare_nice=10, deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'),
             __deploy_env_file=os.path.join(root, 'app.env'), __deploy_healthcheck_host='',
             __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
             deploy_manage_service=False, __deploy_release_id='v2')
@@ -357,6 +357,7 @@ def run_fleet(tmp_path, deployed, venv, reversible=True):
         reversible=reversible, ansible_python_interpreter=sys.executable, deploy_app_name='person', deploy_env={},
         deploy_user=None, deploy_settings_module='', deploy_project_subdir='', deploy_healthcheck_url='',
         deploy_healthcheck_status=200, deploy_healthcheck_retries=5, deploy_healthcheck_delay=1, deploy_backup_keep=5, deploy_keep_releases=5,
+        deploy_prepare_nice=10,
         deploy_hooks_after_live_tasks=str(tmp_path / 'after.yml'), __deploy_healthcheck_host='',
         __deploy_healthcheck_headers={}, __deploy_hooks_due=True, __deploy_check_mode=False,
         __deploy_fleet=True, __deploy_migrator='web1', __deploy_release_id='v2', deploy_manage_service=True)

@@ -33,7 +33,7 @@ def validate(source, **overrides):
         deploy_app_name='person', deploy_root='/srv/person', deploy_source=source, deploy_manage_service=True,
         deploy_wsgi_app='mysite.wsgi:application', __deploy_shared_paths=['media', 'db.sqlite3'],
         __deploy_requirements_src='', deploy_pip_extra_args='', deploy_env={'A': 'b'},
-        deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_extra_args=[], deploy_keep_releases=5)
+        deploy_gunicorn_bind='127.0.0.1:8000', deploy_gunicorn_extra_args=[], deploy_keep_releases=5, deploy_prepare_nice=10)
     variables.update(overrides)
     task = first_task()
     variables.update(trusted(task['vars']))
@@ -53,6 +53,8 @@ CASES = [
     ('deploy-source', dict(deploy_source='/nonexistent/src'),
      'deploy_source /nonexistent/src does not exist or is not a directory on the controller; set it to the '
      'directory that holds the project (manage.py)'),
+    ('prepare-nice', dict(deploy_prepare_nice=20),
+     'deploy_prepare_nice must be between 0 (the usual priority) and 19 (the lowest); got 20'),
     ('keep-releases', dict(deploy_keep_releases=1),
      'deploy_keep_releases must be 2 or more (the live release and the one a failed deploy goes back to); got 1'),
     ('wsgi-app', dict(deploy_wsgi_app=''),

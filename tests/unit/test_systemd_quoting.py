@@ -269,7 +269,7 @@ def validate(tmp_path, **overrides):
         deploy_app_name='person', deploy_root='/srv/person', deploy_source=str(tmp_path), deploy_manage_service=True,
         deploy_wsgi_app='mysite.wsgi:application', __deploy_shared_paths=[], __deploy_requirements_src='',
         deploy_pip_extra_args='', deploy_env={}, deploy_gunicorn_bind='127.0.0.1:8000',
-        deploy_gunicorn_extra_args=[], deploy_keep_releases=5)
+        deploy_gunicorn_extra_args=[], deploy_keep_releases=5, deploy_prepare_nice=10)
     variables.update(overrides)
     check, task_vars = first_assert()
     variables.update(trusted(task_vars))

@@ -10,7 +10,7 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 TASKS = os.path.join(ROOT, 'roles', 'deploy', 'tasks')
-AS_BUILDER = "['runuser', '-u', deploy_build_user, '--']"
+AS_BUILDER = "__deploy_nice + ['runuser', '-u', deploy_build_user, '--']"
 
 
 def load(name):

@@ -363,3 +363,16 @@ def test_paths_are_checked_before_anything_runs(ansible_module, tmp_path, person
         run_in_django(ansible_module, project, venv, 'plan', {}, **kwargs)
     assert str(failed.value).startswith(expected)
     assert not os.path.exists(os.path.join(venv, 'bin', 'python.ran'))
+
+
+def test_niced_puts_the_child_under_nice_only_when_the_module_asks():
+    """run_in_django and the hooks run their child through niced (the modules' nice option)."""
+    class Module(object):
+        def __init__(self, nice):
+            self.params = {'nice': nice}
+
+    argv = ['/srv/venv/bin/python', '-m', 'simpledeploy_in_django.runner', 'plan']
+    niced = _django.niced(argv, Module(10))
+    assert niced[1:3] == ['-n', '10'] and os.path.basename(niced[0]) == 'nice' and niced[3:] == argv
+    assert _django.niced(argv, Module(0)) == argv
+    assert _django.niced(argv, object()) == argv  # release_switch's window: no such option

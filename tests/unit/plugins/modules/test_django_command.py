@@ -33,7 +33,7 @@ class Command(BaseCommand):
         if fail:
             raise RuntimeError("the hook exploded with key " + settings.SECRET_KEY)
         with open(os.path.join(os.environ["MARKER_DIR"], name), "w") as handle:
-            json.dump({"user": pwd.getpwuid(os.geteuid()).pw_name, "cwd": os.getcwd(),
+            json.dump({"user": pwd.getpwuid(os.geteuid()).pw_name, "cwd": os.getcwd(), "nice": os.nice(0),
                        "key": len(settings.SECRET_KEY), "settings": os.environ["DJANGO_SETTINGS_MODULE"]}, handle)
 '''
 
@@ -83,6 +83,20 @@ def test_commands_run_in_order_in_the_project_with_the_environment_file(run_modu
     assert os.path.exists(os.path.join(project['markers'], 'second'))
     # The environment file's values never went on a command line nor into the result.
     assert SECRET not in result.raw
+
+
+def test_nice_lowers_the_commands_priority_and_only_theirs(run_module, django52_venv, project):
+    """The role's deploy_prepare_nice: the commands (and the Django they start) yield the CPU to the live
+    release's workers; the module's own process keeps its priority."""
+    base = os.nice(0)
+    result = run_module(django_command, args_for(django52_venv, project, ['hook niced'], nice=7))
+    assert not result.get('failed'), result.get('msg')
+    assert marker(project, 'niced')['nice'] == min(base + 7, 19)
+    assert os.nice(0) == base
+    result = run_module(django_command, args_for(django52_venv, project, ['hook plain']))
+    assert marker(project, 'plain')['nice'] == base
+    result = run_module(django_command, args_for(django52_venv, project, ['hook never'], nice=20))
+    assert result['failed'] is True and 'nice must be between 0 and 19, got 20' in result['msg']
 
 
 def test_a_failing_command_stops_the_rest_and_says_its_last_error_line_masked(run_module, django52_venv, project):
