@@ -13,21 +13,11 @@ cleanup has nothing to remove, one remote execution fewer.
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.simpledeploy.django.plugins.module_utils._stage import file_sha256
 
 MODULE = 'simpledeploy.django.release_stage'
-_CHUNK = 1024 * 1024
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ActionModule(ActionBase):
@@ -42,7 +32,7 @@ class ActionModule(ActionBase):
         if not src:
             raise AnsibleActionFail('src is required: the release archive on the controller (release_archive)')
         try:
-            digest = sha256_of(src)
+            digest = file_sha256(src)
         except OSError as exc:
             raise AnsibleActionFail('cannot read the release archive %s on the controller: %s' % (src, exc.strerror))
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, 'release.tar.gz')

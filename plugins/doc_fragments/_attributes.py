@@ -7,6 +7,8 @@ A module extends ``simpledeploy.django._attributes`` and states, under its own
 ``attributes:``, its ``support`` of check_mode and diff_mode and the ``details``
 that are its own (a module's keys win over a fragment's). A module that never
 changes anything extends ``simpledeploy.django._attributes.read_only`` as well.
+A module that starts Django to prepare a release while the old one serves
+extends ``simpledeploy.django._attributes.nice`` (its option ``nice``).
 """
 
 from __future__ import annotations
@@ -38,4 +40,16 @@ attributes:
   diff_mode:
     support: none
     details: Nothing changes, so there is no diff.
+"""
+
+    # The option of the modules that start Django while the old release serves (the role's deploy_prepare_nice).
+    NICE = r"""
+options:
+  nice:
+    description:
+      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
+        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
+        C(deploy_prepare_nice).
+    type: int
+    default: 0
 """

@@ -39,6 +39,7 @@ attributes:
     details: Linux; the managed host's Python 3.9 or newer, standard library only. Runs as root.
 extends_documentation_fragment:
   - simpledeploy.django._attributes
+  - simpledeploy.django._attributes.nice
 author:
   - simpledeploy developers (@simpledeploy)
 options:
@@ -69,13 +70,6 @@ options:
     description: The app's unprivileged user, which runs C(collectstatic).
     type: str
     required: true
-  nice:
-    description:
-      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
-        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
-        C(deploy_prepare_nice).
-    type: int
-    default: 0
 """
 
 EXAMPLES = r"""

@@ -29,6 +29,7 @@ requirements:
   - C(runuser) (util-linux) when O(run_as) is another user, and C(timeout) (coreutils) when O(timeout) is not 0.
 extends_documentation_fragment:
   - simpledeploy.django._attributes
+  - simpledeploy.django._attributes.nice
 attributes:
   check_mode:
     support: full
@@ -54,13 +55,6 @@ options:
   run_as:
     description: Run the commands as this user (root switches with C(runuser)); unset runs them as the module's user.
     type: str
-  nice:
-    description:
-      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
-        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
-        C(deploy_prepare_nice).
-    type: int
-    default: 0
   commands:
     description:
       - The C(manage.py) commands, without C(manage.py), each a string split like a shell line (C(shlex)) or a

@@ -62,6 +62,7 @@ requirements:
   - C(runuser) (util-linux) when O(run_as) is used.
 extends_documentation_fragment:
   - simpledeploy.django._attributes
+  - simpledeploy.django._attributes.nice
   - simpledeploy.django._attributes.read_only
 options:
   project_path:
@@ -105,13 +106,6 @@ options:
         Django creates or reads have the right owner and permissions.
       - Needs root (C(become)) when it differs from the user the module runs as; ignored when equal.
     type: str
-  nice:
-    description:
-      - Run the Django process under C(nice -n) this value (1 to 19), so that it yields the CPU to the live
-        release's workers on a busy host; V(0) runs it at the usual priority. The deploy role passes
-        C(deploy_prepare_nice).
-    type: int
-    default: 0
   check:
     description:
       - Run Django's system checks (C(manage.py check), without database checks) first, in the
