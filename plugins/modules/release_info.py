@@ -82,6 +82,11 @@ options:
     type: list
     elements: str
     default: []
+  lock:
+    description:
+      - The deploy lock file (M(simpledeploy.django.deploy_lock)'s O(simpledeploy.django.deploy_lock#module:path)),
+        whose presence to report in RV(lock_present). Only looked at, never read through a link nor taken.
+    type: path
   gates:
     description: Gate files (the window's start and serve gates) whose presence to report in RV(gates_closed).
     type: list
@@ -237,6 +242,14 @@ config_changed:
   type: list
   elements: str
   sample: [/srv/mysite/app.env]
+lock_present:
+  description:
+    - Whether the file O(lock) exists: a run holds the deploy lock, or one that died left it. The role then takes
+      its whole path, where M(simpledeploy.django.deploy_lock) refuses the lock or takes it over. Null without
+      O(lock).
+  returned: always
+  type: bool
+  sample: false
 gates_closed:
   description: The files of O(gates) that exist (a window a run did not finish left them).
   returned: always
@@ -323,6 +336,7 @@ def main():
             # A list of its own, no_log (see release_config): never written to the host's journal.
             config_contents=dict(type='list', elements='str', default=[], no_log=True),
             gates=dict(type='list', elements='path', default=[]),
+            lock=dict(type='path'),
             user=dict(type='str'),
             group=dict(type='str'),
         ),
@@ -355,6 +369,7 @@ def main():
     except ValueError:
         module.fail_json(msg='the mode of each config entry must be an octal string such as 0644')
     info['gates_closed'] = [gate for gate in module.params['gates'] if os.path.lexists(gate)]
+    info['lock_present'] = os.path.lexists(module.params['lock']) if module.params['lock'] else None
     info['units_ready'] = _systemd.units_ready(module, module.params['units'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and

@@ -28,7 +28,7 @@ VARS = os.path.join(ROOT, 'roles', 'deploy', 'vars', 'main.yml')
 
 QUIET_INFO = {'exists': True, 'current_release': 'r2', 'current_venv': 'k2', 'venv_ready': True,
               'config_changed': [], 'root_ready': True, 'user_ready': True, 'units_ready': True, 'switching': None,
-              'gates_closed': []}
+              'gates_closed': [], 'lock_present': False}
 
 
 def decide(info, release='r2', venv_key='k2', plan=None):
@@ -61,6 +61,7 @@ def test_nothing_to_do_is_quiet():
     ({'units_ready': False}, 'r2', 'k2'),
     ({'switching': {'release': 'r2'}}, 'r2', 'k2'),
     ({'gates_closed': ['/srv/person/.simpledeploy-gate']}, 'r2', 'k2'),
+    ({'lock_present': True}, 'r2', 'k2'),                 # another run's lock, or a dead one's
     ({'exists': False, 'current_release': None, 'current_venv': None}, 'r2', 'k2'),
 ])
 def test_anything_to_change_takes_the_whole_path(change, release, venv_key):

@@ -150,5 +150,9 @@ def test_what_a_quiet_run_needs_read_once_and_nothing_changed(info, root_parent,
     assert info(dict(args, shared_dirs=['media', 'uploads']))['root_ready'] is False
     assert info(dict(args, user='no-such-user-here'))['root_ready'] is False
     assert snapshot(root) == before
+    assert info(dict(args, lock=os.path.join(root_parent, 'person.lock')))['lock_present'] is False
     open(os.path.join(root, '.simpledeploy-gate'), 'w').close()
     assert info(args)['gates_closed'] == [os.path.join(root, '.simpledeploy-gate')]
+    os.symlink('/nonexistent', os.path.join(root_parent, 'person.lock'))
+    assert info(dict(args, lock=os.path.join(root_parent, 'person.lock')))['lock_present'] is True
+    assert info(args)['lock_present'] is None
