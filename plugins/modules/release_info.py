@@ -244,7 +244,7 @@ config_changed:
   sample: [/srv/mysite/app.env]
 lock_present:
   description:
-    - Whether the file O(lock) exists: a run holds the deploy lock, or one that died left it. The role then takes
+    - Whether the file O(lock) exists (a run holds the deploy lock, or one that died left it). The role then takes
       its whole path, where M(simpledeploy.django.deploy_lock) refuses the lock or takes it over. Null without
       O(lock).
   returned: always
