@@ -70,14 +70,21 @@ def argv_of(cmd):
 
 
 def unwrap(argv):
-    """``(argv, user)``: the command proper, without ``runuser``/``sudo -u USER --`` and ``env NAME=VALUE``.
+    """``(argv, user)``: the command proper, without ``nice -n N``, ``runuser``/``sudo -u USER --`` and ``env NAME=VALUE``.
 
-    The role runs the build user's commands as ``runuser -u USER -- env
-    HOME=... TMPDIR=... COMMAND``: what failed is COMMAND, run as USER (None
-    when no user was switched).
+    The role runs the build user's commands as ``nice -n N runuser -u USER --
+    env HOME=... TMPDIR=... COMMAND``: what failed is COMMAND, run as USER
+    (None when no user was switched).
     """
     user = None
     argv = list(argv)
+    if argv and os.path.basename(argv[0]) == 'nice':
+        # deploy_prepare_nice: ``nice -n N COMMAND`` (or -nN, --adjustment=N): the priority, not the command.
+        argv = argv[1:]
+        if argv[:1] in (['-n'], ['--adjustment']):
+            argv = argv[2:]
+        elif argv and (argv[0].startswith('-n') or argv[0].startswith('--adjustment=')):
+            argv = argv[1:]
     if argv and os.path.basename(argv[0]) in ('runuser', 'sudo') and '--' in argv:
         wrapper, argv = argv[:argv.index('--')], argv[argv.index('--') + 1:]
         if '-u' in wrapper[:-1]:

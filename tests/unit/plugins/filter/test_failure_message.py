@@ -243,6 +243,10 @@ def test_a_long_line_is_cut():
      '/srv/p/venvs/abc/bin/python -m pip install -r /srv/p/staging/requirements.txt'),
     (['runuser', '-u', 'p-build', '--', 'env', 'HOME=/x', 'TMPDIR=/x', '/v/bin/python', '-m', 'venv', '/v'],
      '/v/bin/python -m venv /v (as p-build)'),
+    # deploy_prepare_nice puts the build under nice: the message names pip, as the build user
+    (['nice', '-n', '10', 'runuser', '-u', 'p-build', '--', 'env', 'HOME=/x', '/v/bin/python', '-m', 'pip', 'install',
+      '-r', '/s/requirements.txt'], '/v/bin/python -m pip install -r /s/requirements.txt (as p-build)'),
+    (['/usr/bin/nice', '-n10', '/v/bin/python', '-m', 'venv', '/v'], '/v/bin/python -m venv /v'),
     (['/v/bin/python', 'manage.py', 'shell', '-c', 'print("a b")'],
      '/v/bin/python manage.py shell -c \'print("a b")\''),
     (['/v/bin/python', '--flag=' + 'a' * 200], '/v/bin/python --flag=' + 'a' * 41 + '...' + 'a' * 48),
