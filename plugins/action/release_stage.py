@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.simpledeploy.django.plugins.module_utils._stage import file_sha256
+from ansible_collections.simpledeploy.django.plugins.module_utils._archive import file_sha256
 
 MODULE = 'simpledeploy.django.release_stage'
 

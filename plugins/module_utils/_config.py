@@ -202,6 +202,13 @@ def _current(dir_fd, name):
         return handle.read(), info
 
 
+def _same(found, entry, euid):
+    """Whether FOUND ((content, stat) from _current) is ENTRY's content, mode and owner (EUID, the egid)."""
+    content, info = found
+    return (content == entry['content'].encode('utf-8') and stat.S_IMODE(info.st_mode) == entry['mode']
+            and (info.st_uid, info.st_gid) == (euid, os.getegid()))
+
+
 def write_files(files, check_mode=False, euid=None):
     """Write each of FILES whose content, mode or owner differs; returns (written, changed), lists of DESTs.
 
@@ -230,9 +237,7 @@ def write_files(files, check_mode=False, euid=None):
                 continue
             name = os.path.basename(entry['dest'])
             data = entry['content'].encode('utf-8')
-            content, info = _current(dir_fd, name)
-            if (content == data and stat.S_IMODE(info.st_mode) == entry['mode']
-                    and info.st_uid == euid and info.st_gid == os.getegid()):
+            if _same(_current(dir_fd, name), entry, euid):
                 continue
             if not entry.get('staged'):
                 changed.append(entry['dest'])
@@ -268,10 +273,9 @@ def changed_live(files, euid=None):
             changed.append(path)
             continue
         try:
-            content, info = _current(dir_fd, os.path.basename(path))
+            found = _current(dir_fd, os.path.basename(path))
         finally:
             os.close(dir_fd)
-        if (content != entry['content'].encode('utf-8') or stat.S_IMODE(info.st_mode) != entry['mode']
-                or (info.st_uid, info.st_gid) != (euid, os.getegid())):
+        if not _same(found, entry, euid):
             changed.append(path)
     return changed

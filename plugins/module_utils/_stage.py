@@ -20,13 +20,13 @@ depends on it). Python 3.9+, standard library only.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import posixpath
 import stat
 import tarfile
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
+from ansible_collections.simpledeploy.django.plugins.module_utils._archive import file_sha256
 
 MARKER = '.simpledeploy-release'
 _CHUNK = 1024 * 1024
@@ -35,14 +35,6 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os,
 
 class StageError(Exception):
     """The release cannot be staged; the message says why and what to do."""
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_parent(dest, euid):
