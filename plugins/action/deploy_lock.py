@@ -150,6 +150,25 @@ def controller_identity():
                 controller_pid=pid, controller_pid_started=started)
 
 
+def settle_holder(outcome, identity, takeover_run_ids, rerun):
+    """OUTCOME, a module's refusal of the lock another run holds, settled on this controller: that run's
+    ansible-playbook gone, the module run again by RERUN(run IDs to take over) and its outcome returned; still
+    running, the message says so. Any other outcome is returned as it is. (deploy_lock's action, and
+    release_stage's, which takes the lock as it stages.)"""
+    holder = outcome.get('held_by')
+    if not (outcome.get('would_wait') and holder):
+        return outcome
+    verdict = holder_verdict(holder, identity['controller_machine_id'], identity['controller_host'],
+                             pid_alive, process_started)
+    if verdict == 'dead':
+        return rerun(list(takeover_run_ids) + [holder['run_id']])
+    if verdict == 'alive' and outcome.get('msg'):
+        # the module's error summary holds its own message: drop it, the message is the new one
+        outcome.pop('exception', None)
+        outcome['msg'] += ' Its ansible-playbook (PID %s) still runs on this controller.' % holder['controller_pid']
+    return outcome
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -167,20 +186,13 @@ class ActionModule(ActionBase):
             if not args.get(key):
                 args[key] = identity[key]
 
-        outcome = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        holder = outcome.get('held_by')
-        if outcome.get('would_wait') and holder:
-            verdict = holder_verdict(holder, identity['controller_machine_id'], identity['controller_host'],
-                                     pid_alive, process_started)
-            if verdict == 'dead':
-                dead = args.get('takeover_run_ids') or []
-                dead = dead.split(',') if isinstance(dead, str) else list(dead)
-                args['takeover_run_ids'] = dead + [holder['run_id']]
-                outcome = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-            elif verdict == 'alive' and outcome.get('msg'):
-                # the module's error summary holds its own message: drop it, the message is the new one
-                outcome.pop('exception', None)
-                outcome['msg'] += (' Its ansible-playbook (PID %s) still runs on this controller.'
-                                   % holder['controller_pid'])
+        def rerun(takeover_run_ids):
+            args['takeover_run_ids'] = takeover_run_ids
+            return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+
+        dead = args.get('takeover_run_ids') or []
+        dead = dead.split(',') if isinstance(dead, str) else list(dead)
+        outcome = settle_holder(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars),
+                                identity, dead, rerun)
         result.update(outcome)
         return result

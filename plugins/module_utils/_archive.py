@@ -360,6 +360,18 @@ def requirements_of(src_real, manifest, subdir, requirements):
     return files + urls, _requirements.digest(files, urls, lambda path: manifest[path]['sha256'])
 
 
+# The options of release_archive: its module and its action plugin (which runs build_release on the controller).
+ARGUMENT_SPEC = dict(
+    src=dict(type='path', required=True),
+    project_subdir=dict(type='str', default=''),
+    dest=dict(type='path', required=True),
+    exclude=dict(type='list', elements='str', default=[]),
+    default_excludes=dict(type='bool', default=True),
+    keep_paths=dict(type='list', elements='str', default=[]),
+    requirements=dict(type='str', default=''),
+)
+
+
 def build_release(src, dest, project_subdir='', exclude=(), default_excludes=True,
                   keep_paths=(), check_mode=False, requirements=''):
     """Everything release_archive does; returns the module's result dict."""

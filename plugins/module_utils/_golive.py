@@ -346,6 +346,24 @@ class GoLive(object):
             except (OSError, _static.StaticError) as exc:
                 self.module.warn('the live release\'s static files were not linked beside the older ones: %s' % exc)
 
+    def release_lock(self):
+        """The deploy lock released at the end of a run that succeeded (release_lock): the window's kernel lock
+        let go first. Returns whether it was released; a lock this run no longer holds is left, with a warning."""
+        params = self.params
+        if (not params['release_lock'] or not params['lock'] or not params['lock_run_id'] or params['hold']
+                or self.module.check_mode):
+            return False
+        self.lock.close()
+        self.locked = False
+        try:
+            result, warnings = _lock.apply(params['lock'], 'absent', dict(run_id=params['lock_run_id']))
+        except _lock.LockError as exc:
+            self.module.warn('the deploy lock %s was not released: %s' % (params['lock'], exc.msg))
+            return False
+        for warning in warnings:
+            self.module.warn(warning)
+        return result['action'] == _lock.RELEASE
+
     def _take_lock(self):
         """The window's lock (with the lock option): held from the first change until this process ends (the
         kernel drops it then)."""

@@ -125,7 +125,7 @@ hint:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _envfile, _secrets, _systemd, _wait
+from ansible_collections.simpledeploy.django.plugins.module_utils import _health, _wait
 
 
 def main():
@@ -144,36 +144,16 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    # A password in the URL's userinfo is masked everywhere, the invocation included.
-    module.no_log_values.update(_secrets.url_secret_parts(params['url']))
-    headers = _wait.take_headers(module, 'headers', 'host')
-    if params['env_file']:
-        # The page may show what the app read from it (a DEBUG page, an error): masked like every output.
-        try:
-            env = _envfile.read_env_file(params['env_file'])
-        except (OSError, ValueError):
-            env = {}
-        module.no_log_values.update(_secrets.secret_strings(env, _secrets.public_strings(module.argument_spec, params)))
-    active = None
-    if params['service']:
-        unit, dummy, dummy = _systemd.show(module, params['service'])
-        active = unit.get('ActiveState') == 'active'
-        if not active:
-            # Not asked: through a socket the request would start it.
-            result = dict(changed=False, answered=False, status=None, active=False,
-                          last='not asked: %s is %s' % (params['service'], unit.get('ActiveState') or 'unknown'),
-                          hint='start %s' % params['service'])
-            if params['fail']:
-                module.fail_json(msg='%s: %s' % (params['url'], result['last']), **result)
-            module.exit_json(**result)
-    code, last, answered = _wait.check(params['url'], params['status'], params['timeout'],
-                                       _wait.request_headers(params['host'], headers), params['request_timeout'])
-    result = dict(changed=False, answered=answered, status=code, last=last, active=active,
-                  hint=None if answered else _wait.hint(last, params['status'], params['host']))
-    if not answered and params['fail']:
+    result = _health.ask(module, params['url'], params['status'], params['host'], env_file=params['env_file'],
+                         service=params['service'], timeout=params['timeout'],
+                         request_timeout=params['request_timeout'])
+    if not result['answered'] and params['fail']:
+        if result['active'] is False:
+            module.fail_json(msg='%s: %s' % (params['url'], result['last']), changed=False, **result)
         module.fail_json(msg='%s did not answer %s within %s s (last answer: %s); %s' % (
-            params['url'], _wait.expected(params['status']), params['timeout'], last, result['hint']), **result)
-    module.exit_json(**result)
+            params['url'], _wait.expected(params['status']), params['timeout'], result['last'], result['hint']),
+            changed=False, **result)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

@@ -185,36 +185,18 @@ requirements_digest:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import (
+    ARGUMENT_SPEC,
     ArchiveError,
     build_release,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type='path', required=True),
-            project_subdir=dict(type='str', default=''),
-            dest=dict(type='path', required=True),
-            exclude=dict(type='list', elements='str', default=[]),
-            default_excludes=dict(type='bool', default=True),
-            keep_paths=dict(type='list', elements='str', default=[]),
-            requirements=dict(type='str', default=''),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+    # The action plugin (plugins/action/release_archive.py) runs build_release in the controller's own process;
+    # this entry point runs it where the module is sent (the options are the same).
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        result = build_release(
-            src=params['src'],
-            dest=params['dest'],
-            project_subdir=params['project_subdir'],
-            exclude=params['exclude'],
-            default_excludes=params['default_excludes'],
-            keep_paths=params['keep_paths'],
-            check_mode=module.check_mode,
-            requirements=params['requirements'],
-        )
+        result = build_release(check_mode=module.check_mode, **module.params)
     except ArchiveError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

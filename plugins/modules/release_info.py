@@ -98,6 +98,31 @@ options:
   group:
     description: The app user's primary group, for RV(user_ready).
     type: str
+  health_url:
+    description:
+      - A URL of the app to ask once, as M(simpledeploy.django.health_check) asks it, with the result in
+        RV(health). Asked only when O(service) is given and active, the root holds a live release and no window
+        is open (RV(switching) is null).
+      - A password in its userinfo is masked in the result.
+    type: str
+  health_status:
+    description: The status that counts as healthy (V(200), the default, accepts any 2xx).
+    type: int
+    default: 200
+  health_host:
+    description: The Host header of the request (the one C(ALLOWED_HOSTS) accepts).
+    type: str
+  health_headers:
+    description: More request headers. Their values are never logged nor returned.
+    type: dict
+    default: {}
+  health_env_file:
+    description: The live environment file; its values that may be secrets are masked in what the page shows.
+    type: path
+  health_request_timeout:
+    description: Seconds the request may take.
+    type: float
+    default: 10
 attributes:
   platform:
     details: Runs on POSIX hosts; O(service) is looked up with systemd.
@@ -242,6 +267,29 @@ config_changed:
   type: list
   elements: str
   sample: [/srv/mysite/app.env]
+health:
+  description:
+    - The answer to O(health_url), null when it was not asked. RV(health.answered) is whether it answered
+      O(health_status); RV(health.status) is the status of any answer (null for none).
+  returned: always
+  type: dict
+  contains:
+    answered:
+      description: Whether the answer was the status asked.
+      type: bool
+    status:
+      description: The HTTP status of the last answer, null when there was none.
+      type: int
+    active:
+      description: Whether O(service) was active (the URL is asked only then).
+      type: bool
+    last:
+      description: The last answer in words, secrets masked.
+      type: str
+    hint:
+      description: What to check when it did not answer as asked, else null.
+      type: str
+  sample: {"answered": true, "status": 200, "active": true, "last": "HTTP 200", "hint": null}
 lock_present:
   description:
     - Whether the file O(lock) exists (a run holds the deploy lock, or one that died left it). The role then takes
@@ -294,7 +342,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _accounts, _config, _layout, _releases, _root_safety, _state, _systemd, _venvs,
+    _accounts, _config, _health, _layout, _releases, _root_safety, _state, _systemd, _venvs,
 )
 
 
@@ -339,6 +387,12 @@ def main():
             lock=dict(type='path'),
             user=dict(type='str'),
             group=dict(type='str'),
+            health_url=dict(type='str'),
+            health_status=dict(type='int', default=200),
+            health_host=dict(type='str'),
+            health_headers=dict(type='dict', default={}, no_log=True),
+            health_env_file=dict(type='path'),
+            health_request_timeout=dict(type='float', default=10),
         ),
         required_together=[('user', 'group')],
         supports_check_mode=True,
@@ -372,6 +426,15 @@ def main():
     info['lock_present'] = os.path.lexists(module.params['lock']) if module.params['lock'] else None
     info['units_ready'] = _systemd.units_ready(module, module.params['units'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
+    # The live release asked once, while its service runs (through a socket unit a request would start a stopped
+    # one), unless a window a killed run left open holds every connection: the run finishes that window first.
+    params = module.params
+    info['health'] = None
+    if params['health_url'] and info['current_release'] and info['switching'] is None and params['service']:
+        info['health'] = _health.ask(module, params['health_url'], params['health_status'], params['health_host'],
+                                     headers_option='health_headers', host_option='health_host',
+                                     env_file=params['health_env_file'], service=params['service'], timeout=0,
+                                     request_timeout=params['health_request_timeout'])
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role
     # reads the truth here, from the module's own invocation.

@@ -68,6 +68,32 @@ options:
       - Where the project (C(manage.py)) is inside the tree; V('') for its top.
     type: str
     default: ''
+  lock:
+    description:
+      - A deploy lock to take before anything changes, as M(simpledeploy.django.deploy_lock) takes it (its
+        O(simpledeploy.django.deploy_lock#module:path)), in the same remote execution as the stage. Its result is
+        in RV(deploy_lock); release it with M(simpledeploy.django.deploy_lock) (O(simpledeploy.django.deploy_lock#module:state=absent)),
+        or let M(simpledeploy.django.release_switch) release it (its C(release_lock)).
+      - Held by another live run, the task fails before anything changes (RV(lock_refused)); held by a run of
+        this controller that is gone, the action runs the module again and takes it over.
+      - Only with O(dest).
+    type: path
+  lock_timeout:
+    description:
+      - Seconds after its last renewal that another run's lock is taken over, as
+        M(simpledeploy.django.deploy_lock)'s O(simpledeploy.django.deploy_lock#module:timeout).
+    type: int
+    default: 1800
+  lock_request:
+    description:
+      - Who this run is (owner, run_id and where its ansible-playbook runs). Set by the action plugin.
+    type: dict
+  lock_takeover_run_ids:
+    description:
+      - Run IDs of runs known to be gone, whose lock is taken over. Set by the action plugin.
+    type: list
+    elements: str
+    default: []
 attributes:
   action:
     support: full
@@ -123,6 +149,19 @@ replaced:
   returned: success
   type: bool
   sample: false
+deploy_lock:
+  description:
+    - With O(lock), what taking it did, as M(simpledeploy.django.deploy_lock) returns it (its RV(simpledeploy.django.deploy_lock#module:action),
+      RV(simpledeploy.django.deploy_lock#module:lock) with the C(run_id)...). Returned on a failure after the lock was
+      taken too, so that the caller releases it. Null without O(lock).
+  returned: always
+  type: dict
+  sample: {"action": "acquire", "changed": true, "lock": {"run_id": "1f0c2a9b8e7d6c5b-0a1b2c3d4e5f6a7b-4242"}}
+lock_refused:
+  description: True when another run holds O(lock) (the task failed before anything changed).
+  returned: when the lock was refused
+  type: bool
+  sample: true
 """
 
 import os
@@ -130,7 +169,7 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.simpledeploy.django.plugins.module_utils import _stage
+from ansible_collections.simpledeploy.django.plugins.module_utils import _lock, _stage
 
 
 def argument_spec():
@@ -143,6 +182,10 @@ def argument_spec():
         shared_dir=dict(type='path'),
         shared_paths=dict(type='list', elements='str', default=[]),
         project_subdir=dict(type='str', default=''),
+        lock=dict(type='path'),
+        lock_timeout=dict(type='int', default=_lock.DEFAULT_TIMEOUT),
+        lock_request=dict(type='dict'),
+        lock_takeover_run_ids=dict(type='list', elements='str', default=[]),
     )
 
 
@@ -163,11 +206,37 @@ def remove_sent(archive):
     return True
 
 
+def take_lock(module):
+    """The deploy lock (with the lock option), taken before anything changes, as deploy_lock takes it; returns
+    deploy_lock's result, or None without the option. Refused: fails, the sent archive left for the action to
+    run the module again (taking over a dead run's lock), or for its cleanup."""
+    params = module.params
+    if not params['lock']:
+        return None
+    request = params['lock_request'] or {}
+    try:
+        result, warnings = _lock.apply(params['lock'], 'present', dict((key, request.get(key)) for key in _lock.REQUEST),
+                                       timeout=params['lock_timeout'], dead_run_ids=params['lock_takeover_run_ids'])
+    except _lock.LockError as exc:
+        failure = dict(exc.result)
+        failure.pop('msg', None)
+        for warning in failure.pop('warnings', []):
+            module.warn(warning)
+        module.fail_json(msg=exc.msg, changed=False, lock_refused=True, deploy_lock=None,
+                         held_by=failure.get('held_by'), would_wait=failure.get('would_wait', False))
+    for warning in warnings:
+        module.warn(warning)
+    return result
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=False)
     params = module.params
     if params['shared_paths'] and not params['shared_dir']:
         module.fail_json(msg='shared_dir is required with shared_paths: the directory their links point into')
+    if params['lock'] and not params['dest']:
+        module.fail_json(msg='lock goes with dest: a preview (no dest) changes nothing the lock guards')
+    locked = take_lock(module)
     preview = ''
     if not params['dest']:
         preview = tempfile.mkdtemp(prefix='simpledeploy-preview-')
@@ -182,9 +251,11 @@ def main():
         if preview:
             # The preview's directory is the caller's to remove only once it has its name.
             shutil.rmtree(preview, ignore_errors=True)
-        module.fail_json(msg='could not stage release %s into %s: %s' % (params['release'], params['dest'], exc))
+        module.fail_json(msg='could not stage release %s into %s: %s' % (params['release'], params['dest'], exc),
+                         deploy_lock=locked)
     tmpdir_removed = remove_sent(params['archive'])
-    module.exit_json(changed=True, tmpdir_removed=tmpdir_removed, dest=params['dest'], preview=preview, **result)
+    module.exit_json(changed=True, tmpdir_removed=tmpdir_removed, dest=params['dest'], preview=preview,
+                     deploy_lock=locked, **result)
 
 
 if __name__ == '__main__':

@@ -384,6 +384,14 @@ options:
       - With O(lock), the run ID that must still hold that lock (RV(simpledeploy.django.deploy_lock#module:lock)
         C(.run_id)); when another run took it over meanwhile, the task fails before anything changes.
     type: str
+  release_lock:
+    description:
+      - With O(lock) and O(lock_run_id), release that deploy lock at the end of a run that succeeded (what
+        M(simpledeploy.django.deploy_lock) does with O(simpledeploy.django.deploy_lock#module:state=absent)),
+        after the window's kernel lock is let go; RV(lock_released) says whether it was. Not with O(hold), nor
+        in check mode; a failed run leaves the lock to the caller's own release.
+    type: bool
+    default: false
   window_commands:
     description:
       - The project's own C(manage.py) commands run inside the window, after C(migrate) and before the start, in the
@@ -612,6 +620,11 @@ release:
   returned: always
   type: str
   sample: 3f2a9c0d1e4b5a67
+lock_released:
+  description: Whether this run released the deploy lock O(lock) (O(release_lock)).
+  returned: success
+  type: bool
+  sample: true
 previous_release:
   description: The release kept in C(code.previous/) for a rollback.
   returned: always
@@ -826,6 +839,7 @@ def argument_spec():
         migrate_retry_budget=dict(type='float', default=_migrate.DEFAULT_RETRY_BUDGET),
         lock=dict(type='path'),
         lock_run_id=dict(type='str'),
+        release_lock=dict(type='bool', default=False),
         window_commands=dict(type='list', elements='raw', default=[]),
         after_live_commands=dict(type='list', elements='raw', default=[]),
         commands_timeout=dict(type='float', default=_hooks.DEFAULT_TIMEOUT),
@@ -841,8 +855,12 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     # The run: plan, checks before the stop, the window (_window.Switch.run: stop, swap, migrate,
     # start), the record. It holds the window's lock until this process exits, after exit_json.
-    run = _held.Settle(module) if module.params['held'] else _golive.GoLive(module)
-    module.exit_json(**run.go())
+    if module.params['held']:
+        module.exit_json(**_held.Settle(module).go())
+    run = _golive.GoLive(module)
+    result = run.go()
+    result['lock_released'] = run.release_lock()
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ def render(config):
 
 
 def pip_tasks():
-    with open(os.path.join(ROLE, 'tasks', 'preflight.yml'), encoding='utf-8') as handle:
+    with open(os.path.join(ROLE, 'tasks', 'venv.yml'), encoding='utf-8') as handle:
         tasks = yaml.safe_load(handle)
     venv = next(task for task in tasks if task.get('name') == 'Preflight | Build the virtualenv beside the live one')
     return next(task for task in venv['block']

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""preflight.yml: an older release over a schema a newer one migrated is judged by the live release, and refused
+"""plan.yml: an older release over a schema a newer one migrated is judged by the live release, and refused
 before any change when it may not run on it.
 
 The two tasks are evaluated by Ansible's templating with the results migration_status returns (see
@@ -18,7 +18,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-PREFLIGHT = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'preflight.yml')
+PREFLIGHT = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'plan.yml')
 JUDGE = "Preflight | Judge, with the live release's code, the applied migrations the new release does not know"
 STOP = 'Preflight | Stop before any change when the database is ahead of the new release and it may not run on it'
 

@@ -17,6 +17,8 @@ import sys
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 
 from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
 from ansible_collections.simpledeploy.django.tests.unit.plugins.modules.test_django_command import add_command
@@ -38,9 +40,15 @@ def load(name):
         return yaml.safe_load(handle)
 
 
-def test_the_hooks_come_last_in_preflight_and_after_the_health_check_before_the_result():
-    assert load('preflight.yml')[-1]['ansible.builtin.import_tasks'] == 'hooks_before_switch.yml'
-    verify = [task.get('ansible.builtin.import_tasks') or task['name'] for task in load('verify.yml')]
+def included(task):
+    include = task.get('ansible.builtin.include_tasks') or task.get('ansible.builtin.import_tasks') or {}
+    return include.get('file') if isinstance(include, dict) else include
+
+
+def test_the_hooks_come_after_the_plan_and_after_the_health_check_before_the_result():
+    steps = [included(task) for task in load('main.yml')[0]['block']]
+    assert steps.index('plan.yml') < steps.index('hooks_before_switch.yml') < steps.index('switch.yml')
+    verify = [included(task) or task['name'] for task in load('verify.yml')]
     hooks = verify.index('hooks_after_live.yml')
     assert verify.index('Verify | Fail when the app does not answer') < hooks
     assert hooks < verify.index('Verify | Record what the deploy did')
@@ -54,6 +62,24 @@ def test_the_hooks_come_last_in_preflight_and_after_the_health_check_before_the_
     names = [task['name'] for task in load('hooks_before_switch.yml')]
     assert names.index("Hooks | Run the project's manage.py commands on the new release, before the switch") < \
         names.index("Hooks | Run the project's task file before the switch")
+
+
+HOOKS = dict(deploy_hooks_before_switch=['check'], deploy_hooks_window=['check'], deploy_hooks_after_live=['check'],
+             deploy_hooks_before_switch_tasks='/x.yml', deploy_hooks_after_live_tasks='/x.yml')
+
+
+@pytest.mark.parametrize('hook', [None] + sorted(HOOKS))
+def test_the_hook_files_are_included_whenever_a_hook_is_set(hook):
+    # Skipped whole when no hook is set (one task instead of each of theirs); any one hook set includes them.
+    variables = dict(deploy_hooks_before_switch=[], deploy_hooks_window=[], deploy_hooks_after_live=[],
+                     deploy_hooks_before_switch_tasks='', deploy_hooks_after_live_tasks='', __deploy_quiet=False)
+    if hook:
+        variables[hook] = HOOKS[hook]
+    templar = Templar(loader=DataLoader(), variables=variables)
+    before = next(task for task in load('main.yml')[0]['block'] if included(task) == 'hooks_before_switch.yml')
+    assert all(templar.evaluate_conditional(trust_as_template(when)) for when in before['when']) is bool(hook)
+    after = next(task for task in load('verify.yml') if included(task) == 'hooks_after_live.yml')
+    assert templar.evaluate_conditional(trust_as_template(after['when'])) is (hook == 'deploy_hooks_after_live_tasks')
 
 
 def run_playbook(tmp_path, extra, inventory='localhost,', check=False):

@@ -70,3 +70,48 @@ def test_anything_to_change_takes_the_whole_path(change, release, venv_key):
 
 def test_a_migration_found_by_the_plan_ends_the_quiet_run():
     assert decide(QUIET_INFO, plan={'pending': True}) == (True, False)
+
+
+def role_vars(**variables):
+    """A templar over vars/main.yml (the role's lazy vars) and VARIABLES."""
+    with open(VARS, encoding='utf-8') as handle:
+        role = yaml.safe_load(handle)
+    return Templar(loader=DataLoader(), variables=dict(trusted(role), **variables))
+
+
+@pytest.mark.parametrize('code_changed', [True, False])
+@pytest.mark.parametrize('user_ready', [True, False])
+@pytest.mark.parametrize('root_ready', [True, False])
+@pytest.mark.parametrize('candidate', [True, False])
+def test_exactly_one_task_takes_the_lock_before_the_first_change(code_changed, user_ready, root_ready, candidate):
+    # release_stage takes it when staging is the first change (the user and root ready: preflight.yml writes the
+    # config after the stage); else validate.yml's deploy_lock; a quiet candidate takes none there (plan.yml may).
+    with open(VALIDATE, encoding='utf-8') as handle:
+        lock_task = task('Validate | Take the deploy lock (one deploy at a time per app and host)', yaml.safe_load(handle))
+    info = dict(QUIET_INFO, user_ready=user_ready, root_ready=root_ready, check_mode=False)
+    templar = role_vars(__deploy_info=info, __deploy_check_mode=False, __deploy_code_changed=code_changed,
+                        __deploy_quiet_candidate=candidate)
+    by_validate = templar.evaluate_conditional(trusted(lock_task['when']))
+    by_stage = templar.template(trusted('{{ __deploy_stage_locks }}'))
+    assert [by_validate, by_stage].count(True) == (0 if candidate else 1)
+    assert by_stage is (code_changed and user_ready and root_ready and not candidate)
+
+
+@pytest.mark.parametrize('results, held', [
+    (dict(), None),                                                          # nothing taken (quiet, check mode)
+    (dict(__deploy_lock={'lock': {'run_id': 'a'}}), 'a'),                   # validate.yml
+    (dict(__deploy_lock={'skipped': True}, __deploy_stage={'deploy_lock': {'lock': {'run_id': 'b'}}}), 'b'),
+    # release_stage took it, then failed staging: still held, rescue.yml and unlock.yml act on it
+    (dict(__deploy_lock={'skipped': True}, __deploy_stage={'failed': True, 'deploy_lock': {'lock': {'run_id': 'c'}}}),
+     'c'),
+    # refused (another run holds it): none held
+    (dict(__deploy_lock={'skipped': True}, __deploy_stage={'failed': True, 'deploy_lock': None}), None),
+    (dict(__deploy_lock={'failed': True, 'lock': None}), None),
+    (dict(__deploy_lock={'skipped': True}, __deploy_stage={'skipped': True}, __deploy_lock_late={'lock': {'run_id': 'd'}}),
+     'd'),
+])
+def test_the_lock_held_is_the_one_any_task_took(results, held):
+    templar = role_vars(**results)
+    found = templar.template(trusted('{{ __deploy_lock_held }}'))
+    assert (found or {}).get('run_id') == held
+    assert templar.template(trusted('{{ __deploy_locked }}')) is (held is not None)

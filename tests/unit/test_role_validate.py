@@ -24,7 +24,8 @@ VALIDATE = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'validate.yml')
 
 def first_task():
     with open(VALIDATE, encoding='utf-8') as handle:
-        return yaml.safe_load(handle)[0]
+        return next(task for task in yaml.safe_load(handle) 
+                    if task['name'] == 'Validate | Check the variables the argument spec cannot')
 
 
 def validate(source, **overrides):
@@ -124,19 +125,27 @@ def task_named(name):
         return next(task for task in yaml.safe_load(handle) if task.get('name') == name)
 
 
-@pytest.mark.parametrize('precheck, stops', [
-    (dict(skipped=True), False),  # no health URL, or nothing live yet
+@pytest.mark.parametrize('health, stops', [
+    (None, False),  # no health URL, or nothing live yet
     (dict(active=False, status=None, answered=False, last='not asked: person is inactive'), False),
     (dict(active=True, status=400, answered=False, last='HTTP 400'), False),  # an answer: maybe what this fixes
     (dict(active=True, status=None, answered=False, last='no answer (connection refused)'), True),
 ])
-def test_the_live_release_check_stops_only_a_running_service_that_does_not_answer(precheck, stops):
-    # The health check asks only a running service (a request through the socket would start a stopped one):
+def test_the_live_release_check_stops_only_a_running_service_that_does_not_answer(health, stops):
+    # release_info asks only a running service (a request through the socket would start a stopped one):
     # a stopped one is no reason to stop the deploy, a running one that answers nothing is.
-    check = task_named('Validate | Stop when the health URL does not answer the running release')[
-        'ansible.builtin.assert']
-    templar = Templar(loader=DataLoader(), variables=dict(
-        __deploy_precheck=precheck, deploy_healthcheck_url='http://127.0.0.1:8000/', deploy_service_name='person'))
-    assert templar.evaluate_conditional(trust_as_template(check['that'])) is not stops
-    ask = task_named("Validate | Ask the live release's health URL")['simpledeploy.django.health_check']
+    check = task_named('Validate | Refuse a deploy root that is not ours, a planted link in shared/, a missing '
+                       'service or health URL')['ansible.builtin.assert']
+    info = dict(safe=True, shared_problems=[], service_exists=True, health=health)
+    variables = dict(__deploy_info=info, deploy_healthcheck_url='http://127.0.0.1:8000/', deploy_service_name='person',
+                     deploy_manage_service=True)
+    templar = Templar(loader=DataLoader(), variables=variables)
+    assert all(templar.evaluate_conditional(trust_as_template(that)) for that in check['that']) is not stops
+    # Ansible renders the message whether or not the check fails (no health asked on a first deploy included).
+    message = templar.template(trust_as_template(check['fail_msg']))
+    if stops:
+        assert message.startswith('deploy_healthcheck_url http://127.0.0.1:8000/ does not answer (no answer '
+                                  '(connection refused)) although person is running')
+    ask = task_named('Validate | Read the deploy root on the host')['simpledeploy.django.release_info']
     assert ask['service'] == '{{ deploy_service_name }}'
+    assert ask['health_url'] == '{{ deploy_healthcheck_url | default(omit, true) }}'

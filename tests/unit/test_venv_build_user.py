@@ -26,7 +26,7 @@ def flatten(tasks):
 
 
 def venv_block():
-    return next(task for task in load('preflight.yml')
+    return next(task for task in load('venv.yml')
                 if task.get('name') == 'Preflight | Build the virtualenv beside the live one')
 
 

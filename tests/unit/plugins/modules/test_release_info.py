@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 
 import pytest
 
@@ -156,3 +157,76 @@ def test_what_a_quiet_run_needs_read_once_and_nothing_changed(info, root_parent,
     os.symlink('/nonexistent', os.path.join(root_parent, 'person.lock'))
     assert info(dict(args, lock=os.path.join(root_parent, 'person.lock')))['lock_present'] is True
     assert info(args)['lock_present'] is None
+
+
+@pytest.fixture
+def shop():
+    """A production Django behind its proxy (conftest.proxied_django), answering 200 at /catalog/."""
+    from ansible_collections.simpledeploy.django.tests.unit.conftest import proxied_django
+    with proxied_django('shop.example.com', b'<h1>Catalog</h1>') as server:
+        yield server
+
+
+def fake_systemctl(tmp_path, monkeypatch, state):
+    """A systemctl on PATH that says every unit is loaded and in STATE."""
+    bindir = tmp_path / 'bin'
+    bindir.mkdir(exist_ok=True)
+    script = bindir / 'systemctl'
+    script.write_text('#!/bin/sh\necho LoadState=loaded\necho ActiveState=%s\necho UnitFileState=enabled\n'
+                      'echo MainPID=0\n' % state)
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ.get('PATH', '')))
+
+
+def live_root(parent, switching=False):
+    root = pathlib.Path(parent) / 'srv' / 'shop'
+    (root / 'code').mkdir(parents=True)
+    (root / 'code' / '.simpledeploy-release').write_text('r2\n')
+    state = {'app': 'shop', 'current': {'release': 'r2', 'venv': 'abc'}}
+    if switching:
+        state['switching'] = {'release': 'r3', 'previous': 'r2'}
+    (root / '.simpledeploy.json').write_text(json.dumps(state))
+    return root
+
+
+HEALTH_TOKEN = 'health-token-5d4c3b2a1f'
+
+
+def test_the_live_release_is_asked_in_the_same_execution_its_header_values_never_shown(
+        info, root_parent, tmp_path, monkeypatch, shop):
+    # The role's check before anything changes (a running service answers at all), and a quiet run's health check
+    # (a 2xx): one request, with the Host ALLOWED_HOSTS accepts and the proxy's header.
+    fake_systemctl(tmp_path, monkeypatch, 'active')
+    root = live_root(root_parent)
+    env_file = root / 'app.env'
+    env_file.write_text('API_KEY=%s\n' % HEALTH_TOKEN)
+    args = dict(root=str(root), app='shop', service='shop', health_url=shop.url, health_host='shop.example.com',
+                health_headers={'X-Forwarded-Proto': 'https', 'X-Probe-Token': HEALTH_TOKEN},
+                health_env_file=str(env_file))
+    result = info(args)
+    assert not result.get('failed'), result
+    assert result['health']['answered'] is True and result['health']['status'] == 200
+    assert shop.asked[-1]['X-Probe-Token'] == HEALTH_TOKEN and shop.asked[-1]['Host'] == 'shop.example.com'
+    assert HEALTH_TOKEN not in result.raw
+    # Without the Host: Django's 400, an answer (the check before the stop lets it pass), not a 2xx.
+    result = info(dict(args, health_host=None))
+    assert result['health']['answered'] is False and result['health']['status'] == 400
+    assert 'deploy_healthcheck_host' in result['health']['hint']
+
+
+def test_the_live_release_is_not_asked_when_stopped_nothing_is_live_or_a_window_is_open(
+        info, root_parent, tmp_path, monkeypatch, shop):
+    args = dict(app='shop', service='shop', health_url=shop.url, health_host='shop.example.com',
+                health_headers={'X-Forwarded-Proto': 'https'})
+    # Stopped: through its socket unit, a request would start it.
+    fake_systemctl(tmp_path, monkeypatch, 'inactive')
+    result = info(dict(args, root=str(live_root(root_parent))))
+    assert result['health'] == dict(answered=False, status=None, active=False, last='not asked: shop is inactive',
+                                    hint='start shop')
+    fake_systemctl(tmp_path, monkeypatch, 'active')
+    # A window a killed run left open holds every connection: the run finishes it first.
+    shutil.rmtree(os.path.join(root_parent, 'srv'))
+    assert info(dict(args, root=str(live_root(root_parent, switching=True))))['health'] is None
+    # Nothing deployed yet.
+    assert info(dict(args, root=os.path.join(root_parent, 'srv', 'new')))['health'] is None
+    assert shop.asked == []

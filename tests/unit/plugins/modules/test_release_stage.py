@@ -9,14 +9,16 @@ by the Molecule scenarios (every deploy stages through it)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import stat
 import tarfile
+import time
 
 import pytest
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _archive, _stage
+from ansible_collections.simpledeploy.django.plugins.module_utils import _archive, _lock, _stage
 from ansible_collections.simpledeploy.django.plugins.modules import release_stage
 
 
@@ -170,3 +172,68 @@ def test_without_dest_a_preview_directory_of_its_own(sent, run_module):
         assert stat.S_IMODE(os.lstat(result['preview']).st_mode) == 0o755
     finally:
         shutil.rmtree(result['preview'], ignore_errors=True)
+
+
+# ------------------------------------------------------------------ the deploy lock, taken first (lock)
+
+REQUEST = dict(run_id='laptop-81234-1767261600', owner='alice@laptop', controller_host='laptop',
+               controller_pid=81234, controller_pid_started=1767261600.5)
+
+
+def other_run(age=60):
+    """The lock another, live run took AGE seconds ago."""
+    since = int(time.time()) - age
+    return dict(owner='bob@ci', run_id='ci-4242-%d' % since, controller_host='ci', controller_pid=4242,
+                since=_lock.iso_utc(since), since_epoch=since)
+
+
+@pytest.fixture
+def lock_file(tmp_path):
+    directory = tmp_path / 'run' / 'simpledeploy'
+    directory.mkdir(parents=True, mode=0o700)
+    return directory / 'mysite.lock'
+
+
+def test_the_lock_is_taken_before_the_stage_in_the_same_execution(sent, root_parent, run_module, lock_file):
+    dest = os.path.join(root_parent, 'staging')
+    result = run_module(release_stage, args(sent, dest, lock=str(lock_file), lock_request=REQUEST))
+    assert not result.get('failed'), result
+    assert result['deploy_lock']['action'] == _lock.ACQUIRE
+    assert result['deploy_lock']['lock']['run_id'] == REQUEST['run_id']
+    assert json.loads(lock_file.read_text())['run_id'] == REQUEST['run_id']
+    assert os.path.isfile(os.path.join(dest, 'manage.py'))
+
+
+def test_another_live_runs_lock_stops_it_before_anything_changes(sent, root_parent, run_module, lock_file):
+    # The other run is mid-deploy: its staging tree, its lock, untouched; the archive stays for a retry.
+    dest = os.path.join(root_parent, 'staging')
+    os.makedirs(os.path.join(dest, 'theirs'))
+    lock_file.write_text(json.dumps(other_run()) + '\n')
+    before = lock_file.read_bytes()
+    result = run_module(release_stage, args(sent, dest, lock=str(lock_file), lock_request=REQUEST))
+    assert result['failed'] is True and result['lock_refused'] is True and result['would_wait'] is True
+    assert result['held_by']['owner'] == 'bob@ci' and 'bob@ci' in result['msg']
+    assert result['deploy_lock'] is None
+    assert lock_file.read_bytes() == before
+    assert os.listdir(dest) == ['theirs']
+    assert os.path.isfile(sent)
+    # A run known to be gone (the action's verdict on its controller): taken over, and staged.
+    taken = run_module(release_stage, args(sent, dest, lock=str(lock_file), lock_request=REQUEST,
+                                           lock_takeover_run_ids=[other_run()['run_id']]))
+    assert not taken.get('failed'), taken
+    assert taken['deploy_lock']['action'] == _lock.TAKE_OVER and not os.path.exists(os.path.join(dest, 'theirs'))
+
+
+def test_a_stage_that_fails_after_taking_the_lock_says_it_holds_it(sent, root_parent, run_module, lock_file):
+    # The role's rescue and unlock act on the lock this run holds (vars/main.yml __deploy_lock_held).
+    dest = os.path.join(root_parent, 'staging')
+    result = run_module(release_stage, args(sent, dest, sha256='0' * 64, lock=str(lock_file), lock_request=REQUEST))
+    assert result['failed'] is True and 'arrived damaged' in result['msg']
+    assert result['deploy_lock']['lock']['run_id'] == REQUEST['run_id']
+    assert json.loads(lock_file.read_text())['run_id'] == REQUEST['run_id']
+
+
+def test_a_preview_takes_no_lock(sent, run_module, lock_file):
+    result = run_module(release_stage, dict(args(sent, None), lock=str(lock_file), lock_request=REQUEST))
+    assert result['failed'] is True and result['msg'].startswith('lock goes with dest')
+    assert not lock_file.exists()

@@ -1046,6 +1046,29 @@ def test_while_the_window_runs_no_other_run_can_take_the_lock(
     assert len(seen) == 1 and 'window' in seen[0], seen
 
 
+def test_a_window_that_succeeds_releases_the_lock_it_was_asked_to(deployed, systemctl, run_module, held_lock):
+    # release_lock: the role's unlock task is then skipped, one remote execution fewer.
+    result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a', release_lock=True))
+    assert not result.get('failed'), result
+    assert result['lock_released'] is True and not os.path.exists(held_lock)
+    assert applied(deployed) == ['0001_initial', '0002_person_weight']
+
+
+def test_a_failed_window_leaves_the_lock_to_the_roles_rescue(deployed, systemctl, run_module, held_lock):
+    # The role's rescue and unlock act on what this run prepared, under the lock.
+    with open(os.path.join(deployed, 'staging', 'people', 'migrations', '0002_person_weight.py'), 'a') as handle:
+        handle.write('\nraise RuntimeError("this migration cannot load")\n')
+    failed = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a', release_lock=True))
+    assert failed['failed'] and 'lock_released' not in failed
+    assert os.path.exists(held_lock)
+
+
+def test_without_release_lock_the_lock_stays(deployed, systemctl, run_module, held_lock):
+    result = run_module(release_switch, args(deployed, lock=held_lock, lock_run_id='run-a'))
+    assert not result.get('failed'), result
+    assert result['lock_released'] is False and os.path.exists(held_lock)
+
+
 OLD_ENV = 'DJANGO_SECRET_KEY=release-switch-test-secret\n'
 NEW_ENV = 'DJANGO_SECRET_KEY=release-switch-test-secret\nFEATURE_FLAG=on\n'
 
