@@ -154,3 +154,40 @@ def migration_plan(module, project_path, virtualenv, settings=None, environment=
         result['missing'] = bool(missing)
         result['missing_migrations'] = missing
     return result
+
+
+LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
+
+
+def identifiers(report):
+    """App labels and migration names of a report: the project's code, never secrets."""
+    found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
+    # Only names this code has: unknown_applied, leftover_applied and judged_unknown come from django_migrations,
+    # which the app's database user can write (a "name" holding a secret would unmask it).
+    for item in (report.get('migrations', []) + report.get('applied_leaves', []) + report.get('known_leaves', [])
+                 + report.get('judged', [])):
+        found.update((item['app'], item['name']))
+    return found
+
+
+def public_hosts(report):
+    """The entries of ALLOWED_HOSTS (and the health check's host): each one whole, as an environment value."""
+    settings = report.get('settings') or {}
+    hosts = set(settings.get('allowed_hosts') or ())
+    hosts.add((settings.get('healthcheck') or {}).get('host'))
+    return set(host for host in hosts if host)
+
+
+def finish_report(module, report):
+    """REPORT (migration_plan's) completed as migration_status returns it, in place: whether the database is
+    remote (RV remote_database), and the values kept out of the module's masking that are the project's own
+    names (app labels, migration names) or ALLOWED_HOSTS' entries (sent in every request's Host header, the
+    health check needs them), so that the plan stays exact."""
+    host = (report.get('location') or {}).get('host') or ''
+    report['remote_database'] = (report.get('vendor') != 'sqlite' and host not in LOCAL_HOSTS
+                                 and not host.startswith('/'))
+    names = identifiers(report)
+    module.no_log_values.difference_update([value for value in module.no_log_values
+                                            if any(value in name for name in names)])
+    module.no_log_values.difference_update(public_hosts(report))
+    return report

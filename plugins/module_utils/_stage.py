@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 
@@ -29,6 +30,8 @@ from ansible_collections.simpledeploy.django.plugins.module_utils import _fsio
 from ansible_collections.simpledeploy.django.plugins.module_utils._archive import file_sha256
 
 MARKER = '.simpledeploy-release'
+# The temporary directory release_stage makes for the role's preview (check mode), in the system's temporary one.
+PREVIEW_PREFIX = 'simpledeploy-preview-'
 _CHUNK = 1024 * 1024
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
 
@@ -153,3 +156,16 @@ def stage(archive, dest, release, links, sha256=None, euid=None):
         raise
     os.chmod(dest, 0o755)
     return dict(entries=entries, replaced=removed)
+
+
+def discard_preview(preview, euid=None):
+    """Remove PREVIEW, a directory release_stage made for a preview (PREVIEW_PREFIX), with the tree in it: only a
+    directory of that name that is this user's (root's) and no link; StageError otherwise, nothing removed."""
+    path = os.path.normpath(preview)
+    euid = os.geteuid() if euid is None else euid
+    if not os.path.isabs(path) or not os.path.basename(path).startswith(PREVIEW_PREFIX):
+        raise StageError('%s is not a preview directory (%s*): not removed' % (preview, PREVIEW_PREFIX))
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != euid:
+        raise StageError('%s is not a directory of uid %d: not removed' % (preview, euid))
+    shutil.rmtree(path)

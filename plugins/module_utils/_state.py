@@ -119,3 +119,16 @@ def inspect_root(root, home_dirs=(), app=None):
     info['current_venv'] = (info['state'].get('current') or {}).get('venv')
     info['switching'] = info['state'].get('switching') or None
     return info
+
+
+def nothing_to_do(info, release, venv_key):
+    """Whether a deploy of RELEASE with the virtualenv VENV_KEY has nothing to change on the host release_info
+    read into INFO: the same release and virtualenv live (the virtualenv complete), the files this run would
+    write all live already (config_changed), the deploy root and the app's account as the role makes them, the
+    units enabled and running, and no window, gate or deploy lock left by another run or a killed one. The
+    deploy role's quiet path; False when any of it is unknown."""
+    return bool(release and venv_key and info.get('exists') and info.get('current_release') == release
+                and info.get('current_venv') == venv_key and info.get('venv_ready')
+                and not info.get('config_changed') and info.get('root_ready') and info.get('user_ready')
+                and info.get('units_ready') and info.get('switching') is None and not info.get('gates_closed')
+                and not info.get('lock_present'))

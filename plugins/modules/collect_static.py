@@ -70,6 +70,13 @@ options:
     description: The app's unprivileged user, which runs C(collectstatic).
     type: str
     required: true
+  discard:
+    description:
+      - A preview directory M(simpledeploy.django.release_stage) made (its RV(simpledeploy.django.release_stage#module:preview)),
+        with O(tree) in it, to remove once done, whether collecting succeeded or not (RV(discarded)). The deploy
+        role's check mode reads the static files last, then has nothing more to read there.
+      - Only a directory named C(simpledeploy-preview-*) of the user the module runs as, never a link.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -85,6 +92,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+discarded:
+  description: Whether the O(discard) directory was removed.
+  returned: always
+  type: bool
+  sample: true
 enabled:
   description: Whether the release has static files to collect here.
   returned: always
@@ -125,7 +137,7 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _django, _static
+from ansible_collections.simpledeploy.django.plugins.module_utils import _django, _stage, _static
 
 
 def main():
@@ -139,23 +151,45 @@ def main():
             env_file=dict(type='path'),
             run_as=dict(type='str', required=True),
             nice=dict(type='int', default=0),
+            discard=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     if not 0 <= module.params['nice'] <= 19:
         module.fail_json(msg='nice must be between 0 and 19, got %d' % module.params['nice'])
     params = module.params
+    result, failure = collect(module, params)
+    # The preview read last (the role's check mode): removed whatever collectstatic did.
+    discarded = discard(module, params['discard'])
+    if failure:
+        module.fail_json(discarded=discarded, **failure)
+    module.exit_json(discarded=discarded, **result)
+
+
+def discard(module, preview):
+    """Remove the preview directory PREVIEW (release_stage's); whether it was removed (a warning otherwise)."""
+    if not preview:
+        return False
     try:
-        result = _static.collect(module, params['project_path'], params['tree'], params['virtualenv'],
-                                 params['run_as'], previous_tree=params['previous_tree'],
-                                 settings=params['settings'], env_file=params['env_file'])
+        _stage.discard_preview(preview)
+    except (_stage.StageError, OSError) as exc:
+        module.warn('the preview directory was not removed: %s' % exc)
+        return False
+    return True
+
+
+def collect(module, params):
+    """collectstatic into the tree: (result, None), or (None, the failure: the cause and what to do)."""
+    try:
+        return _static.collect(module, params['project_path'], params['tree'], params['virtualenv'],
+                               params['run_as'], previous_tree=params['previous_tree'],
+                               settings=params['settings'], env_file=params['env_file']), None
     except (_static.StaticError, _django.DjangoError) as exc:
-        module.fail_json(msg=str(exc))
+        return None, dict(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg='collecting the static files failed: %s: %s. Nothing was stopped: the old release still '
-                             'serves; fix the cause (disk space, permissions) and deploy again'
-                         % (exc.filename or params['tree'], exc.strerror or exc))
-    module.exit_json(**result)
+        return None, dict(msg='collecting the static files failed: %s: %s. Nothing was stopped: the old release '
+                              'still serves; fix the cause (disk space, permissions) and deploy again'
+                          % (exc.filename or params['tree'], exc.strerror or exc))
 
 
 if __name__ == '__main__':

@@ -521,29 +521,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
 from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import app_env
-from ansible_collections.simpledeploy.django.plugins.module_utils._plan import migration_plan
-
-LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
-
-
-def identifiers(report):
-    """App labels and migration names of a report: the project's code, never secrets."""
-    found = set(report.get('by_app', {})) | set(report.get('missing_migrations') or {})
-    # Only names this code has: unknown_applied, leftover_applied and judged_unknown come from django_migrations,
-    # which the app's database user can write (a "name" holding a secret would unmask it).
-    for item in (report.get('migrations', []) + report.get('applied_leaves', []) + report.get('known_leaves', [])
-                 + report.get('judged', [])):
-        found.update((item['app'], item['name']))
-    return found
-
-
-def public_hosts(report):
-    """The entries of ALLOWED_HOSTS (and the health check's host): each one whole, as an environment value."""
-    settings = report.get('settings') or {}
-    hosts = set(settings.get('allowed_hosts') or ())
-    hosts.add((settings.get('healthcheck') or {}).get('host'))
-    return set(host for host in hosts if host)
-
+from ansible_collections.simpledeploy.django.plugins.module_utils._plan import finish_report, migration_plan
 
 def main():
     module = AnsibleModule(
@@ -585,15 +563,7 @@ def main():
         expand_data_steps=params['expand_data_steps'],
         judge=params['judge'],
     )
-    host = (report.get('location') or {}).get('host') or ''
-    report['remote_database'] = (report.get('vendor') != 'sqlite' and host not in LOCAL_HOSTS
-                                 and not host.startswith('/'))
-    # A value found in an app label or a migration name is in the code: keep the plan exact.
-    names = identifiers(report)
-    module.no_log_values.difference_update([value for value in module.no_log_values
-                                            if any(value in name for name in names)])
-    # A host ALLOWED_HOSTS lists is sent in every request's Host header, no secret: the health check needs it.
-    module.no_log_values.difference_update(public_hosts(report))
+    finish_report(module, report)
     # The result's invocation is built from params at exit: no value of environment goes in it,
     # whatever the rule above masks elsewhere.
     if params['environment']:

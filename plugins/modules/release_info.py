@@ -116,19 +116,53 @@ options:
     description: More request headers. Their values are never logged nor returned.
     type: dict
     default: {}
-  health_env_file:
-    description: The live environment file; its values that may be secrets are masked in what the page shows.
-    type: path
   health_request_timeout:
     description: Seconds the request may take.
     type: float
     default: 10
+  release:
+    description:
+      - The release the caller would put live (RV(simpledeploy.django.release_archive#module:release_id)). With
+        O(venv_key), RV(nothing_to_do) says whether a deploy of it has anything to change here.
+    type: str
+  plan:
+    description:
+      - When RV(nothing_to_do), read the live release's migration plan in the same execution, as
+        M(simpledeploy.django.migration_status) reads it (with O(settings), O(env_file), O(run_as), O(nice),
+        O(check), O(expand_data_steps); its virtualenv is C(venvs/<venv_key>)), into RV(plan). The plan of a
+        database migrated back by hand has migrations to apply all the same.
+    type: bool
+    default: false
+  project_subdir:
+    description: Where C(manage.py) is inside the live tree C(code/), for O(plan).
+    type: str
+    default: ''
+  settings:
+    description: The Django settings module for O(plan) (C(DJANGO_SETTINGS_MODULE)); unset, C(manage.py) picks its own.
+    type: str
+  env_file:
+    description:
+      - The live environment file (C(KEY=VALUE) lines). O(plan) runs Django with its variables; the values that
+        may be secrets are masked in every output, what the O(health_url) page shows included.
+    type: path
+  run_as:
+    description: The user O(plan) runs C(manage.py) as, through C(runuser) (the service's user).
+    type: str
+  check:
+    description: With O(plan), run Django's system checks first, as M(simpledeploy.django.migration_status) does.
+    type: bool
+    default: false
+  expand_data_steps:
+    description: With O(plan), as M(simpledeploy.django.migration_status)'s option of the same name.
+    type: bool
+    default: false
 attributes:
   platform:
     details: Runs on POSIX hosts; O(service) is looked up with systemd.
 extends_documentation_fragment:
   - simpledeploy.django._attributes
   - simpledeploy.django._attributes.read_only
+  - simpledeploy.django._attributes.nice
 seealso:
   - module: simpledeploy.django.release_switch
 """
@@ -290,6 +324,22 @@ health:
       description: What to check when it did not answer as asked, else null.
       type: str
   sample: {"answered": true, "status": 200, "active": true, "last": "HTTP 200", "hint": null}
+nothing_to_do:
+  description:
+    - Whether a deploy of O(release) with O(venv_key) has nothing to change here - the same release and virtualenv
+      live, every file of O(config) as it is, the deploy root and the account as the deploy role makes them, the
+      O(units) enabled and running, and no window, gate or lock left (RV(switching), RV(gates_closed),
+      RV(lock_present)). False when any of it is unknown.
+  returned: always
+  type: bool
+  sample: true
+plan:
+  description:
+    - The live release's migration plan (M(simpledeploy.django.migration_status)'s result) with O(plan) when
+      RV(nothing_to_do), else null.
+  returned: always
+  type: dict
+  sample: {"pending": false, "total": 0, "migrations": []}
 lock_present:
   description:
     - Whether the file O(lock) exists (a run holds the deploy lock, or one that died left it). The role then takes
@@ -342,7 +392,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _accounts, _config, _health, _layout, _releases, _root_safety, _state, _systemd, _venvs,
+    _accounts, _config, _health, _layout, _plan, _releases, _root_safety, _state, _systemd, _venvs,
 )
 
 
@@ -391,8 +441,16 @@ def main():
             health_status=dict(type='int', default=200),
             health_host=dict(type='str'),
             health_headers=dict(type='dict', default={}, no_log=True),
-            health_env_file=dict(type='path'),
             health_request_timeout=dict(type='float', default=10),
+            release=dict(type='str'),
+            plan=dict(type='bool', default=False),
+            project_subdir=dict(type='str', default=''),
+            settings=dict(type='str'),
+            env_file=dict(type='path'),
+            run_as=dict(type='str'),
+            nice=dict(type='int', default=0),
+            check=dict(type='bool', default=False),
+            expand_data_steps=dict(type='bool', default=False),
         ),
         required_together=[('user', 'group')],
         supports_check_mode=True,
@@ -433,8 +491,20 @@ def main():
     if params['health_url'] and info['current_release'] and info['switching'] is None and params['service']:
         info['health'] = _health.ask(module, params['health_url'], params['health_status'], params['health_host'],
                                      headers_option='health_headers', host_option='health_host',
-                                     env_file=params['health_env_file'], service=params['service'], timeout=0,
+                                     env_file=params['env_file'], service=params['service'], timeout=0,
                                      request_timeout=params['health_request_timeout'])
+    # Nothing to change: the live release's migration plan read here, in the same execution (the role's quiet
+    # path: a database migrated back by hand has migrations to apply all the same).
+    info['nothing_to_do'] = _state.nothing_to_do(info, params['release'], params['venv_key'])
+    info['plan'] = None
+    if params['plan'] and info['nothing_to_do']:
+        if not 0 <= params['nice'] <= 19:
+            module.fail_json(msg='nice must be between 0 and 19, got %d' % params['nice'])
+        code = os.path.join(root, _state.CODE, params['project_subdir'])
+        info['plan'] = _plan.finish_report(module, _plan.migration_plan(
+            module, code, os.path.join(root, _state.VENVS, params['venv_key']), settings=params['settings'],
+            env_file=params['env_file'], run_as=params['run_as'], check=params['check'],
+            expand_data_steps=params['expand_data_steps']))
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role
     # reads the truth here, from the module's own invocation.

@@ -239,7 +239,7 @@ def main():
     locked = take_lock(module)
     preview = ''
     if not params['dest']:
-        preview = tempfile.mkdtemp(prefix='simpledeploy-preview-')
+        preview = tempfile.mkdtemp(prefix=_stage.PREVIEW_PREFIX)
         os.chmod(preview, 0o755)
         params['dest'] = os.path.join(preview, 'tree')
     links = [dict(path=os.path.join(params['project_subdir'], path), target=os.path.join(params['shared_dir'], path))

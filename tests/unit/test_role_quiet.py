@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The quiet path's decision (validate.yml's __deploy_quiet_candidate, vars/main.yml's __deploy_quiet), evaluated
-by Ansible's templating with what release_info returns: a run with nothing to do reads the host once; each
+"""The quiet path's decision (release_info's nothing_to_do, _state.nothing_to_do, taken by validate.yml as
+__deploy_quiet_candidate; vars/main.yml's __deploy_quiet), evaluated by Ansible's templating with what
+release_info returns: a run with nothing to do reads the host once; each
 thing that would change (the release, a nested requirements file through the virtualenv key, the environment,
 a unit, the deploy root, the account, the units' state, a window or a gate left behind, a pending migration)
 takes the whole path.
@@ -19,6 +20,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 
+from ansible_collections.simpledeploy.django.plugins.module_utils import _state
 from ansible_collections.simpledeploy.django.tests.unit.conftest import trusted
 from ansible_collections.simpledeploy.django.tests.unit.test_role_downgrade import task
 
@@ -32,13 +34,14 @@ QUIET_INFO = {'exists': True, 'current_release': 'r2', 'current_venv': 'k2', 've
 
 
 def decide(info, release='r2', venv_key='k2', plan=None):
+    """(candidate, quiet): release_info's nothing_to_do (_state.nothing_to_do, what validate.yml takes as the
+    candidate), then vars/main.yml's __deploy_quiet with the plan."""
     with open(VALIDATE, encoding='utf-8') as handle:
         facts = task('Validate | Decide what this deploy has to do', yaml.safe_load(handle))['ansible.builtin.set_fact']
     with open(VARS, encoding='utf-8') as handle:
         quiet = yaml.safe_load(handle)['__deploy_quiet']
-    variables = dict(__deploy_info=info, __deploy_release_id=release, __deploy_venv_key=venv_key,
-                     __deploy_staging_dir='/srv/person/staging', __deploy_code_dir='/srv/person/code',
-                     deploy_migrate=True, __deploy_plan=plan or {'pending': False})
+    info = dict(info, nothing_to_do=_state.nothing_to_do(info, release, venv_key))
+    variables = dict(__deploy_info=info, deploy_migrate=True, __deploy_plan=plan or {'pending': False})
     templar = Templar(loader=DataLoader(), variables=variables)
     candidate = templar.template(trusted(facts['__deploy_quiet_candidate']))
     variables.update(__deploy_quiet_candidate=candidate,
@@ -63,6 +66,7 @@ def test_nothing_to_do_is_quiet():
     ({'gates_closed': ['/srv/person/.simpledeploy-gate']}, 'r2', 'k2'),
     ({'lock_present': True}, 'r2', 'k2'),                 # another run's lock, or a dead one's
     ({'exists': False, 'current_release': None, 'current_venv': None}, 'r2', 'k2'),
+    ({'user_ready': None, 'root_ready': None}, 'r2', 'k2'),  # not asked: unknown is not ready
 ])
 def test_anything_to_change_takes_the_whole_path(change, release, venv_key):
     assert decide(dict(QUIET_INFO, **change), release, venv_key) == (False, False)

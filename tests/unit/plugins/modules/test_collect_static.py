@@ -207,6 +207,44 @@ def test_check_mode_says_where_it_would_collect_and_writes_nothing(
     assert sorted(os.listdir(world_readable_dir)) == ['app.env', 'staging', 'who-ran']
 
 
+def test_check_mode_removes_the_preview_it_read_last(run_module, system_django_venv, env_file):
+    # The role's check mode: the preview tree release_stage made is read last here, and removed in the same
+    # execution, after a failure too.
+    import tempfile
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _stage
+    preview = tempfile.mkdtemp(prefix=_stage.PREVIEW_PREFIX)
+    os.chmod(preview, 0o755)
+    tree = make_tree(preview, 'tree')
+    result = run_module(collect_static, args(system_django_venv, tree, env_file, discard=preview), check_mode=True)
+    assert not result.get('failed'), result
+    assert result['discarded'] is True and result['static_root'] == 'staticfiles' and not os.path.exists(preview)
+    preview = tempfile.mkdtemp(prefix=_stage.PREVIEW_PREFIX)
+    os.chmod(preview, 0o755)
+    result = run_module(collect_static, args(system_django_venv, os.path.join(preview, 'missing'), env_file,
+                                             discard=preview), check_mode=True)
+    assert result['failed'] and result['discarded'] is True and not os.path.exists(preview)
+
+
+@pytest.mark.parametrize('make', ['other-name', 'link', 'another-users'])
+def test_only_a_preview_directory_of_its_own_is_removed(tmp_path, make):
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _stage
+    target = tmp_path / (_stage.PREVIEW_PREFIX + 'x')
+    target.mkdir()
+    (target / 'kept').write_text('data')
+    path = str(target)
+    if make == 'other-name':
+        path = str(tmp_path / 'simpledeploy-other')
+        os.rename(str(target), path)
+    elif make == 'link':
+        path = str(tmp_path / (_stage.PREVIEW_PREFIX + 'link'))
+        os.symlink(str(target), path)
+    else:
+        os.chown(path, 65534, 65534)
+    with pytest.raises(_stage.StageError):
+        _stage.discard_preview(path)
+    assert os.path.exists(os.path.join(os.path.realpath(path), 'kept'))
+
+
 @pytest.mark.parametrize('plant', ['link', 'fifo'])
 def test_a_link_or_fifo_the_app_user_leaves_in_its_output_is_refused_and_never_followed(
         run_module, system_django_venv, world_readable_dir, env_file, plant):

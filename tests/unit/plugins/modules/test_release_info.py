@@ -202,7 +202,7 @@ def test_the_live_release_is_asked_in_the_same_execution_its_header_values_never
     env_file.write_text('API_KEY=%s\n' % HEALTH_TOKEN)
     args = dict(root=str(root), app='shop', service='shop', health_url=shop.url, health_host='shop.example.com',
                 health_headers={'X-Forwarded-Proto': 'https', 'X-Probe-Token': HEALTH_TOKEN},
-                health_env_file=str(env_file))
+                env_file=str(env_file))
     result = info(args)
     assert not result.get('failed'), result
     assert result['health']['answered'] is True and result['health']['status'] == 200
@@ -230,3 +230,57 @@ def test_the_live_release_is_not_asked_when_stopped_nothing_is_live_or_a_window_
     # Nothing deployed yet.
     assert info(dict(args, root=os.path.join(root_parent, 'srv', 'new')))['health'] is None
     assert shop.asked == []
+
+
+def quiet_root(parent, venv):
+    """A deploy root with v1 live and migrated (SQLite in shared/), its virtualenv venvs/k1 complete, and the
+    files, account and units as the role makes them (args() gives release_info what to compare)."""
+    import subprocess
+    from ansible_collections.simpledeploy.django.tests.unit.conftest import copy_example
+    root = os.path.join(parent, 'srv', 'person')
+    os.makedirs(os.path.join(root, 'shared'))
+    copy_example('v1', os.path.join(root, 'code'))
+    os.symlink(os.path.join(root, 'shared', 'db.sqlite3'), os.path.join(root, 'code', 'db.sqlite3'))
+    with open(os.path.join(root, 'code', '.simpledeploy-release'), 'w') as handle:
+        handle.write('r1\n')
+    os.makedirs(os.path.join(root, 'venvs'))
+    os.symlink(venv.path, os.path.join(root, 'venvs', 'k1'))
+    with open(os.path.join(venv.path, '.simpledeploy-complete'), 'w') as handle:
+        handle.write('k1\n')
+    with open(os.path.join(root, '.simpledeploy.json'), 'w') as handle:
+        json.dump({'app': 'person', 'current': {'release': 'r1', 'venv': 'k1'}}, handle)
+    env = os.path.join(root, 'app.env')
+    with open(env, 'w') as handle:
+        handle.write('DJANGO_SECRET_KEY=quiet-plan-secret-0123456789\n')
+    os.chmod(env, 0o600)
+    subprocess.run([venv.python, 'manage.py', 'migrate', '--noinput'], cwd=os.path.join(root, 'code'), check=True,
+                   env=dict(os.environ, DJANGO_SECRET_KEY='x' * 20), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return root
+
+
+def test_with_nothing_to_do_the_live_plan_is_read_in_the_same_execution(info, root_parent, django52_venv,
+                                                                         monkeypatch):
+    # The role's quiet path: one remote execution reads the host and the plan, which still sees a database
+    # migrated back by hand (migrations to apply), and what it says of them.
+    from ansible_collections.simpledeploy.django.plugins.module_utils import _state
+    root = quiet_root(root_parent, django52_venv)
+    # What the role's other reads find ready (each proven on its own above and in test_state, test_accounts...).
+    monkeypatch.setattr(_state, 'nothing_to_do', lambda found, release, key: release == 'r1' and key == 'k1')
+    args = dict(root=root, app='person', venv_key='k1', release='r1', plan=True,
+                env_file=os.path.join(root, 'app.env'), check=True)
+    result = info(args)
+    assert not result.get('failed'), result
+    assert result['nothing_to_do'] is True
+    plan = result['plan']
+    assert plan['pending'] is False and plan['remote_database'] is False and plan['checks'] == []
+    assert 'quiet-plan-secret-0123456789' not in result.raw
+    # Migrated back by hand: the same run is not quiet after all.
+    import subprocess
+    subprocess.run([django52_venv.python, 'manage.py', 'migrate', 'people', 'zero', '--noinput'],
+                   cwd=os.path.join(root, 'code'), check=True, env=dict(os.environ, DJANGO_SECRET_KEY='x' * 20),
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    plan = info(args)['plan']
+    assert plan['pending'] is True and [m['name'] for m in plan['migrations']] == ['0001_initial']
+    # Another release: something to do, no plan read here (plan.yml reads the new release's).
+    other = info(dict(args, release='r2'))
+    assert other['nothing_to_do'] is False and other['plan'] is None
