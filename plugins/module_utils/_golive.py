@@ -347,11 +347,14 @@ class GoLive(object):
                 self.module.warn('the live release\'s static files were not linked beside the older ones: %s' % exc)
 
     def release_lock(self):
-        """The deploy lock released at the end of a run that succeeded (release_lock): the window's kernel lock
-        let go first. Returns whether it was released; a lock this run no longer holds is left, with a warning."""
+        """The deploy lock released at the end of a run that put a release live and saw it answer its health URL
+        (release_lock; with no URL, once started): the window's kernel lock let go first. A run that had nothing
+        to do keeps it (the caller asks the URL itself then, under the lock). Returns whether it was released; a
+        lock this run no longer holds is left, with a warning."""
         params = self.params
         if (not params['release_lock'] or not params['lock'] or not params['lock_run_id'] or params['hold']
-                or self.module.check_mode):
+                or self.module.check_mode or not self.result.get('changed')
+                or params['ready_url'] and not self.result.get('ready')):
             return False
         self.lock.close()
         self.locked = False

@@ -12,15 +12,14 @@ from __future__ import annotations
 from ansible_collections.simpledeploy.django.plugins.module_utils import _envfile, _secrets, _systemd, _wait
 
 
-def ask(module, url, status=200, host=None, headers_option='headers', host_option='host', env_file=None,
-        service=None, timeout=30.0, request_timeout=10.0):
+def ask(module, url, status=200, host=None, headers=None, env_file=None, service=None, timeout=30.0,
+        request_timeout=10.0):
     """Ask URL until it answers STATUS or TIMEOUT passes; returns the result (answered, status, last, active,
-    hint). The headers come from the module's no_log dict option HEADERS_OPTION (_wait.take_headers). What the
-    page shows is masked: the URL's password and the values of ENV_FILE the masking rule holds for secrets.
-    With SERVICE, asked only while that unit is active: through a socket unit a request would start it."""
-    # A password in the URL's userinfo is masked everywhere, the invocation included.
-    module.no_log_values.update(_secrets.url_secret_parts(url))
-    headers = _wait.take_headers(module, headers_option, host_option)
+    hint). HEADERS: what _wait.take_headers took out of the module's no_log option (the caller takes them first,
+    whether or not it asks). What the page shows is masked: the URL's password and the values of ENV_FILE the
+    masking rule holds for secrets. With SERVICE, asked only while that unit is active: through a socket unit a
+    request would start it."""
+    mask_url(module, url)
     if env_file:
         # The page may show what the app read from it (a DEBUG page, an error): masked like every output.
         try:
@@ -37,6 +36,12 @@ def ask(module, url, status=200, host=None, headers_option='headers', host_optio
             return dict(answered=False, status=None, active=False,
                         last='not asked: %s is %s' % (service, unit.get('ActiveState') or 'unknown'),
                         hint='start %s' % service)
-    code, last, answered = _wait.check(url, status, timeout, _wait.request_headers(host, headers), request_timeout)
+    code, last, answered = _wait.check(url, status, timeout, _wait.request_headers(host, headers or {}),
+                                       request_timeout)
     return dict(answered=answered, status=code, last=last, active=active,
                 hint=None if answered else _wait.hint(last, status, host))
+
+
+def mask_url(module, url):
+    """A password in URL's userinfo, masked everywhere, the invocation included."""
+    module.no_log_values.update(_secrets.url_secret_parts(url or ''))

@@ -144,7 +144,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    result = _health.ask(module, params['url'], params['status'], params['host'], env_file=params['env_file'],
+    headers = _wait.take_headers(module, 'headers', 'host')
+    result = _health.ask(module, params['url'], params['status'], params['host'], headers, env_file=params['env_file'],
                          service=params['service'], timeout=params['timeout'],
                          request_timeout=params['request_timeout'])
     if not result['answered'] and params['fail']:

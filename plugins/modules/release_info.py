@@ -392,7 +392,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.simpledeploy.django.plugins.module_utils import (
-    _accounts, _config, _health, _layout, _plan, _releases, _root_safety, _state, _systemd, _venvs,
+    _accounts, _config, _health, _layout, _plan, _releases, _root_safety, _secrets, _state, _systemd, _venvs, _wait,
 )
 
 
@@ -455,6 +455,10 @@ def main():
         required_together=[('user', 'group')],
         supports_check_mode=True,
     )
+    # Out of the params at once (no_log registered every value, "1" and "https" included, which would blank
+    # them in every string of the result), whether or not the URL is asked.
+    health_headers = _wait.take_headers(module, 'health_headers', 'health_host')
+    _health.mask_url(module, module.params['health_url'])
     root = module.params['root']
     info = _state.inspect_root(root, _root_safety.home_dirs(), module.params['app'])
     placement = _layout.placement_reason(root, _layout.human_homes()) if info['safe'] else None
@@ -486,13 +490,14 @@ def main():
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # The live release asked once, while its service runs (through a socket unit a request would start a stopped
     # one), unless a window a killed run left open holds every connection: the run finishes that window first.
+    # Only in a root found safe: the environment file is read for the masking.
     params = module.params
     info['health'] = None
-    if params['health_url'] and info['current_release'] and info['switching'] is None and params['service']:
+    if (params['health_url'] and info['safe'] and info['current_release'] and info['switching'] is None
+            and params['service']):
         info['health'] = _health.ask(module, params['health_url'], params['health_status'], params['health_host'],
-                                     headers_option='health_headers', host_option='health_host',
-                                     env_file=params['env_file'], service=params['service'], timeout=0,
-                                     request_timeout=params['health_request_timeout'])
+                                     health_headers, env_file=params['env_file'], service=params['service'],
+                                     timeout=0, request_timeout=params['health_request_timeout'])
     # Nothing to change: the live release's migration plan read here, in the same execution (the role's quiet
     # path: a database migrated back by hand has migrations to apply all the same).
     info['nothing_to_do'] = _state.nothing_to_do(info, params['release'], params['venv_key'])
@@ -505,6 +510,9 @@ def main():
             module, code, os.path.join(root, _state.VENVS, params['venv_key']), settings=params['settings'],
             env_file=params['env_file'], run_as=params['run_as'], check=params['check'],
             expand_data_steps=params['expand_data_steps']))
+        # finish_report keeps the project's own names unmasked: never the URL's password nor a header's value.
+        _health.mask_url(module, params['health_url'])
+        module.no_log_values.update(_secrets.secret_strings(health_headers))
     # Ansible's ansible_check_mode and ansible_diff_mode only reflect --check and
     # --diff, not check_mode/diff set on a play, block or include: the role
     # reads the truth here, from the module's own invocation.

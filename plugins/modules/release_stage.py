@@ -246,12 +246,16 @@ def main():
              for path in params['shared_paths']]
     try:
         result = _stage.stage(params['archive'], params['dest'], params['release'], links, sha256=params['sha256'])
-    except (_stage.StageError, OSError) as exc:
+    # Any error: the lock this run took must be in the result, for the caller to release it.
+    except Exception as exc:  # pylint: disable=broad-exception-caught
         remove_sent(params['archive'])
         if preview:
             # The preview's directory is the caller's to remove only once it has its name.
             shutil.rmtree(preview, ignore_errors=True)
-        module.fail_json(msg='could not stage release %s into %s: %s' % (params['release'], params['dest'], exc),
+        # Whatever went wrong (a damaged archive, a full disk, an entry tarfile cannot read): the caller learns
+        # that this run holds the lock it took, and releases it.
+        why = exc if isinstance(exc, (_stage.StageError, OSError)) else '%s: %s' % (type(exc).__name__, exc)
+        module.fail_json(msg='could not stage release %s into %s: %s' % (params['release'], params['dest'], why),
                          deploy_lock=locked)
     tmpdir_removed = remove_sent(params['archive'])
     module.exit_json(changed=True, tmpdir_removed=tmpdir_removed, dest=params['dest'], preview=preview,

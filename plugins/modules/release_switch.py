@@ -386,10 +386,11 @@ options:
     type: str
   release_lock:
     description:
-      - With O(lock) and O(lock_run_id), release that deploy lock at the end of a run that succeeded (what
-        M(simpledeploy.django.deploy_lock) does with O(simpledeploy.django.deploy_lock#module:state=absent)),
-        after the window's kernel lock is let go; RV(lock_released) says whether it was. Not with O(hold), nor
-        in check mode; a failed run leaves the lock to the caller's own release.
+      - With O(lock) and O(lock_run_id), release that deploy lock at the end of a run that put the release live
+        and saw it answer O(ready_url) (what M(simpledeploy.django.deploy_lock) does with
+        O(simpledeploy.django.deploy_lock#module:state=absent)), after the window's kernel lock is let go;
+        RV(lock_released) says whether it was. Not with O(hold), nor in check mode, nor when there was nothing
+        to do; a failed run leaves the lock to the caller's own release.
     type: bool
     default: false
   window_commands:

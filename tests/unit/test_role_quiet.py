@@ -119,3 +119,6 @@ def test_the_lock_held_is_the_one_any_task_took(results, held):
     found = templar.template(trusted('{{ __deploy_lock_held }}'))
     assert (found or {}).get('run_id') == held
     assert templar.template(trusted('{{ __deploy_locked }}')) is (held is not None)
+    # Released by release_switch once live: rescue.yml and unlock.yml leave it alone.
+    released = role_vars(__deploy_switch={'changed': True, 'lock_released': True}, **results)
+    assert released.template(trusted('{{ __deploy_locked }}')) is False

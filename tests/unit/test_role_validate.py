@@ -125,18 +125,23 @@ def task_named(name):
         return next(task for task in yaml.safe_load(handle) if task.get('name') == name)
 
 
-@pytest.mark.parametrize('health, stops', [
-    (None, False),  # no health URL, or nothing live yet
-    (dict(active=False, status=None, answered=False, last='not asked: person is inactive'), False),
-    (dict(active=True, status=400, answered=False, last='HTTP 400'), False),  # an answer: maybe what this fixes
-    (dict(active=True, status=None, answered=False, last='no answer (connection refused)'), True),
+NO_ANSWER = dict(active=True, status=None, answered=False, last='no answer (connection refused)')
+
+
+@pytest.mark.parametrize('health, stops, nothing_to_do', [
+    (None, False, False),  # no health URL, or nothing live yet
+    (dict(active=False, status=None, answered=False, last='not asked: person is inactive'), False, False),
+    (dict(active=True, status=400, answered=False, last='HTTP 400'), False, False),  # an answer: maybe what this fixes
+    (NO_ANSWER, True, False),
+    # Nothing to do: nothing stops, verify.yml asks again with retries (a moment without an answer is no reason).
+    (NO_ANSWER, False, True),
 ])
-def test_the_live_release_check_stops_only_a_running_service_that_does_not_answer(health, stops):
+def test_the_live_release_check_stops_only_a_running_service_that_does_not_answer(health, stops, nothing_to_do):
     # release_info asks only a running service (a request through the socket would start a stopped one):
     # a stopped one is no reason to stop the deploy, a running one that answers nothing is.
     check = task_named('Validate | Refuse a deploy root that is not ours, a planted link in shared/, a missing '
                        'service or health URL')['ansible.builtin.assert']
-    info = dict(safe=True, shared_problems=[], service_exists=True, health=health)
+    info = dict(safe=True, shared_problems=[], service_exists=True, health=health, nothing_to_do=nothing_to_do)
     variables = dict(__deploy_info=info, deploy_healthcheck_url='http://127.0.0.1:8000/', deploy_service_name='person',
                      deploy_manage_service=True)
     templar = Templar(loader=DataLoader(), variables=variables)

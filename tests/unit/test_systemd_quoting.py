@@ -257,9 +257,9 @@ def test_each_extra_argument_is_one_word_and_injects_no_directive():
 # ------------------------------------------------ validate.yml refuses what cannot be written
 
 def first_assert():
-    """validate.yml's first task: its assert, and its vars (the checks, each beside its message)."""
+    """validate.yml's first assert: the assert, and its vars (the checks, each beside its message)."""
     with open(os.path.join(ROLE, 'tasks', 'validate.yml'), encoding='utf-8') as handle:
-        task = yaml.safe_load(handle)[0]
+        task = next(task for task in yaml.safe_load(handle) if 'ansible.builtin.assert' in task)
     return task['ansible.builtin.assert'], task.get('vars', {})
 
 

@@ -232,6 +232,29 @@ def test_the_live_release_is_not_asked_when_stopped_nothing_is_live_or_a_window_
     assert shop.asked == []
 
 
+def test_header_values_never_blank_the_result_even_when_not_asked(info, root_parent, tmp_path, monkeypatch, shop):
+    # no_log registers every header value: a "1" would mask the 1s of every string (the release ids), and the role
+    # would take the live release for another one. Taken out of the params whether the URL is asked or not.
+    fake_systemctl(tmp_path, monkeypatch, 'inactive')
+    root = live_root(root_parent)
+    (root / 'code' / '.simpledeploy-release').write_text('r1a1\n')
+    with open(root / '.simpledeploy.json', 'w') as handle:
+        json.dump({'app': 'shop', 'current': {'release': 'r1a1', 'venv': 'abc'}}, handle)
+    result = info(dict(root=str(root), app='shop', service='shop', health_url=shop.url,
+                       health_headers={'X-Probe': '1'}))
+    assert result['current_release'] == 'r1a1' and result['health']['active'] is False
+
+
+def test_an_unsafe_root_is_not_asked_nor_its_environment_read(info, tmp_path, monkeypatch, shop):
+    # A root where the app user can write (here under /tmp): its app.env may be a FIFO or a link to a root-only file.
+    fake_systemctl(tmp_path, monkeypatch, 'active')
+    root = live_root(str(tmp_path))
+    os.mkfifo(str(root / 'app.env'))
+    result = info(dict(root=str(root), app='shop', service='shop', health_url=shop.url,
+                       env_file=str(root / 'app.env')))
+    assert result['safe'] is False and result['health'] is None and shop.asked == []
+
+
 def quiet_root(parent, venv):
     """A deploy root with v1 live and migrated (SQLite in shared/), its virtualenv venvs/k1 complete, and the
     files, account and units as the role makes them (args() gives release_info what to compare)."""

@@ -208,7 +208,8 @@ def test_another_live_runs_lock_stops_it_before_anything_changes(sent, root_pare
     # The other run is mid-deploy: its staging tree, its lock, untouched; the archive stays for a retry.
     dest = os.path.join(root_parent, 'staging')
     os.makedirs(os.path.join(dest, 'theirs'))
-    lock_file.write_text(json.dumps(other_run()) + '\n')
+    planted = other_run()
+    lock_file.write_text(json.dumps(planted) + '\n')
     before = lock_file.read_bytes()
     result = run_module(release_stage, args(sent, dest, lock=str(lock_file), lock_request=REQUEST))
     assert result['failed'] is True and result['lock_refused'] is True and result['would_wait'] is True
@@ -219,7 +220,7 @@ def test_another_live_runs_lock_stops_it_before_anything_changes(sent, root_pare
     assert os.path.isfile(sent)
     # A run known to be gone (the action's verdict on its controller): taken over, and staged.
     taken = run_module(release_stage, args(sent, dest, lock=str(lock_file), lock_request=REQUEST,
-                                           lock_takeover_run_ids=[other_run()['run_id']]))
+                                           lock_takeover_run_ids=[planted['run_id']]))
     assert not taken.get('failed'), taken
     assert taken['deploy_lock']['action'] == _lock.TAKE_OVER and not os.path.exists(os.path.join(dest, 'theirs'))
 
