@@ -523,6 +523,7 @@ from ansible_collections.simpledeploy.django.plugins.module_utils import _secret
 from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import app_env
 from ansible_collections.simpledeploy.django.plugins.module_utils._plan import finish_report, migration_plan
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

@@ -24,7 +24,7 @@ VALIDATE = os.path.join(ROOT, 'roles', 'deploy', 'tasks', 'validate.yml')
 
 def first_task():
     with open(VALIDATE, encoding='utf-8') as handle:
-        return next(task for task in yaml.safe_load(handle) 
+        return next(task for task in yaml.safe_load(handle)
                     if task['name'] == 'Validate | Check the variables the argument spec cannot')
 
 

@@ -281,8 +281,8 @@ def quiet_root(parent, venv):
     return root
 
 
-def test_with_nothing_to_do_the_live_plan_is_read_in_the_same_execution(info, root_parent, django52_venv,
-                                                                         monkeypatch):
+def test_with_nothing_to_do_the_live_plan_is_read_in_the_same_execution(
+        info, root_parent, django52_venv, monkeypatch):
     # The role's quiet path: one remote execution reads the host and the plan, which still sees a database
     # migrated back by hand (migrations to apply), and what it says of them.
     from ansible_collections.simpledeploy.django.plugins.module_utils import _state
