@@ -35,7 +35,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _django, _fsio
+from ansible_collections.simpledeploy.django.plugins.module_utils import _django, _fsio, _stage
 from ansible_collections.simpledeploy.django.plugins.module_utils._errors import StepError
 
 # At the top of each tree whose static files the deploy collected.
@@ -405,3 +405,30 @@ def collect(module, project_path, tree, virtualenv, run_as, previous_tree=None, 
         write_record(tree, result['static_root'], own)
     result['seconds'] = round(time.monotonic() - start, 3)
     return result
+
+
+def collect_or_failure(module, project_path, tree, virtualenv, run_as, previous_tree=None, settings=None,
+                       env_file=None):
+    """collect(), as a module reports it: (result, None), or (None, {msg}: the cause and what to do)."""
+    try:
+        return collect(module, project_path, tree, virtualenv, run_as, previous_tree=previous_tree,
+                       settings=settings, env_file=env_file), None
+    except (StaticError, _django.DjangoError) as exc:
+        return None, dict(msg=str(exc))
+    except OSError as exc:
+        return None, dict(msg='collecting the static files failed: %s: %s. Nothing was stopped: the old release '
+                              'still serves; fix the cause (disk space, permissions) and deploy again'
+                          % (exc.filename or tree, exc.strerror or exc))
+
+
+def discard(module, preview):
+    """Remove the preview directory PREVIEW (release_stage's), read last: whether it was removed (a warning
+    otherwise)."""
+    if not preview:
+        return False
+    try:
+        _stage.discard_preview(preview)
+    except (_stage.StageError, OSError) as exc:
+        module.warn('the preview directory was not removed: %s' % exc)
+        return False
+    return True

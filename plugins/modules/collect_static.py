@@ -137,7 +137,7 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _django, _stage, _static
+from ansible_collections.simpledeploy.django.plugins.module_utils import _static
 
 
 def main():
@@ -158,38 +158,14 @@ def main():
     if not 0 <= module.params['nice'] <= 19:
         module.fail_json(msg='nice must be between 0 and 19, got %d' % module.params['nice'])
     params = module.params
-    result, failure = collect(module, params)
+    result, failure = _static.collect_or_failure(
+        module, params['project_path'], params['tree'], params['virtualenv'], params['run_as'],
+        previous_tree=params['previous_tree'], settings=params['settings'], env_file=params['env_file'])
     # The preview read last (the role's check mode): removed whatever collectstatic did.
-    discarded = discard(module, params['discard'])
+    discarded = _static.discard(module, params['discard'])
     if failure:
         module.fail_json(discarded=discarded, **failure)
     module.exit_json(discarded=discarded, **result)
-
-
-def discard(module, preview):
-    """Remove the preview directory PREVIEW (release_stage's); whether it was removed (a warning otherwise)."""
-    if not preview:
-        return False
-    try:
-        _stage.discard_preview(preview)
-    except (_stage.StageError, OSError) as exc:
-        module.warn('the preview directory was not removed: %s' % exc)
-        return False
-    return True
-
-
-def collect(module, params):
-    """collectstatic into the tree: (result, None), or (None, the failure: the cause and what to do)."""
-    try:
-        return _static.collect(module, params['project_path'], params['tree'], params['virtualenv'],
-                               params['run_as'], previous_tree=params['previous_tree'],
-                               settings=params['settings'], env_file=params['env_file']), None
-    except (_static.StaticError, _django.DjangoError) as exc:
-        return None, dict(msg=str(exc))
-    except OSError as exc:
-        return None, dict(msg='collecting the static files failed: %s: %s. Nothing was stopped: the old release '
-                              'still serves; fix the cause (disk space, permissions) and deploy again'
-                          % (exc.filename or params['tree'], exc.strerror or exc))
 
 
 if __name__ == '__main__':

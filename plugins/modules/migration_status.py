@@ -63,7 +63,13 @@ requirements:
 extends_documentation_fragment:
   - simpledeploy.django._attributes
   - simpledeploy.django._attributes.nice
-  - simpledeploy.django._attributes.read_only
+attributes:
+  check_mode:
+    support: full
+    details: The same plan in check mode. The plan changes nothing; with O(collect_static), check mode says where the files would be collected and writes nothing.
+  diff_mode:
+    support: none
+    details: No diff; the static files collected are counted in RV(static).
 options:
   project_path:
     description:
@@ -136,6 +142,27 @@ options:
     type: list
     elements: str
     default: []
+  collect_static:
+    description:
+      - After the plan, collect the release's static files, as M(simpledeploy.django.collect_static) does (with
+        O(virtualenv), O(run_as), O(settings), O(env_file) and O(nice); the project is O(project_path)), in the
+        same remote execution; the result is in RV(static). A failure to collect fails the module with
+        collectstatic's own error. The deploy role collects them so, one remote execution fewer.
+      - In check mode, says whether and where it would collect, and writes nothing.
+    type: dict
+    suboptions:
+      tree:
+        description: The staged release's tree (root's), as M(simpledeploy.django.collect_static)'s O(simpledeploy.django.collect_static#module:tree).
+        type: path
+        required: true
+      previous_tree:
+        description: The live release's tree, whose own static files are carried into O(collect_static.tree).
+        type: path
+      discard:
+        description:
+          - A preview directory M(simpledeploy.django.release_stage) made, read last here, removed once done
+            whatever happened, as M(simpledeploy.django.collect_static)'s O(simpledeploy.django.collect_static#module:discard).
+        type: path
 notes:
   - The plan is the one C(manage.py migrate) (no arguments) would carry out for O(database),
     every leaf migration of every app is the target.
@@ -198,6 +225,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+static:
+  description:
+    - With O(collect_static), M(simpledeploy.django.collect_static)'s result (C(enabled), C(reason), C(static_root),
+      C(collected), C(carried), C(storage), C(static_url), C(seconds)) and C(discarded).
+  returned: with O(collect_static)
+  type: dict
+  sample: {"enabled": true, "static_root": "staticfiles", "collected": 127, "carried": 0, "discarded": false}
 pending:
   description: Whether C(manage.py migrate) would apply anything.
   returned: success
@@ -519,7 +553,7 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets
+from ansible_collections.simpledeploy.django.plugins.module_utils import _secrets, _static
 from ansible_collections.simpledeploy.django.plugins.module_utils._envfile import app_env
 from ansible_collections.simpledeploy.django.plugins.module_utils._plan import finish_report, migration_plan
 
@@ -539,6 +573,11 @@ def main():
             detect_missing=dict(type='bool', default=True),
             expand_data_steps=dict(type='bool', default=False),
             judge=dict(type='list', elements='str', default=[]),
+            collect_static=dict(type='dict', options=dict(
+                tree=dict(type='path', required=True),
+                previous_tree=dict(type='path'),
+                discard=dict(type='path'),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -565,11 +604,22 @@ def main():
         judge=params['judge'],
     )
     finish_report(module, report)
+    static = params['collect_static']
+    if static:
+        collected, failure = _static.collect_or_failure(
+            module, params['project_path'], static['tree'], params['virtualenv'], params['run_as'],
+            previous_tree=static['previous_tree'], settings=params['settings'], env_file=params['env_file'])
+        # The preview read last (the role's check mode): removed whatever collectstatic did.
+        discarded = _static.discard(module, static['discard'])
+        if failure:
+            module.fail_json(static=dict(discarded=discarded), **failure)
+        report['static'] = dict(collected, discarded=discarded)
     # The result's invocation is built from params at exit: no value of environment goes in it,
     # whatever the rule above masks elsewhere.
     if params['environment']:
         params['environment'] = dict((key, 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER') for key in params['environment'])
-    module.exit_json(changed=False, **report)
+    # The plan changes nothing; collected static files are a change (in check mode: would be).
+    module.exit_json(changed=bool((report.get('static') or {}).get('changed')), **report)
 
 
 if __name__ == '__main__':

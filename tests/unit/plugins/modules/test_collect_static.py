@@ -294,3 +294,48 @@ def test_a_static_root_the_release_ships_files_in_is_refused_naming_them(
     assert result['failed']
     assert 'STATIC_ROOT (staticfiles) is a directory the release ships (old.css)' in result['msg']
     assert os.listdir(os.path.join(tree, 'staticfiles')) == ['old.css']
+
+
+# ------------------------------------------------------------------ from migration_status (collect_static)
+
+def test_migration_status_reads_the_plan_then_collects_in_the_same_execution(
+        run_module, system_django_venv, world_readable_dir, env_file):
+    # The deploy role's one task before the switch: the plan, then the static files as collect_static places them.
+    from ansible_collections.simpledeploy.django.plugins.modules import migration_status
+    tree = make_tree(world_readable_dir, 'staging')
+    result = run_module(migration_status, dict(project_path=tree, virtualenv=system_django_venv.path,
+                                               env_file=env_file, run_as='nobody',
+                                               collect_static=dict(tree=tree)))
+    assert not result.get('failed'), result
+    assert result['pending'] is False and result['changed'] is True
+    static = result['static']
+    assert static['enabled'] and static['static_root'] == 'staticfiles' and static['collected'] > 0
+    assert static['discarded'] is False
+    hashed = hashed_css(os.path.join(tree, 'staticfiles'))
+    assert os.lstat(os.path.join(tree, 'staticfiles', hashed)).st_uid == 0
+    assert SECRET not in result.raw
+
+
+def test_migration_status_fails_with_collectstatics_own_error(run_module, system_django_venv, world_readable_dir,
+                                                              env_file):
+    from ansible_collections.simpledeploy.django.plugins.modules import migration_status
+    tree = make_tree(world_readable_dir, 'staging')
+    write(os.path.join(tree, 'shop', 'static', 'shop', 'site.css'), "body { background: url('missing.png'); }\n")
+    os.chmod(os.path.join(tree, 'shop', 'static', 'shop', 'site.css'), 0o644)
+    result = run_module(migration_status, dict(project_path=tree, virtualenv=system_django_venv.path,
+                                               env_file=env_file, run_as='nobody',
+                                               collect_static=dict(tree=tree)))
+    assert result['failed'] and 'collectstatic --noinput failed' in result['msg']
+    assert "could not be found with" in result['msg']
+    assert not os.path.exists(os.path.join(tree, 'staticfiles'))
+
+
+def test_migration_status_without_collect_static_changes_nothing(run_module, system_django_venv,
+                                                                  world_readable_dir, env_file):
+    from ansible_collections.simpledeploy.django.plugins.modules import migration_status
+    tree = make_tree(world_readable_dir, 'staging')
+    result = run_module(migration_status, dict(project_path=tree, virtualenv=system_django_venv.path,
+                                               env_file=env_file, run_as='nobody'))
+    assert not result.get('failed'), result
+    assert result['changed'] is False and 'static' not in result
+    assert not os.path.exists(os.path.join(tree, 'staticfiles'))
