@@ -66,7 +66,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The same plan in check mode. The plan changes nothing; with O(collect_static), check mode says where the files would be collected and writes nothing.
+    details:
+      - The same plan in check mode; the plan changes nothing.
+      - With O(collect_static), check mode says where the files would be collected and writes nothing.
   diff_mode:
     support: none
     details: No diff; the static files collected are counted in RV(static).

@@ -316,8 +316,8 @@ def test_migration_status_reads_the_plan_then_collects_in_the_same_execution(
     assert SECRET not in result.raw
 
 
-def test_migration_status_fails_with_collectstatics_own_error(run_module, system_django_venv, world_readable_dir,
-                                                              env_file):
+def test_migration_status_fails_with_collectstatics_own_error(
+        run_module, system_django_venv, world_readable_dir, env_file):
     from ansible_collections.simpledeploy.django.plugins.modules import migration_status
     tree = make_tree(world_readable_dir, 'staging')
     write(os.path.join(tree, 'shop', 'static', 'shop', 'site.css'), "body { background: url('missing.png'); }\n")
@@ -330,8 +330,8 @@ def test_migration_status_fails_with_collectstatics_own_error(run_module, system
     assert not os.path.exists(os.path.join(tree, 'staticfiles'))
 
 
-def test_migration_status_without_collect_static_changes_nothing(run_module, system_django_venv,
-                                                                  world_readable_dir, env_file):
+def test_migration_status_without_collect_static_changes_nothing(
+        run_module, system_django_venv, world_readable_dir, env_file):
     from ansible_collections.simpledeploy.django.plugins.modules import migration_status
     tree = make_tree(world_readable_dir, 'staging')
     result = run_module(migration_status, dict(project_path=tree, virtualenv=system_django_venv.path,
