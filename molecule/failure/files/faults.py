@@ -10,7 +10,8 @@ the end of the output, and the host's state before and after: the release
 the page names, the rows, the columns of people_person, the applied people
 migrations, the lock, the staging tree, the service, and for bad input a
 fingerprint of every file under /srv /etc /var/lib /home /opt /usr/local
-(fingerprint.py, hashed).
+(fingerprint.py, hashed). host_state.py reads all of it on the host in one
+`podman exec`.
 
 The secrets of vars.yml must not appear in any run's output (some run -vvv):
 the report says where they did.
@@ -33,7 +34,6 @@ ROOT = '/srv/person'
 LOCK = '/run/simpledeploy/person.lock'
 # The barrier of the runs killed inside their window (files/hold_window.py).
 FLAGS = '/var/tmp/sd-faults'
-DB_STATE = '''
 import json, sqlite3
 c = sqlite3.connect("file:%s/shared/db.sqlite3?mode=ro", uri=True)
 print(json.dumps(dict(
@@ -57,7 +57,9 @@ SECRETS = ('molecule-secret-key-5f0c9e27d1', 'molecule-db-password-8a41c3')
 NEW_CONFIG = {'deploy_env': {'DJANGO_SECRET_KEY': SECRETS[0], 'DJANGO_ALLOWED_HOSTS': 'localhost,127.0.0.1',
                              'DJANGO_DB_PASSWORD': SECRETS[1], 'SD_FAULT_RELEASE': 'changed-with-the-release'},
               'deploy_gunicorn_workers': 3}
-CONFIG_FILES = '%s/app.env /etc/systemd/system/person.service' % ROOT
+CONFIG_FILES = ('%s/app.env' % ROOT, '/etc/systemd/system/person.service')
+# What must not change on bad input (files/host_state.py --fingerprint).
+FINGERPRINTED = ('/srv', '/etc', '/var/lib', '/home', '/opt', '/usr/local')
 
 MIGRATION = '''from django.db import migrations, models
 %(imports)s
@@ -171,19 +173,18 @@ class Runner(object):
         return proc.returncode, proc.stdout.strip()
 
     def state(self, fingerprint=False):
-        rc, db = self.host(None, argv=['python3', '-'], stdin=DB_STATE % ROOT)
-        _rc, page = self.host('curl -sS -m 5 http://127.0.0.1:8000/ | sed -n \'s/.*name="release" content="\\([^"]*\\)".*/\\1/p\'')
-        _rc, active = self.host('systemctl is-active person')
-        finger = None
-        if fingerprint:  # every file's bytes: a few seconds, so only where nothing may change
-            finger = self.host('python3 /usr/local/lib/sd-fingerprint.py /srv /etc /var/lib /home /opt /usr/local '
-                               '| sha256sum | cut -c1-16')[1]
-        _rc, lock = self.host('ls %s 2>/dev/null || true' % LOCK)
-        _rc, config = self.host('sha256sum %s | cut -c1-16 | tr "\\n" " "' % CONFIG_FILES)
-        state = dict(page=page or None, service=active, fingerprint=finger, config=config,
-                     lock=bool(lock), staging=self.host('test -e %s/staging' % ROOT)[0] == 0)
-        state.update(json.loads(db) if rc == 0 else dict(db_error=db))
-        return state
+        """The host's state (files/host_state.py, one podman exec)."""
+        argv = ['python3', '/usr/local/lib/sd-host-state.py', '--root', ROOT, '--url', 'http://127.0.0.1:8000/',
+                '--service', 'person', '--lock', LOCK]
+        for path in CONFIG_FILES:
+            argv += ['--config', path]
+        if fingerprint:  # every file's bytes: about half a second, so only where nothing may change
+            for path in FINGERPRINTED:
+                argv += ['--fingerprint', path]
+        rc, out = self.host(None, argv=argv, timeout=180)
+        if rc != 0:
+            raise RuntimeError('reading the host state failed: rc=%d %s' % (rc, out))
+        return json.loads(out)
 
     def deploy(self, source=None, extra=None, verbose=False, kill_when=None, kill_on_host=None):
         """One ansible-playbook run; with KILL_WHEN (a host shell test), SIGKILL it when that holds
