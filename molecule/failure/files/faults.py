@@ -34,13 +34,6 @@ ROOT = '/srv/person'
 LOCK = '/run/simpledeploy/person.lock'
 # The barrier of the runs killed inside their window (files/hold_window.py).
 FLAGS = '/var/tmp/sd-faults'
-import json, sqlite3
-c = sqlite3.connect("file:%s/shared/db.sqlite3?mode=ro", uri=True)
-print(json.dumps(dict(
-    rows=c.execute("select count(*) from people_person").fetchone()[0],
-    columns=[r[1] for r in c.execute("pragma table_info(people_person)")],
-    migrations=[r[0] for r in c.execute("select name from django_migrations where app = 'people' order by id")])))
-'''
 # As the app user, who owns shared/: media swapped for a link to /etc (and put back after).
 PLANT = ('runuser -u person -- sh -c "mv %s/shared/media %s/shared/media.away && ln -s /etc %s/shared/media"'
          % (ROOT, ROOT, ROOT))
