@@ -7,8 +7,9 @@ that reading the state is one `podman exec` instead of one per item. Prints
 {"page", "service", "lock", "staging", "config", "fingerprint", and "rows",
 "columns", "migrations" (or "db_error")}:
 
-- page: the release the page at URL names in its <meta name="release">
-  (None when there is no answer within 5 s or no such tag, as for a 500);
+- page: the release the page at URL names in its <meta name="release">,
+  None for a page without one (a 500), or "no answer: " and the error when
+  none came within 5 s or the connection failed;
 - config: the first 16 hex digits of each --config file's sha256, in order,
   each followed by a space (a missing file is left out);
 - fingerprint: the first 16 hex digits of the sha256 of
@@ -36,8 +37,8 @@ def page_release(url):
             body = answer.read()
     except urllib.error.HTTPError as exc:  # an error page is a page too
         body = exc.read()
-    except OSError:
-        return None
+    except OSError as exc:  # e.g. "timed out": the request waited in the socket for 5 s
+        return 'no answer: %s' % exc
     found = re.search(rb'name="release" content="([^"]*)"', body)
     return found.group(1).decode() if found else None
 

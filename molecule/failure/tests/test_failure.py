@@ -126,7 +126,8 @@ def test_the_module_killed_mid_window_left_the_site_down_and_the_rerun_recovered
     serve gate, so no release answers (the request waits in the socket until curl gives up); the rerun finishes
     the window."""
     case = CASES["killed-on-both-sides-in-the-window"]
-    # (the page is the release a page named, or what curl said when none answered within its 5 s)
+    # (the page is the release a page named, or files/host_state.py's "no answer: timed out" when none answered
+    # within its 5 s)
     page = case["middle"]["page"] or ""
     assert "timed out" in page, "the kill did not land inside the window: %s" % case["middle"]
     assert case["after"]["page"] == "v6" and case["after"]["migrations"][-1] == "0004_person_alias"
