@@ -3,12 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Generate a Wagtail project that none of us wrote, in two releases, for a deploy test.
 
-Usage: ``generate_wagtail.py OUT [--wagtail VERSION] [--python PYTHON] [--whitenoise VERSION]``
+Usage: ``generate_wagtail.py OUT [--wagtail VERSION] [--python PYTHON] [--venv DIR] [--whitenoise VERSION]``
 
 Runs on the controller, standard library only. In OUT it makes:
 
 - ``venv/``: a virtualenv of PYTHON (default: the one running this) with
-  ``wagtail==VERSION`` from PyPI (reused when it already holds that version);
+  ``wagtail==VERSION`` from PyPI (reused when it already holds that version;
+  ``--venv DIR`` puts it elsewhere, e.g. in a cache that outlives OUT, where
+  runs at the same time wait for each other);
 - ``v1/``: ``wagtail start mysite v1``, the project exactly as the generator
   makes it (its ``requirements.txt``, ``Dockerfile``, settings dev/production,
   ``ManifestStaticFilesStorage``, SQLite), plus the one file a team must
@@ -35,6 +37,7 @@ versions, the settings module and WSGI application to deploy with).
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -108,9 +111,8 @@ def prepare_out(out):
         shutil.rmtree(os.path.join(out, release), ignore_errors=True)
 
 
-def make_venv(out, python, version):
-    """The virtualenv OUT/venv with wagtail==VERSION; reused when it has it. Returns its bin directory."""
-    venv = os.path.join(out, 'venv')
+def make_venv(venv, python, version):
+    """The virtualenv VENV with wagtail==VERSION; reused when it has it. Returns its bin directory."""
     bindir = os.path.join(venv, 'bin')
     stamp = os.path.join(venv, '.wagtail-version')
     if os.path.exists(stamp):
@@ -202,10 +204,14 @@ def django_version(bindir):
     return run([os.path.join(bindir, 'python'), '-m', 'django', '--version'], env=clean_env()).strip()
 
 
-def generate(out, version, python, whitenoise=None):
+def generate(out, version, python, whitenoise=None, venv=None):
     started = time.monotonic()
     prepare_out(out)
-    bindir = make_venv(out, python, version)
+    venv = venv or os.path.join(out, 'venv')
+    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    with open(venv + '.lock', 'w', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one run builds it, the others wait and reuse it
+        bindir = make_venv(venv, python, version)
     v1, v2 = os.path.join(out, 'v1'), os.path.join(out, 'v2')
     os.mkdir(v1)
     run([os.path.join(bindir, 'wagtail'), 'start', 'mysite', v1], env=clean_env())
@@ -239,11 +245,13 @@ def main(argv=None):
     parser.add_argument('out', help='directory to make the venv and the releases v1, v2 in')
     parser.add_argument('--wagtail', default=WAGTAIL, help='wagtail version to install (default %(default)s)')
     parser.add_argument('--python', default=sys.executable, help='interpreter of the venv (default: this one)')
+    parser.add_argument('--venv', help='where the venv is (default: OUT/venv)')
     parser.add_argument('--whitenoise', metavar='VERSION',
                         help='serve the static files with whitenoise==VERSION (default: the project serves none)')
     args = parser.parse_args(argv)
     try:
-        summary = generate(os.path.abspath(args.out), args.wagtail, args.python, args.whitenoise)
+        summary = generate(os.path.abspath(args.out), args.wagtail, args.python, args.whitenoise,
+                           os.path.abspath(args.venv) if args.venv else None)
     except Failed as exc:
         log('failed: %s' % exc)
         return 1
