@@ -47,8 +47,7 @@ def psql(host, query):
 
 def under_traffic(host, name, reads, *runs):
     """files/traffic.py reading the catalog's page (and READS) and writing books, its record traffic-NAME.json,
-    while each of RUNS (playbook() arguments) runs in turn: (their results, when the last returned, and when each
-    began and returned)."""
+    while each of RUNS (playbook() arguments) runs in turn: (their results, and when each began and returned)."""
     host.check_output(
         "systemd-run --unit=sd-traffic-%s --property=EnvironmentFile=/srv/catalog/app.env /usr/bin/python3 -I "
         "/usr/local/bin/sd-traffic --timeout=10 --out=%s/traffic-%s.json --write=%s/books/add/ %s"
@@ -60,11 +59,10 @@ def under_traffic(host, name, reads, *runs):
             began = time.time()
             results.append(playbook(*run))
             spans.append((began, time.time()))
-        returned = spans[-1][1]
         time.sleep(1)
     finally:
         host.check_output("systemctl stop sd-traffic-%s" % name)
-    return results, returned, spans
+    return results, spans
 
 
 def timeline(seen, spans, results):
@@ -78,9 +76,11 @@ def timeline(seen, spans, results):
         ", ".join("%.1f-%.1f s" % (began - start, ended - start) for began, ended in spans), seen["summary"], said)
 
 
-def served(host, name, old, new, returned, spans, results):
+def served(host, name, old, new, spans, results):
     """What files/traffic.py saw (traffic-NAME.json): no read or write failed, OLD and NEW answered (their X-Release),
-    and no request sent after RETURNED (the playbooks returned) was answered by OLD. Returns it."""
+    and no request sent after the last playbook returned (SPANS: when each began and returned) was answered by OLD.
+    Returns it."""
+    returned = spans[-1][1]
     seen = json.loads(host.file("%s/traffic-%s.json" % (FACTS, name)).content_string)
     try:
         nothing_failed(seen)
@@ -111,7 +111,7 @@ def test_the_releases_playbook_lists_the_catalogs_releases_newest_first(host):
 def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no_request(host):
     css = re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", page(host)).group(0)
     books_before = int(psql(host, "SELECT count(*) FROM books_book"))
-    (first, second), returned, spans = under_traffic(host, "rollback", [CATALOG + css], ["rollback"], ["rollback"])
+    (first, second), spans = under_traffic(host, "rollback", [CATALOG + css], ["rollback"], ["rollback"])
     assert first[0] == 0, first[1]
     assert second[0] == 0, second[1]
     said = [re.search(r'"msg": "(catalog: rolled back [^"]*)"', run[1]).group(1) for run in (first, second)]
@@ -120,7 +120,7 @@ def test_two_rollbacks_under_reads_and_writes_bring_back_v3b_then_v3_and_fail_no
     # 2: v3 runs on v3b's schema (a nullable column): no window, the schema back once v3 served.
     assert said[1].endswith("strategy reload; schema: migrations undone: books.0004_book_isbn after the switch, the "
                             "older release serving; no downtime"), said[1]
-    seen = served(host, "rollback", "v3b", "v3", returned, spans, (first, second))
+    seen = served(host, "rollback", "v3b", "v3", spans, (first, second))
     # v3 serves, on v3's schema, with v3b's CSS still answering (linked beside v3's own), and every book kept.
     text = page(host)
     assert "v3b" not in text and re.search(r"/static/books/css/catalog\.[0-9a-f]{12}\.css", text).group(0) != css
@@ -138,14 +138,13 @@ def test_a_rollback_over_a_removed_column_goes_back_inside_the_window_and_fails_
     back inside the window, under the client. The column comes back empty: the values v3r's migration dropped are
     only in the backup its deploy took."""
     source = "deploy_source=%s/realistic/catalog-v3r" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    (deployed, back), returned, spans = under_traffic(host, "removed", [], ["deploy", "--extra-vars", source],
-                                                      ["rollback"])
+    (deployed, back), spans = under_traffic(host, "removed", [], ["deploy", "--extra-vars", source], ["rollback"])
     assert deployed[0] == 0, deployed[1]
     assert back[0] == 0, back[1]
     said = re.search(r'"msg": "(catalog: rolled back [^"]*)"', back[1]).group(1)
     assert "schema: migrations undone: books.0004_remove_book_year inside the window, before the older release " \
         "served; downtime window " in said, said
-    served(host, "removed", "v3r", "v3", returned, spans, (deployed, back))
+    served(host, "removed", "v3r", "v3", spans, (deployed, back))
     assert re.search(r"\bv3\b", page(host)) and "v3r" not in page(host)
     assert psql(host, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'books_book' "
                       "AND column_name = 'year'") == "1"
