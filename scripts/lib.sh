@@ -269,8 +269,10 @@ sd_python_bin_dir() {
 # The copy gets a .git of its own (never committed to): ansible-test asks git
 # for the file list, and would otherwise find this repo's .git, where build/
 # is ignored, and see no files at all. Prints the copy's path.
+# SD_BUILD_ROOT puts the copy under another directory than build/ (two
+# ansible-test runs at once each need their own: a sync rewrites every file).
 sd_sync_build_copy() {
-  local dest=$SD_ROOT/build/ansible_collections/simpledeploy/django src_list dest_list
+  local dest=${SD_BUILD_ROOT:-$SD_ROOT/build}/ansible_collections/simpledeploy/django src_list dest_list
   command -v git >/dev/null || sd_die "git is missing: apt-get install git"
   git -C "$SD_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
     sd_die "$SD_ROOT is not a git work tree (the copy for ansible-test is made from git's file list)"
