@@ -16,6 +16,9 @@ SD_VENV=${SD_VENV:-$SD_ROOT/.venv}
 SD_CACHE=$SD_ROOT/.cache
 SD_COLLECTIONS_ROOT=$SD_CACHE/collections
 SD_CONTAINERS_CONF=$SD_ROOT/molecule/images/containers.conf
+# Caches that outlive a checkout (the unit tests' virtualenvs are there too).
+SD_TEST_CACHE=$HOME/.cache/simpledeploy-tests
+SD_WHEELHOUSE=$SD_TEST_CACHE/wheelhouse
 
 # The full "ansible" package on PyPI carries the collections the tests use;
 # Galaxy is not reachable, so they are unzipped from its wheel.
@@ -388,6 +391,45 @@ sd_ensure_images() {
   sd_ensure_base_image
   sd_ensure_host_image
   sd_ensure_pg_image
+  sd_ensure_wheelhouse
+}
+
+# The wheels of every package the Molecule scenarios' hosts install, for
+# the hosts' Python (3.11), downloaded again only when molecule/images/
+# wheelhouse/*.txt or an example's requirements change; with the pip.conf
+# that molecule/default/create.yml mounts on each host as /etc/pip.conf, so
+# that the hosts' pip installs from them alone (molecule/images/wheelhouse/
+# README.md). pip retries a request that gets no answer; a download cut off
+# half-way is tried again here, twice.
+sd_ensure_wheelhouse() {
+  local dir=$SD_WHEELHOUSE venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp
+  sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
+  hash=$(sd_file_hash "${sets[@]}" "$SD_ROOT"/examples/*/v*/requirements.txt "$SD_ROOT"/examples/*/v*/requirements/*.txt)
+  [ "$(cat "$dir/.simpledeploy-hash" 2>/dev/null)" = "$hash" ] && [ -f "$dir/pip.conf" ] && return 0
+  command -v python3.11 >/dev/null || sd_die "python3.11 is missing (the hosts' Python, for their wheels): apt-get install python3.11-venv"
+  mkdir -p "$SD_TEST_CACHE"
+  if [ ! -x "$venv/bin/pip" ]; then
+    rm -rf "$venv"
+    python3.11 -m venv "$venv" || sd_die "python3.11 -m venv $venv failed: apt-get install python3.11-venv"
+  fi
+  sd_log "wheels for the Molecule hosts into $dir (${#sets[@]} sets)"
+  tmp=$(mktemp -d "$SD_TEST_CACHE/wheelhouse.new-XXXXXX")
+  for f in "${sets[@]}"; do
+    ok=0
+    for try in 1 2 3; do
+      if PIP_CONFIG_FILE=/dev/null "$venv/bin/pip" download --quiet --disable-pip-version-check \
+        --only-binary=:all: --dest "$tmp" -r "$f"; then
+        ok=1
+        break
+      fi
+      sd_log "pip download -r $f failed (try $try of 3)"
+    done
+    [ "$ok" = 1 ] || { rm -rf "$tmp"; sd_die "could not download the wheels of $f"; }
+  done
+  printf '[global]\nno-index = true\nfind-links = /opt/simpledeploy-wheelhouse\ndisable-pip-version-check = true\n' >"$tmp/pip.conf"
+  printf '%s\n' "$hash" >"$tmp/.simpledeploy-hash"
+  chmod -R a+rX "$tmp"
+  rm -rf "$dir" && mv "$tmp" "$dir"
 }
 
 # Wait until systemd inside container NAME has booted ("running" or "degraded").
@@ -444,6 +486,8 @@ sd_env() {
   export ANSIBLE_COLLECTIONS_PATH=$SD_COLLECTIONS_ROOT
   export LANG=C.UTF-8 LC_ALL=C.UTF-8
   export MOLECULE_GLOB='molecule/*/molecule.yml'
+  # molecule/default/create.yml mounts it into the hosts when it is there.
+  export SD_WHEELHOUSE
   sd_podman_env
 }
 
