@@ -395,16 +395,22 @@ sd_ensure_images() {
 }
 
 # The wheels of every package the Molecule scenarios' hosts install, for
-# the hosts' Python (3.11), downloaded again only when molecule/images/
+# the hosts' Python (3.11.2), downloaded again only when molecule/images/
 # wheelhouse/*.txt or an example's requirements change; with the pip.conf
 # that molecule/default/create.yml mounts on each host as /etc/pip.conf, so
 # that the hosts' pip installs from them alone (molecule/images/wheelhouse/
 # README.md). pip retries a request that gets no answer; a download cut off
 # half-way is tried again here, twice.
 sd_ensure_wheelhouse() {
-  local dir=$SD_WHEELHOUSE venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp
+  local dir=$SD_WHEELHOUSE venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
   sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
-  hash=$(sd_file_hash "${sets[@]}" "$SD_ROOT"/examples/*/v*/requirements.txt "$SD_ROOT"/examples/*/v*/requirements/*.txt)
+  # The hosts' exact Python: a package may require a newer 3.11.x than
+  # Debian 12's (soupsieve 4.1.3 wants 3.11.5; the hosts have 3.11.2).
+  hostpy=$(podman run --rm --network none --entrypoint python3 "$SD_HOST_IMAGE" \
+    -c 'import platform; print(platform.python_version())') ||
+    sd_die "could not read the Python version of $SD_HOST_IMAGE"
+  hash=$({ printf 'python %s\n' "$hostpy"; cat "${sets[@]}" "$SD_ROOT"/examples/*/v*/requirements.txt \
+    "$SD_ROOT"/examples/*/v*/requirements/*.txt; } | sha256sum | cut -c1-64)
   [ "$(cat "$dir/.simpledeploy-hash" 2>/dev/null)" = "$hash" ] && [ -f "$dir/pip.conf" ] && return 0
   command -v python3.11 >/dev/null || sd_die "python3.11 is missing (the hosts' Python, for their wheels): apt-get install python3.11-venv"
   mkdir -p "$SD_TEST_CACHE"
@@ -418,7 +424,7 @@ sd_ensure_wheelhouse() {
     ok=0
     for try in 1 2 3; do
       if PIP_CONFIG_FILE=/dev/null "$venv/bin/pip" download --quiet --disable-pip-version-check \
-        --only-binary=:all: --dest "$tmp" -r "$f"; then
+        --python-version "$hostpy" --only-binary=:all: --dest "$tmp" -r "$f"; then
         ok=1
         break
       fi
