@@ -396,7 +396,8 @@ sd_ensure_images() {
 
 # The wheels of every package the Molecule scenarios' hosts install, for
 # the hosts' Python (3.11.2), downloaded again only when molecule/images/
-# wheelhouse/*.txt or an example's requirements change; with the pip.conf
+# wheelhouse/*.txt, an example's requirements or the hosts' Python version
+# change; with the pip.conf
 # that molecule/default/create.yml mounts on each host as /etc/pip.conf, so
 # that the hosts' pip installs from them alone (molecule/images/wheelhouse/
 # README.md). pip retries a request that gets no answer; a download cut off
@@ -404,6 +405,7 @@ sd_ensure_images() {
 sd_ensure_wheelhouse() {
   local dir=$SD_WHEELHOUSE venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
   sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
+  sd_check_podman
   # The hosts' exact Python: a package may require a newer 3.11.x than
   # Debian 12's (soupsieve 4.1.3 wants 3.11.5; the hosts have 3.11.2).
   hostpy=$(podman run --rm --network none --entrypoint python3 "$SD_HOST_IMAGE" \
