@@ -403,7 +403,8 @@ sd_ensure_images() {
 # README.md). pip retries a request that gets no answer; a download cut off
 # half-way is tried again here, twice.
 sd_ensure_wheelhouse() {
-  local dir=$SD_WHEELHOUSE venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
+  local dir=$SD_TEST_CACHE/wheelhouse venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
+  [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ] || return 0
   sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
   sd_check_podman
   # The hosts' exact Python: a package may require a newer 3.11.x than
@@ -494,8 +495,10 @@ sd_env() {
   export ANSIBLE_COLLECTIONS_PATH=$SD_COLLECTIONS_ROOT
   export LANG=C.UTF-8 LC_ALL=C.UTF-8
   export MOLECULE_GLOB='molecule/*/molecule.yml'
-  # molecule/default/create.yml mounts it into the hosts when it is there.
-  export SD_WHEELHOUSE
+  # molecule/default/create.yml mounts it into the hosts when this names it:
+  # only with SD_MOLECULE_WHEELHOUSE=1 for now (fleet's idempotence step
+  # failed once with it, ci-44 on 2026-12-02, not yet understood).
+  if [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ]; then export SD_WHEELHOUSE; else export SD_WHEELHOUSE=''; fi
   sd_podman_env
 }
 
