@@ -18,7 +18,7 @@ SD_COLLECTIONS_ROOT=$SD_CACHE/collections
 SD_CONTAINERS_CONF=$SD_ROOT/molecule/images/containers.conf
 # Caches that outlive a checkout (the unit tests' virtualenvs are there too).
 SD_TEST_CACHE=$HOME/.cache/simpledeploy-tests
-SD_WHEELHOUSE=$SD_TEST_CACHE/wheelhouse
+SD_WHEELHOUSE_DIR=$SD_TEST_CACHE/wheelhouse
 
 # The full "ansible" package on PyPI carries the collections the tests use;
 # Galaxy is not reachable, so they are unzipped from its wheel.
@@ -394,16 +394,16 @@ sd_ensure_images() {
   sd_ensure_wheelhouse
 }
 
-# The wheels of every package the Molecule scenarios' hosts install, for
-# the hosts' Python (3.11.2), downloaded again only when molecule/images/
-# wheelhouse/*.txt, an example's requirements or the hosts' Python version
-# change; with the pip.conf
-# that molecule/default/create.yml mounts on each host as /etc/pip.conf, so
-# that the hosts' pip installs from them alone (molecule/images/wheelhouse/
-# README.md). pip retries a request that gets no answer; a download cut off
-# half-way is tried again here, twice.
+# With SD_MOLECULE_WHEELHOUSE=1 (off by default for now): the wheels of
+# every package the Molecule scenarios' hosts install, for the hosts' Python
+# (3.11.2), with the pip.conf that molecule/default/create.yml mounts on each
+# host as /etc/pip.conf, so that their pip installs from them alone
+# (molecule/images/wheelhouse/README.md). Downloaded again only when
+# molecule/images/wheelhouse/*.txt, an example's requirements or the hosts'
+# Python version change. pip retries a request that gets no answer; a
+# download cut off half-way is tried again here, twice.
 sd_ensure_wheelhouse() {
-  local dir=$SD_TEST_CACHE/wheelhouse venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
+  local dir=$SD_WHEELHOUSE_DIR venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
   [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ] || return 0
   sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
   sd_check_podman
@@ -498,7 +498,7 @@ sd_env() {
   # molecule/default/create.yml mounts it into the hosts when this names it:
   # only with SD_MOLECULE_WHEELHOUSE=1 for now (fleet's idempotence step
   # failed once with it, ci-44 on 2026-12-02, not yet understood).
-  if [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ]; then export SD_WHEELHOUSE; else export SD_WHEELHOUSE=''; fi
+  if [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ]; then export SD_WHEELHOUSE=$SD_WHEELHOUSE_DIR; else export SD_WHEELHOUSE=''; fi
   sd_podman_env
 }
 
