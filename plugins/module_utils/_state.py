@@ -121,14 +121,44 @@ def inspect_root(root, home_dirs=(), app=None):
     return info
 
 
+def quiet_blockers(info, release, venv_key):
+    """Why a deploy of RELEASE with the virtualenv VENV_KEY has something to do on the host release_info read
+    into INFO, one short reason per condition of nothing_to_do that does not hold; empty when nothing is to
+    change. Names and states only, never a file's content."""
+    if not info.get('exists'):
+        return ['the deploy root does not exist yet']
+    reasons = []
+    if not (release and venv_key):
+        reasons.append('the release or its virtualenv key is not known')
+    else:
+        if info.get('current_release') != release:
+            reasons.append('release %s is live, not %s' % (info.get('current_release'), release))
+        if info.get('current_venv') != venv_key:
+            reasons.append('virtualenv %s is live, not %s' % (info.get('current_venv'), venv_key))
+        elif not info.get('venv_ready'):
+            reasons.append('the virtualenv %s is not complete' % venv_key)
+    if info.get('config_changed'):
+        reasons.append('files to write: %s' % ', '.join(info['config_changed']))
+    if not info.get('root_ready'):
+        reasons.append('the deploy root is not as the role makes it')
+    if not info.get('user_ready'):
+        reasons.append("the app's account is not as the role makes it")
+    if not info.get('units_ready'):
+        reasons.append('the units are not all enabled and running%s'
+                       % (': %s' % info['units_problem'] if info.get('units_problem') else ''))
+    if info.get('switching') is not None:
+        reasons.append('a window a killed run left open')
+    if info.get('gates_closed'):
+        reasons.append('gates left closed: %s' % ', '.join(info['gates_closed']))
+    if info.get('lock_present'):
+        reasons.append('the deploy lock is present (another run holds it, or one that died left it)')
+    return reasons
+
+
 def nothing_to_do(info, release, venv_key):
     """Whether a deploy of RELEASE with the virtualenv VENV_KEY has nothing to change on the host release_info
     read into INFO: the same release and virtualenv live (the virtualenv complete), the files this run would
     write all live already (config_changed), the deploy root and the app's account as the role makes them, the
     units enabled and running, and no window, gate or deploy lock left by another run or a killed one. The
-    deploy role's quiet path; False when any of it is unknown."""
-    return bool(release and venv_key and info.get('exists') and info.get('current_release') == release
-                and info.get('current_venv') == venv_key and info.get('venv_ready')
-                and not info.get('config_changed') and info.get('root_ready') and info.get('user_ready')
-                and info.get('units_ready') and info.get('switching') is None and not info.get('gates_closed')
-                and not info.get('lock_present'))
+    deploy role's quiet path; False when any of it is unknown (quiet_blockers says what)."""
+    return not quiet_blockers(info, release, venv_key)

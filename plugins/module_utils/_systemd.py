@@ -54,24 +54,37 @@ def parse_show_units(text):
     return [parse_show(block) for block in (text or '').split('\n\n') if block.strip()]
 
 
-def units_ready(module, units):
-    """Whether every one of UNITS is loaded, enabled and running, from one ``systemctl show``. Only reads.
+def units_report(module, units):
+    """(ready, problem): whether every one of UNITS is loaded, enabled and running, from one ``systemctl show``,
+    and else what is not, in words (``person.service: ActiveState=deactivating``, or systemctl's own error).
+    Only reads.
 
     The role then skips its task that enables and starts them (it would change nothing); anything else, a
-    unit systemd does not know or an answer it cannot read included, is False.
+    unit systemd does not know or an answer it cannot read included, is not ready.
     """
     if not units:
-        return True
+        return True, None
     if not module.get_bin_path('systemctl'):
-        return False
-    rc, out, dummy = module.run_command(['systemctl', 'show', '-p', 'LoadState', '-p', 'ActiveState',
-                                         '-p', 'UnitFileState'] + list(units), environ_update={'LC_ALL': 'C'})
+        return False, 'no systemctl on this host'
+    argv = ['systemctl', 'show', '-p', 'Id', '-p', 'LoadState', '-p', 'ActiveState', '-p', 'UnitFileState']
+    rc, out, err = module.run_command(argv + list(units), environ_update={'LC_ALL': 'C'})
     if rc != 0:
-        return False
+        return False, 'systemctl show failed (rc=%s): %s' % (rc, (err or out or '').strip())
     found = parse_show_units(out)
-    return len(found) == len(units) and all(
-        unit.get('LoadState') == 'loaded' and unit.get('UnitFileState') in ENABLED_STATES
-        and unit.get('ActiveState') in RUNNING_STATES for unit in found)
+    if len(found) != len(units):
+        return False, 'systemctl show answered for %d of the %d units' % (len(found), len(units))
+    wanted = (('LoadState', ('loaded',)), ('UnitFileState', ENABLED_STATES), ('ActiveState', RUNNING_STATES))
+    problems = []
+    for name, unit in zip(units, found):
+        wrong = [(key, unit.get(key)) for key, good in wanted if unit.get(key) not in good]
+        if wrong:
+            problems.append('%s: %s' % (unit.get('Id') or name, ', '.join('%s=%s' % pair for pair in wrong)))
+    return not problems, '; '.join(problems) or None
+
+
+def units_ready(module, units):
+    """Whether every one of UNITS is loaded, enabled and running (units_report without its words)."""
+    return units_report(module, units)[0]
 
 
 class Systemctl(object):

@@ -333,6 +333,14 @@ nothing_to_do:
   returned: always
   type: bool
   sample: true
+quiet_blockers:
+  description:
+    - Why RV(nothing_to_do) is false, one reason per condition that does not hold (names and states, never a
+      file's content); empty when it is true. The deploy role puts it in C(deploy_result).
+  returned: always
+  type: list
+  elements: str
+  sample: ["files to write: /srv/person/app.env"]
 plan:
   description:
     - The live release's migration plan (M(simpledeploy.django.migration_status)'s result) with O(plan) when
@@ -378,6 +386,13 @@ units_ready:
   returned: always
   type: bool
   sample: true
+units_problem:
+  description:
+    - When RV(units_ready) is false, what is not ready, in words (a unit's states that are not, or
+      C(systemctl)'s own error); else null.
+  returned: always
+  type: str
+  sample: "person.service: ActiveState=deactivating"
 service_exists:
   description: Whether the systemd unit named by O(service) is known to systemd; null when not asked.
   returned: always
@@ -486,7 +501,7 @@ def main():
         module.fail_json(msg='the mode of each config entry must be an octal string such as 0644')
     info['gates_closed'] = [gate for gate in module.params['gates'] if os.path.lexists(gate)]
     info['lock_present'] = os.path.lexists(module.params['lock']) if module.params['lock'] else None
-    info['units_ready'] = _systemd.units_ready(module, module.params['units'])
+    info['units_ready'], info['units_problem'] = _systemd.units_report(module, module.params['units'])
     info['service_exists'] = service_exists(module, module.params['service']) if module.params['service'] else None
     # The live release asked once, while its service runs (through a socket unit a request would start a stopped
     # one), unless a window a killed run left open holds every connection: the run finishes that window first.
@@ -500,7 +515,8 @@ def main():
                                      timeout=0, request_timeout=params['health_request_timeout'])
     # Nothing to change: the live release's migration plan read here, in the same execution (the role's quiet
     # path: a database migrated back by hand has migrations to apply all the same).
-    info['nothing_to_do'] = _state.nothing_to_do(info, params['release'], params['venv_key'])
+    info['quiet_blockers'] = _state.quiet_blockers(info, params['release'], params['venv_key'])
+    info['nothing_to_do'] = not info['quiet_blockers']
     info['plan'] = None
     if params['plan'] and info['nothing_to_do']:
         if not 0 <= params['nice'] <= 19:

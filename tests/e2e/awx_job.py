@@ -195,7 +195,7 @@ def private_data_dir(out, inventories, job_template_vars, answers, collections_p
 
 
 def scalar_results(events):
-    """Per host: the scalar values of the role's deploy_result, and its summary line."""
+    """Per host: the scalar values of the role's deploy_result, its quiet_blockers, and its summary line."""
     results = {}
     for event in events:
         if event.get('event') != 'runner_on_ok':
@@ -206,6 +206,7 @@ def scalar_results(events):
         if isinstance(facts.get('deploy_result'), dict):
             result = dict((key, value) for key, value in facts['deploy_result'].items()
                           if value is None or isinstance(value, (str, int, float, bool)))
+            result['quiet_blockers'] = facts['deploy_result'].get('quiet_blockers')
             results.setdefault(host, {}).update(result)
         message = res.get('msg')
         app = results.get(host, {}).get('app')

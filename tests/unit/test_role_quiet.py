@@ -72,6 +72,25 @@ def test_anything_to_change_takes_the_whole_path(change, release, venv_key):
     assert decide(dict(QUIET_INFO, **change), release, venv_key) == (False, False)
 
 
+@pytest.mark.parametrize('change, release, venv_key, reason', [
+    ({}, 'r3', 'k2', 'release r2 is live, not r3'),
+    ({}, 'r2', 'k3', 'virtualenv k2 is live, not k3'),
+    ({'venv_ready': False}, 'r2', 'k2', 'the virtualenv k2 is not complete'),
+    ({'config_changed': ['/srv/person/app.env']}, 'r2', 'k2', 'files to write: /srv/person/app.env'),
+    ({'units_ready': False, 'units_problem': 'person.service: ActiveState=deactivating'}, 'r2', 'k2',
+     'the units are not all enabled and running: person.service: ActiveState=deactivating'),
+    ({'switching': {'release': 'r2'}}, 'r2', 'k2', 'a window a killed run left open'),
+    ({'lock_present': True}, 'r2', 'k2',
+     'the deploy lock is present (another run holds it, or one that died left it)'),
+    ({'exists': False}, 'r2', 'k2', 'the deploy root does not exist yet'),
+    ({}, 'r2', None, 'the release or its virtualenv key is not known'),
+])
+def test_why_there_is_something_to_do_is_said(change, release, venv_key, reason):
+    # deploy_result.quiet_blockers: the reason for each condition that does not hold, none when quiet.
+    assert _state.quiet_blockers(QUIET_INFO, 'r2', 'k2') == []
+    assert reason in _state.quiet_blockers(dict(QUIET_INFO, **change), release, venv_key)
+
+
 def test_a_migration_found_by_the_plan_ends_the_quiet_run():
     assert decide(QUIET_INFO, plan={'pending': True}) == (True, False)
 

@@ -47,3 +47,21 @@ def test_no_systemctl_or_an_error_is_not_ready():
     assert _systemd.units_ready(Module(READY, systemctl=None), ['person']) is False
     assert _systemd.units_ready(Module(READY, rc=1), ['person']) is False
     assert _systemd.units_ready(Module(''), []) is True
+
+
+def test_what_is_not_ready_is_said_in_words():
+    # What deploy_result.quiet_blockers shows when a run with the same release had something to do.
+    stopping = READY.replace('active', 'deactivating', 1)
+    assert _systemd.units_report(Module(READY + '\n' + stopping), ['person', 'person.socket']) == (
+        False, 'person.socket: ActiveState=deactivating')
+    named = 'Id=person.service\n' + READY.replace('enabled', 'disabled')
+    assert _systemd.units_report(Module(named), ['person']) == (False, 'person.service: UnitFileState=disabled')
+    assert _systemd.units_report(Module(READY), ['person', 'person.socket']) == (
+        False, 'systemctl show answered for 1 of the 2 units')
+
+    class Failing(Module):
+        def run_command(self, argv, environ_update=None):
+            return 1, '', 'Failed to connect to bus: Connection timed out\n'
+    assert _systemd.units_report(Failing(''), ['person']) == (
+        False, 'systemctl show failed (rc=1): Failed to connect to bus: Connection timed out')
+    assert _systemd.units_report(Module(READY + '\n' + READY), ['person', 'person.socket']) == (True, None)

@@ -146,14 +146,18 @@ def test_what_a_quiet_run_needs_read_once_and_nothing_changed(info, root_parent,
     assert (result['config_changed'], result['root_ready'], result['gates_closed']) == ([], True, [])
     assert 'quiet-run-secret-value' not in result.raw
     # Each difference is seen: the content, the mode, a missing shared directory, a gate left closed.
-    assert info(dict(args, config_contents=['SECRET_KEY=another\n']))['config_changed'] == [env]
+    changed = info(dict(args, config_contents=['SECRET_KEY=another\n']))
+    assert changed['config_changed'] == [env] and 'files to write: %s' % env in changed['quiet_blockers']
+    assert 'another' not in ' '.join(changed['quiet_blockers'])
     assert info(dict(args, config=[dict(config[0], mode='0644')]))['config_changed'] == [env]
     assert info(dict(args, shared_dirs=['media', 'uploads']))['root_ready'] is False
     assert info(dict(args, user='no-such-user-here'))['root_ready'] is False
     assert snapshot(root) == before
     assert info(dict(args, lock=os.path.join(root_parent, 'person.lock')))['lock_present'] is False
     open(os.path.join(root, '.simpledeploy-gate'), 'w').close()
-    assert info(args)['gates_closed'] == [os.path.join(root, '.simpledeploy-gate')]
+    closed = info(args)
+    assert closed['gates_closed'] == [os.path.join(root, '.simpledeploy-gate')]
+    assert 'gates left closed: %s' % os.path.join(root, '.simpledeploy-gate') in closed['quiet_blockers']
     os.symlink('/nonexistent', os.path.join(root_parent, 'person.lock'))
     assert info(dict(args, lock=os.path.join(root_parent, 'person.lock')))['lock_present'] is True
     assert info(args)['lock_present'] is None
@@ -288,7 +292,8 @@ def test_with_nothing_to_do_the_live_plan_is_read_in_the_same_execution(
     from ansible_collections.simpledeploy.django.plugins.module_utils import _state
     root = quiet_root(root_parent, django52_venv)
     # What the role's other reads find ready (each proven on its own above and in test_state, test_accounts...).
-    monkeypatch.setattr(_state, 'nothing_to_do', lambda found, release, key: release == 'r1' and key == 'k1')
+    monkeypatch.setattr(_state, 'quiet_blockers',
+                        lambda found, release, key: [] if (release, key) == ('r1', 'k1') else ['release r1 is live'])
     args = dict(root=root, app='person', venv_key='k1', release='r1', plan=True,
                 env_file=os.path.join(root, 'app.env'), check=True)
     result = info(args)
@@ -307,3 +312,4 @@ def test_with_nothing_to_do_the_live_plan_is_read_in_the_same_execution(
     # Another release: something to do, no plan read here (plan.yml reads the new release's).
     other = info(dict(args, release='r2'))
     assert other['nothing_to_do'] is False and other['plan'] is None
+    assert other['quiet_blockers'] == ['release r1 is live'] and result['quiet_blockers'] == []
