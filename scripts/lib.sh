@@ -394,7 +394,7 @@ sd_ensure_images() {
   sd_ensure_wheelhouse
 }
 
-# With SD_MOLECULE_WHEELHOUSE=1 (off by default for now): the wheels of
+# Unless SD_MOLECULE_WHEELHOUSE=0 (on by default): the wheels of
 # every package the Molecule scenarios' hosts install, for the hosts' Python
 # (3.11.2), with the pip.conf that molecule/default/create.yml mounts on each
 # host as /etc/pip.conf, so that their pip installs from them alone
@@ -404,7 +404,7 @@ sd_ensure_images() {
 # download cut off half-way is tried again here, twice.
 sd_ensure_wheelhouse() {
   local dir=$SD_WHEELHOUSE_DIR venv=$SD_TEST_CACHE/pip-py311 hash sets f try ok tmp hostpy
-  [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ] || return 0
+  [ "${SD_MOLECULE_WHEELHOUSE:-1}" = 1 ] || return 0
   sets=("$SD_ROOT"/molecule/images/wheelhouse/*.txt)
   sd_check_podman
   # The hosts' exact Python: a package may require a newer 3.11.x than
@@ -496,9 +496,8 @@ sd_env() {
   export LANG=C.UTF-8 LC_ALL=C.UTF-8
   export MOLECULE_GLOB='molecule/*/molecule.yml'
   # molecule/default/create.yml mounts it into the hosts when this names it:
-  # only with SD_MOLECULE_WHEELHOUSE=1 for now (fleet's idempotence step
-  # failed once with it, ci-44 on 2026-12-02, not yet understood).
-  if [ "${SD_MOLECULE_WHEELHOUSE:-0}" = 1 ]; then export SD_WHEELHOUSE=$SD_WHEELHOUSE_DIR; else export SD_WHEELHOUSE=''; fi
+  # unless SD_MOLECULE_WHEELHOUSE=0, when the hosts' pip goes to PyPI.
+  if [ "${SD_MOLECULE_WHEELHOUSE:-1}" = 1 ]; then export SD_WHEELHOUSE=$SD_WHEELHOUSE_DIR; else export SD_WHEELHOUSE=''; fi
   sd_podman_env
 }
 
