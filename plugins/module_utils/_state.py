@@ -122,9 +122,12 @@ def inspect_root(root, home_dirs=(), app=None):
 
 
 def quiet_blockers(info, release, venv_key):
-    """Why a deploy of RELEASE with the virtualenv VENV_KEY has something to do on the host release_info read
-    into INFO, one short reason per condition of nothing_to_do that does not hold; empty when nothing is to
-    change. Names and states only, never a file's content."""
+    """Why a deploy of RELEASE with the virtualenv VENV_KEY has something to change on the host release_info
+    read into INFO, one short reason each (names and states, never a file's content). Empty, release_info's
+    nothing_to_do and the deploy role's quiet path, only when the same release and virtualenv are live (the
+    virtualenv complete), the files this run would write all live already (config_changed), the deploy root and
+    the app's account are as the role makes them, the units enabled and running, and no window, gate or deploy
+    lock is left by another run or a killed one; anything unknown is a reason."""
     if not info.get('exists'):
         return ['the deploy root does not exist yet']
     reasons = []
@@ -153,12 +156,3 @@ def quiet_blockers(info, release, venv_key):
     if info.get('lock_present'):
         reasons.append('the deploy lock is present (another run holds it, or one that died left it)')
     return reasons
-
-
-def nothing_to_do(info, release, venv_key):
-    """Whether a deploy of RELEASE with the virtualenv VENV_KEY has nothing to change on the host release_info
-    read into INFO: the same release and virtualenv live (the virtualenv complete), the files this run would
-    write all live already (config_changed), the deploy root and the app's account as the role makes them, the
-    units enabled and running, and no window, gate or deploy lock left by another run or a killed one. The
-    deploy role's quiet path; False when any of it is unknown (quiet_blockers says what)."""
-    return not quiet_blockers(info, release, venv_key)

@@ -82,11 +82,6 @@ def units_report(module, units):
     return not problems, '; '.join(problems) or None
 
 
-def units_ready(module, units):
-    """Whether every one of UNITS is loaded, enabled and running (units_report without its words)."""
-    return units_report(module, units)[0]
-
-
 class Systemctl(object):
     """``systemctl ACTION [UNIT]`` through the module, raising StepError when it fails.
 

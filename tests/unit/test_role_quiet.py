@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The quiet path's decision (release_info's nothing_to_do, _state.nothing_to_do, taken by validate.yml as
+"""The quiet path's decision (release_info's nothing_to_do, no _state.quiet_blockers, taken by validate.yml as
 __deploy_quiet_candidate; vars/main.yml's __deploy_quiet), evaluated by Ansible's templating with what
 release_info returns: a run with nothing to do reads the host once; each
 thing that would change (the release, a nested requirements file through the virtualenv key, the environment,
@@ -34,13 +34,13 @@ QUIET_INFO = {'exists': True, 'current_release': 'r2', 'current_venv': 'k2', 've
 
 
 def decide(info, release='r2', venv_key='k2', plan=None):
-    """(candidate, quiet): release_info's nothing_to_do (_state.nothing_to_do, what validate.yml takes as the
+    """(candidate, quiet): release_info's nothing_to_do (no _state.quiet_blockers, what validate.yml takes as the
     candidate), then vars/main.yml's __deploy_quiet with the plan."""
     with open(VALIDATE, encoding='utf-8') as handle:
         facts = task('Validate | Decide what this deploy has to do', yaml.safe_load(handle))['ansible.builtin.set_fact']
     with open(VARS, encoding='utf-8') as handle:
         quiet = yaml.safe_load(handle)['__deploy_quiet']
-    info = dict(info, nothing_to_do=_state.nothing_to_do(info, release, venv_key))
+    info = dict(info, nothing_to_do=not _state.quiet_blockers(info, release, venv_key))
     variables = dict(__deploy_info=info, deploy_migrate=True, __deploy_plan=plan or {'pending': False})
     templar = Templar(loader=DataLoader(), variables=variables)
     candidate = templar.template(trusted(facts['__deploy_quiet_candidate']))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) simpledeploy developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_systemd.units_ready: the role skips enabling and starting the units after the switch only when every one
+"""_systemd.units_report: the role skips enabling and starting the units after the switch only when every one
 is loaded, enabled and running. systemctl's answer is given as systemd prints it (the Molecule scenarios read
 a real one: every deploy there asks)."""
 
@@ -12,6 +12,11 @@ import pytest
 from ansible_collections.simpledeploy.django.plugins.module_utils import _systemd
 
 READY = 'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'
+
+
+def ready(module, units):
+    """units_report's verdict alone (what the role's units_ready is)."""
+    return _systemd.units_report(module, units)[0]
 
 
 class Module(object):
@@ -28,7 +33,7 @@ class Module(object):
 
 def test_every_unit_ready_in_one_question():
     module = Module(READY + '\n' + READY.replace('active\n', 'reloading\n', 1))
-    assert _systemd.units_ready(module, ['person', 'person.socket']) is True
+    assert ready(module, ['person', 'person.socket']) is True
     assert module.argv[-2:] == ['person', 'person.socket'] and module.argv[:2] == ['systemctl', 'show']
 
 
@@ -40,13 +45,13 @@ def test_every_unit_ready_in_one_question():
     '',
 ])
 def test_one_unit_not_ready_runs_the_task(second):
-    assert _systemd.units_ready(Module(READY + '\n' + second), ['person', 'person.socket']) is False
+    assert ready(Module(READY + '\n' + second), ['person', 'person.socket']) is False
 
 
 def test_no_systemctl_or_an_error_is_not_ready():
-    assert _systemd.units_ready(Module(READY, systemctl=None), ['person']) is False
-    assert _systemd.units_ready(Module(READY, rc=1), ['person']) is False
-    assert _systemd.units_ready(Module(''), []) is True
+    assert ready(Module(READY, systemctl=None), ['person']) is False
+    assert ready(Module(READY, rc=1), ['person']) is False
+    assert ready(Module(''), []) is True
 
 
 def test_what_is_not_ready_is_said_in_words():
