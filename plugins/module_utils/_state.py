@@ -135,9 +135,9 @@ def quiet_blockers(info, release, venv_key):
         reasons.append('the release or its virtualenv key is not known')
     else:
         if info.get('current_release') != release:
-            reasons.append('release %s is live, not %s' % (info.get('current_release'), release))
+            reasons.append('release %s is live, not %s' % (info.get('current_release') or 'none', release))
         if info.get('current_venv') != venv_key:
-            reasons.append('virtualenv %s is live, not %s' % (info.get('current_venv'), venv_key))
+            reasons.append('virtualenv %s is live, not %s' % (info.get('current_venv') or 'none', venv_key))
         elif not info.get('venv_ready'):
             reasons.append('the virtualenv %s is not complete' % venv_key)
     if info.get('config_changed'):

@@ -51,6 +51,7 @@ def decide(info, release='r2', venv_key='k2', plan=None):
 
 def test_nothing_to_do_is_quiet():
     assert decide(QUIET_INFO) == (True, True)
+    assert _state.quiet_blockers(QUIET_INFO, 'r2', 'k2') == []
 
 
 @pytest.mark.parametrize('change, release, venv_key', [
@@ -83,11 +84,11 @@ def test_anything_to_change_takes_the_whole_path(change, release, venv_key):
     ({'lock_present': True}, 'r2', 'k2',
      'the deploy lock is present (another run holds it, or one that died left it)'),
     ({'exists': False}, 'r2', 'k2', 'the deploy root does not exist yet'),
+    ({'current_release': None, 'current_venv': None}, 'r2', 'k2', 'release none is live, not r2'),
     ({}, 'r2', None, 'the release or its virtualenv key is not known'),
 ])
 def test_why_there_is_something_to_do_is_said(change, release, venv_key, reason):
-    # deploy_result.quiet_blockers: the reason for each condition that does not hold, none when quiet.
-    assert _state.quiet_blockers(QUIET_INFO, 'r2', 'k2') == []
+    # deploy_result.quiet_blockers: the reason for each condition that does not hold.
     assert reason in _state.quiet_blockers(dict(QUIET_INFO, **change), release, venv_key)
 
 
